@@ -1,0 +1,223 @@
+//! ed25519 keys and signatures. Verification is always `verify_strict`; keys with a
+//! small-order component ("weak" keys) are refused wherever a key is registered.
+
+use std::fmt;
+
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+
+use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
+use crate::hexfmt;
+
+/// Why a key or signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum KeyError {
+    /// The 32 bytes are not a point on the curve.
+    #[error("public key is not a valid ed25519 point")]
+    InvalidKey,
+    /// The key has a small-order component and could sign for many messages at once.
+    #[error("public key is weak (small order)")]
+    WeakKey,
+    /// The signature does not verify for this key and message.
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+/// An ed25519 public key (32 bytes), lowercase hex in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey(pub [u8; 32]);
+
+/// An ed25519 signature (64 bytes), lowercase hex in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Signature(pub [u8; 64]);
+
+impl PublicKey {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 64 lowercase hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, hexfmt::HexError> {
+        hexfmt::decode_fixed(s).map(Self)
+    }
+
+    /// Checks that the key may be registered: a valid point, not weak.
+    pub fn check_registrable(&self) -> Result<(), KeyError> {
+        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
+        if vk.is_weak() {
+            return Err(KeyError::WeakKey);
+        }
+        Ok(())
+    }
+
+    /// Verifies `sig` over `msg` with `verify_strict`.
+    pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), KeyError> {
+        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
+        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+        vk.verify_strict(msg, &sig).map_err(|_| KeyError::BadSignature)
+    }
+}
+
+impl Signature {
+    /// Lowercase hex.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses 128 lowercase hex digits.
+    pub fn from_hex(s: &str) -> Result<Self, hexfmt::HexError> {
+        hexfmt::decode_fixed(s).map(Self)
+    }
+}
+
+/// A private signing key, made from a 32-byte seed. Never printed.
+#[derive(Clone)]
+pub struct Keypair {
+    inner: SigningKey,
+}
+
+impl Keypair {
+    /// The key for a 32-byte seed. Randomness is the caller's: the pure crates never
+    /// draw it themselves.
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self {
+            inner: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The seed, for writing a key file.
+    pub fn seed(&self) -> [u8; 32] {
+        self.inner.to_bytes()
+    }
+
+    /// The public key.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.inner.verifying_key().to_bytes())
+    }
+
+    /// Signs `msg` (deterministic ed25519).
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        Signature(self.inner.sign(msg).to_bytes())
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keypair({:?})", self.public())
+    }
+}
+
+/// Verifies many signatures at once with ed25519 batch verification, falling back to
+/// `verify_strict` one by one when the batch fails, so that the answer per item is
+/// exactly that of [`PublicKey::verify`] for every honestly made signature.
+///
+/// Returns one verdict per item, in order.
+pub fn verify_many(items: &[(&PublicKey, &[u8], &Signature)]) -> Vec<bool> {
+    let mut keys = Vec::with_capacity(items.len());
+    let mut msgs = Vec::with_capacity(items.len());
+    let mut sigs = Vec::with_capacity(items.len());
+    let mut prechecked = true;
+    for (pk, msg, sig) in items {
+        match VerifyingKey::from_bytes(&pk.0) {
+            Ok(vk) if !vk.is_weak() => keys.push(vk),
+            _ => {
+                prechecked = false;
+                break;
+            }
+        }
+        msgs.push(*msg);
+        sigs.push(ed25519_dalek::Signature::from_bytes(&sig.0));
+    }
+    if prechecked && !items.is_empty() && ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+    {
+        return vec![true; items.len()];
+    }
+    items
+        .iter()
+        .map(|(pk, msg, sig)| pk.verify(msg, sig).is_ok())
+        .collect()
+}
+
+macro_rules! hex_serde {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_hex())
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                Self::from_hex(&s).map_err(serde::de::Error::custom)
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", &self.to_hex()[..12])
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_hex())
+            }
+        }
+        impl Canonical for $t {
+            fn encode_to(&self, enc: &mut Encoder) {
+                enc.fixed(&self.0);
+            }
+            fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+                dec.array(stringify!($t)).map(Self)
+            }
+        }
+    };
+}
+
+hex_serde!(PublicKey);
+hex_serde!(Signature);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_and_verify_strict() {
+        let kp = Keypair::from_seed([7; 32]);
+        let sig = kp.sign(b"hello");
+        assert_eq!(kp.public().verify(b"hello", &sig), Ok(()));
+        assert_eq!(
+            kp.public().verify(b"hellp", &sig),
+            Err(KeyError::BadSignature)
+        );
+        assert_eq!(kp.public().check_registrable(), Ok(()));
+    }
+
+    #[test]
+    fn weak_keys_are_refused() {
+        // The identity point, encoded: y = 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey(identity).check_registrable(),
+            Err(KeyError::WeakKey)
+        );
+    }
+
+    #[test]
+    fn batch_matches_single_verification() {
+        let kps: Vec<Keypair> = (0..5u8).map(|i| Keypair::from_seed([i; 32])).collect();
+        let msgs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 10]).collect();
+        let mut sigs: Vec<Signature> = kps.iter().zip(&msgs).map(|(k, m)| k.sign(m)).collect();
+        let pks: Vec<PublicKey> = kps.iter().map(Keypair::public).collect();
+        let items: Vec<_> = (0..5)
+            .map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i]))
+            .collect();
+        assert_eq!(verify_many(&items), vec![true; 5]);
+        sigs[3].0[0] ^= 1;
+        let items: Vec<_> = (0..5)
+            .map(|i| (&pks[i], msgs[i].as_slice(), &sigs[i]))
+            .collect();
+        assert_eq!(verify_many(&items), vec![true, true, true, false, true]);
+    }
+}

@@ -1,0 +1,152 @@
+//! Points in time as RFC 3339 text with an offset at the edge, and as milliseconds since
+//! the Unix epoch plus the offset in minutes inside (so that the text round-trips).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use thiserror::Error;
+use time::format_description::well_known::Rfc3339;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
+
+/// Why a time was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TimeError {
+    /// Not RFC 3339 with an offset.
+    #[error("{0:?} is not an RFC 3339 time with an offset (like 2026-11-29T10:15:00+08:00)")]
+    Malformed(String),
+    /// Finer than a millisecond.
+    #[error("{0:?} is more precise than a millisecond")]
+    TooPrecise(String),
+    /// Out of the range this system holds.
+    #[error("time out of range")]
+    OutOfRange,
+}
+
+/// A moment with the offset it was written in.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timestamp {
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    pub unix_ms: i64,
+    /// The offset from UTC it is shown in, in minutes (+480 for China).
+    pub offset_min: i16,
+}
+
+impl Timestamp {
+    /// Parses RFC 3339 text such as `2026-11-29T10:15:00+08:00`.
+    pub fn parse(s: &str) -> Result<Self, TimeError> {
+        let dt = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| TimeError::Malformed(s.into()))?;
+        let nanos = dt.unix_timestamp_nanos();
+        if nanos % 1_000_000 != 0 {
+            return Err(TimeError::TooPrecise(s.into()));
+        }
+        let unix_ms = i64::try_from(nanos / 1_000_000).map_err(|_| TimeError::OutOfRange)?;
+        let offset_min = i16::try_from(dt.offset().whole_minutes()).map_err(|_| TimeError::OutOfRange)?;
+        let ts = Self { unix_ms, offset_min };
+        ts.to_datetime()?;
+        Ok(ts)
+    }
+
+    /// A UTC moment from milliseconds since the epoch.
+    pub fn from_unix_ms(unix_ms: i64) -> Self {
+        Self {
+            unix_ms,
+            offset_min: 0,
+        }
+    }
+
+    fn to_datetime(self) -> Result<OffsetDateTime, TimeError> {
+        let offset = UtcOffset::from_whole_seconds(i32::from(self.offset_min) * 60)
+            .map_err(|_| TimeError::OutOfRange)?;
+        let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.unix_ms) * 1_000_000)
+            .map_err(|_| TimeError::OutOfRange)?;
+        // Years outside 0000..=9999 have no RFC 3339 form.
+        let shown = dt.to_offset(offset);
+        if !(0..=9999).contains(&shown.year()) {
+            return Err(TimeError::OutOfRange);
+        }
+        Ok(shown)
+    }
+
+    /// RFC 3339 text in the stored offset.
+    pub fn to_rfc3339(&self) -> Result<String, TimeError> {
+        self.to_datetime()?
+            .format(&Rfc3339)
+            .map_err(|_| TimeError::OutOfRange)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_rfc3339() {
+            Ok(s) => f.write_str(&s),
+            Err(_) => write!(f, "@{}ms{:+}min", self.unix_ms, self.offset_min),
+        }
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = self.to_rfc3339().map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Canonical for Timestamp {
+    fn encode_to(&self, enc: &mut Encoder) {
+        enc.i64(self.unix_ms).i16(self.offset_min);
+    }
+
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let ts = Self {
+            unix_ms: dec.i64("time")?,
+            offset_min: dec.i16("time offset")?,
+        };
+        ts.to_datetime().map_err(|e| DecodeError::Invalid {
+            what: "time",
+            reason: e.to_string(),
+        })?;
+        Ok(ts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_with_offset() {
+        let s = "2026-11-29T10:15:00+08:00";
+        let ts = Timestamp::parse(s).ok();
+        assert_eq!(ts.map(|t| t.offset_min), Some(480));
+        assert_eq!(ts.and_then(|t| t.to_rfc3339().ok()).as_deref(), Some(s));
+        assert_eq!(
+            Timestamp::parse("2026-11-29T02:15:00Z").map(|t| t.unix_ms),
+            ts.map(|t| t.unix_ms).ok_or(TimeError::OutOfRange)
+        );
+    }
+
+    #[test]
+    fn refuses_missing_offset_and_sub_millisecond() {
+        assert!(Timestamp::parse("2026-11-29T10:15:00").is_err());
+        assert!(Timestamp::parse("2026-11-29").is_err());
+        assert!(matches!(
+            Timestamp::parse("2026-11-29T10:15:00.0000001+08:00"),
+            Err(TimeError::TooPrecise(_))
+        ));
+    }
+}
