@@ -1,0 +1,1 @@
+//! ebill-consensus: under construction (see issue 3).

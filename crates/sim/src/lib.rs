@@ -1,0 +1,1 @@
+//! ebill-sim: under construction (see issue 3).
