@@ -12,6 +12,7 @@ pub mod bill;
 pub mod block;
 pub mod codec;
 pub mod credit_code;
+pub mod dev;
 pub mod genesis;
 pub mod hash;
 pub mod hexfmt;

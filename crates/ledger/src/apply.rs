@@ -1,0 +1,732 @@
+//! The state machine: `(state, block) -> changes | the first rejected transaction`.
+//!
+//! [`Executor`] applies transactions one at a time over a read-only base state, keeping
+//! the block's changes in an overlay so that later transactions see earlier ones. A
+//! rejected transaction changes nothing: every check runs before the first write.
+//! A block is valid only if every transaction in it applies; a proposer uses
+//! [`select`] to keep the applicable ones.
+
+use std::collections::{HashMap, HashSet};
+
+use ebill_types::keys::verify_many;
+use ebill_types::{
+    Actor, Auth, BillId, CheckCode, CreditCode, Genesis, PublicKey, Signature, SignedTx, TxBody,
+    TxId, TxKind, limits,
+};
+
+use crate::error::{BlockError, ErrorCode, StateError, TxError};
+use crate::state::{
+    BillRecord, BillStatus, ChangeSet, HistoryEntry, MAX_UNIT_EVENTS, StateView, UnitEvent,
+    UnitRecord, UnitRole,
+};
+
+/// Where and when a block executes.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'g> {
+    /// The chain's genesis: chain id, parameters, regulators.
+    pub genesis: &'g Genesis,
+    /// Height of the block.
+    pub height: u64,
+    /// Block time, ms since the epoch (the header's time).
+    pub time_ms: u64,
+}
+
+/// The units registered by a genesis, as the changes of height 0.
+pub fn genesis_changes(genesis: &Genesis) -> ChangeSet {
+    let mut changes = ChangeSet::default();
+    for u in &genesis.issuers {
+        changes.units.insert(
+            u.credit_code,
+            UnitRecord {
+                credit_code: u.credit_code,
+                name: u.name.clone(),
+                role: UnitRole::Issuer {
+                    code_prefixes: u.code_prefixes.clone(),
+                },
+                public_key: u.public_key,
+                revoked_at: None,
+                events: Vec::new(),
+            },
+        );
+    }
+    for u in &genesis.reimbursers {
+        changes.units.insert(
+            u.credit_code,
+            UnitRecord {
+                credit_code: u.credit_code,
+                name: u.name.clone(),
+                role: UnitRole::Reimburser,
+                public_key: u.public_key,
+                revoked_at: None,
+                events: Vec::new(),
+            },
+        );
+    }
+    changes
+}
+
+/// Signatures already checked: (transaction id, key, signature). A hit lets
+/// execution skip re-verifying; a miss verifies with `verify_strict` there and then.
+#[derive(Clone, Debug, Default)]
+pub struct VerifiedSignatures {
+    set: HashSet<(TxId, PublicKey, Signature)>,
+}
+
+impl VerifiedSignatures {
+    /// Records a verified signature.
+    pub fn insert(&mut self, tx: TxId, key: PublicKey, sig: Signature) {
+        self.set.insert((tx, key, sig));
+    }
+
+    /// Whether this exact signature was verified for this key and transaction.
+    pub fn contains(&self, tx: &TxId, key: &PublicKey, sig: &Signature) -> bool {
+        self.set.contains(&(*tx, *key, *sig))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// True if empty.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}
+
+/// Checks the signatures of `txs` with ed25519 batch verification, against the keys in
+/// `state` (units) and `genesis` (regulators), and returns those that verified. This is
+/// the fast path; [`Executor`] re-checks anything not found here, so a key rotated
+/// inside the same block is still handled exactly.
+pub fn preverify<V: StateView>(
+    state: &V,
+    genesis: &Genesis,
+    txs: &[SignedTx],
+) -> Result<VerifiedSignatures, StateError> {
+    let chain_id = genesis.chain_id.as_str();
+    let mut keys_by_unit: HashMap<CreditCode, Option<PublicKey>> = HashMap::new();
+    let mut items: Vec<(TxId, PublicKey, Vec<u8>, Signature)> = Vec::with_capacity(txs.len());
+    for stx in txs {
+        let msg = stx.tx.signing_bytes(chain_id);
+        let id = ebill_types::Hash32::digest(&msg);
+        match (&stx.auth, stx.tx.body.actor()) {
+            (Auth::Unit(sig), Actor::Unit(code)) => {
+                let key = match keys_by_unit.get(&code) {
+                    Some(k) => *k,
+                    None => {
+                        let k = state.unit(&code)?.map(|u| u.public_key);
+                        keys_by_unit.insert(code, k);
+                        k
+                    }
+                };
+                if let Some(key) = key {
+                    items.push((id, key, msg, *sig));
+                }
+            }
+            (Auth::Regulators(sigs), Actor::Regulators) => {
+                for s in sigs {
+                    if let Some(r) = genesis.regulators.keys.get(usize::from(s.index)) {
+                        items.push((id, r.public_key, msg.clone(), s.signature));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = VerifiedSignatures::default();
+    for chunk in items.chunks(256) {
+        let refs: Vec<(&PublicKey, &[u8], &Signature)> =
+            chunk.iter().map(|(_, k, m, s)| (k, m.as_slice(), s)).collect();
+        for (ok, (id, key, _, sig)) in verify_many(&refs).into_iter().zip(chunk) {
+            if ok {
+                out.insert(*id, *key, *sig);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn reject<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, TxError> {
+    Err(TxError::new(code, message))
+}
+
+/// A rejection, or a failure to read state (which is not the transaction's fault).
+#[derive(Debug)]
+enum Failure {
+    Rejected(TxError),
+    State(StateError),
+}
+
+impl From<TxError> for Failure {
+    fn from(e: TxError) -> Self {
+        Failure::Rejected(e)
+    }
+}
+
+impl From<StateError> for Failure {
+    fn from(e: StateError) -> Self {
+        Failure::State(e)
+    }
+}
+
+/// What one transaction will write, computed before anything is written.
+enum Write {
+    Bill(BillRecord),
+    Unit(UnitRecord),
+}
+
+/// Applies transactions over a base state, collecting the block's changes.
+pub struct Executor<'a, V: StateView> {
+    base: &'a V,
+    ctx: Context<'a>,
+    verified: Option<&'a VerifiedSignatures>,
+    changes: ChangeSet,
+    applied: HashSet<TxId>,
+}
+
+impl<'a, V: StateView> Executor<'a, V> {
+    /// An executor for one block.
+    pub fn new(base: &'a V, ctx: Context<'a>) -> Self {
+        Self {
+            base,
+            ctx,
+            verified: None,
+            changes: ChangeSet::default(),
+            applied: HashSet::new(),
+        }
+    }
+
+    /// Uses signatures checked beforehand (see [`preverify`]).
+    pub fn with_verified(mut self, verified: &'a VerifiedSignatures) -> Self {
+        self.verified = Some(verified);
+        self
+    }
+
+    /// The changes so far.
+    pub fn finish(self) -> ChangeSet {
+        self.changes
+    }
+
+    /// Changes so far, without consuming.
+    pub fn changes(&self) -> &ChangeSet {
+        &self.changes
+    }
+
+    fn bill(&self, id: &BillId) -> Result<Option<BillRecord>, StateError> {
+        match self.changes.bills.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.bill(id),
+        }
+    }
+
+    fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError> {
+        match self.changes.units.get(code) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.unit(code),
+        }
+    }
+
+    /// Applies one transaction. `Ok(Err(_))` is a rejection that changed nothing;
+    /// `Err(_)` means state could not be read.
+    pub fn apply(&mut self, stx: &SignedTx) -> Result<Result<TxId, TxError>, StateError> {
+        let chain_id = self.ctx.genesis.chain_id.as_str();
+        let msg = stx.tx.signing_bytes(chain_id);
+        let id = ebill_types::Hash32::digest(&msg);
+        match self.check(stx, &id, &msg) {
+            Ok(write) => {
+                match write {
+                    Write::Bill(rec) => {
+                        self.changes.bills.insert(rec.id, rec);
+                    }
+                    Write::Unit(rec) => {
+                        self.changes.units.insert(rec.credit_code, rec);
+                    }
+                }
+                self.applied.insert(id);
+                self.changes.txs.push(id);
+                Ok(Ok(id))
+            }
+            Err(Failure::Rejected(e)) => Ok(Err(e)),
+            Err(Failure::State(e)) => Err(e),
+        }
+    }
+
+    fn check(&self, stx: &SignedTx, id: &TxId, msg: &[u8]) -> Result<Write, Failure> {
+        let body = &stx.tx.body;
+        let encoded_len = ebill_types::Canonical::to_canonical_bytes(stx).len();
+        if encoded_len > self.ctx.genesis.params.max_tx_bytes as usize {
+            return Err(TxError::new(
+                ErrorCode::InvalidTx,
+                format!(
+                    "transaction is {encoded_len} bytes, over the limit of {}",
+                    self.ctx.genesis.params.max_tx_bytes
+                ),
+            )
+            .into());
+        }
+        body.validate().map_err(|e| {
+            let code = match e.code() {
+                "amounts_inconsistent" => ErrorCode::AmountsInconsistent,
+                _ if body.kind() == TxKind::IssueBill => ErrorCode::InvalidBill,
+                _ => ErrorCode::InvalidTx,
+            };
+            TxError::new(code, e.to_string())
+        })?;
+        if body.kind() == TxKind::IssueBill && stx.tx.nonce != 0 {
+            reject(ErrorCode::InvalidTx, "an IssueBill transaction has nonce 0")?;
+        }
+        if self.applied.contains(id) {
+            reject(ErrorCode::DuplicateTx, format!("transaction {id} is already in this block"))?;
+        }
+        if let Some(loc) = self.base.tx_location(id)? {
+            reject(
+                ErrorCode::DuplicateTx,
+                format!("transaction {id} was applied at height {}", loc.height),
+            )?;
+        }
+        match body.actor() {
+            Actor::Unit(code) => {
+                let Auth::Unit(sig) = &stx.auth else {
+                    return Err(TxError::new(
+                        ErrorCode::BadSignature,
+                        "a unit's transaction carries one unit signature",
+                    )
+                    .into());
+                };
+                let unit = self.acting_unit(body.kind(), &code)?;
+                self.check_sig(id, &unit.public_key, msg, sig)?;
+                self.unit_tx(body, id, &unit, sig)
+            }
+            Actor::Regulators => {
+                let Auth::Regulators(sigs) = &stx.auth else {
+                    return Err(TxError::new(
+                        ErrorCode::BadSignature,
+                        "a governance transaction carries regulator signatures",
+                    )
+                    .into());
+                };
+                self.check_regulators(id, msg, sigs)?;
+                self.governance_tx(body, id)
+            }
+        }
+    }
+
+    /// The registered, active unit acting, in the role the transaction needs.
+    fn acting_unit(&self, kind: TxKind, code: &CreditCode) -> Result<UnitRecord, Failure> {
+        let issuer_side = matches!(
+            kind,
+            TxKind::IssueBill | TxKind::RedReverse | TxKind::ExchangePaper
+        );
+        let Some(unit) = self.unit(code)? else {
+            let (c, what) = if issuer_side {
+                (ErrorCode::UnknownIssuer, "issuing unit")
+            } else {
+                (ErrorCode::UnknownReimburser, "reimbursing unit")
+            };
+            return Err(TxError::new(c, format!("{code} is not a registered {what}")).into());
+        };
+        if let Some(h) = unit.revoked_at {
+            reject(ErrorCode::UnitRevoked, format!("{code} was revoked at height {h}"))?;
+        }
+        let role_ok = match unit.role {
+            UnitRole::Issuer { .. } => issuer_side,
+            UnitRole::Reimburser => !issuer_side,
+        };
+        if !role_ok {
+            reject(
+                ErrorCode::WrongRole,
+                format!("{code} is not registered for {}", kind.as_str()),
+            )?;
+        }
+        Ok(unit)
+    }
+
+    fn check_sig(&self, id: &TxId, key: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), TxError> {
+        if self.verified.is_some_and(|v| v.contains(id, key, sig)) {
+            return Ok(());
+        }
+        key.verify(msg, sig)
+            .map_err(|e| TxError::new(ErrorCode::BadSignature, e.to_string()))
+    }
+
+    fn check_regulators(
+        &self,
+        id: &TxId,
+        msg: &[u8],
+        sigs: &[ebill_types::RegulatorSignature],
+    ) -> Result<(), TxError> {
+        let regs = &self.ctx.genesis.regulators;
+        if sigs.windows(2).any(|w| w[0].index >= w[1].index) {
+            reject(ErrorCode::InvalidTx, "regulator signatures must be in increasing index order")?;
+        }
+        for s in sigs {
+            let Some(r) = regs.keys.get(usize::from(s.index)) else {
+                return reject(
+                    ErrorCode::UnknownRegulator,
+                    format!("regulator index {} is not in the genesis", s.index),
+                );
+            };
+            self.check_sig(id, &r.public_key, msg, &s.signature)
+                .map_err(|_| {
+                    TxError::new(
+                        ErrorCode::BadSignature,
+                        format!("signature of regulator {} ({}) does not verify", s.index, r.name),
+                    )
+                })?;
+        }
+        if sigs.len() < usize::from(regs.threshold) {
+            reject(
+                ErrorCode::InsufficientSignatures,
+                format!("{} regulator signatures, {} needed", sigs.len(), regs.threshold),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn history_entry(&self, action: TxKind, by: CreditCode, id: &TxId) -> HistoryEntry {
+        HistoryEntry {
+            action,
+            by,
+            height: self.ctx.height,
+            time_ms: self.ctx.time_ms,
+            tx_id: *id,
+        }
+    }
+
+    /// The bill for a lifecycle transaction, with room for one more history entry.
+    fn existing_bill(&self, id: &BillId) -> Result<BillRecord, Failure> {
+        let Some(rec) = self.bill(id)? else {
+            return Err(TxError::new(ErrorCode::UnknownBill, format!("no bill {id}")).into());
+        };
+        if rec.history.len() > limits::MAX_BILL_HISTORY {
+            reject(
+                ErrorCode::HistoryFull,
+                format!("bill {id} took {} changes, the most allowed", limits::MAX_BILL_HISTORY),
+            )?;
+        }
+        Ok(rec)
+    }
+
+    fn unit_tx(
+        &self,
+        body: &TxBody,
+        id: &TxId,
+        unit: &UnitRecord,
+        signature: &Signature,
+    ) -> Result<Write, Failure> {
+        let by = unit.credit_code;
+        match body {
+            TxBody::IssueBill(bill) => {
+                let UnitRole::Issuer { code_prefixes } = &unit.role else {
+                    return Err(TxError::new(ErrorCode::WrongRole, "not an issuer").into());
+                };
+                if !code_prefixes.iter().any(|p| bill.code.has_prefix(p)) {
+                    reject(
+                        ErrorCode::CodePrefixNotAllowed,
+                        format!(
+                            "{by} may issue under prefixes {:?}, not code {}",
+                            code_prefixes.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+                            bill.code
+                        ),
+                    )?;
+                }
+                let p = &self.ctx.genesis.params;
+                let t = i128::from(bill.issued_at.unix_ms);
+                let now = i128::from(self.ctx.time_ms);
+                if t < now - i128::from(p.issue_window_past_ms)
+                    || t > now + i128::from(p.issue_window_future_ms)
+                {
+                    reject(
+                        ErrorCode::IssuedAtOutOfWindow,
+                        format!(
+                            "issued_at {} is outside the window of -{} ms / +{} ms around the block time {} ms",
+                            bill.issued_at, p.issue_window_past_ms, p.issue_window_future_ms, self.ctx.time_ms
+                        ),
+                    )?;
+                }
+                if let Some(existing) = self.bill(&bill.id())? {
+                    reject(
+                        ErrorCode::BillExists,
+                        format!(
+                            "bill {} was issued by {} at height {}",
+                            bill.id(),
+                            existing.issuer,
+                            existing.issue_height()
+                        ),
+                    )?;
+                }
+                Ok(Write::Bill(BillRecord {
+                    id: bill.id(),
+                    issuer: bill.issuer,
+                    check_code: CheckCode::derive(signature),
+                    status: BillStatus::Issued,
+                    history: vec![self.history_entry(TxKind::IssueBill, by, id)],
+                }))
+            }
+            TxBody::RedReverse { bill, .. } | TxBody::ExchangePaper { bill, .. } => {
+                let mut rec = self.existing_bill(bill)?;
+                if rec.issuer != by {
+                    reject(
+                        ErrorCode::NotBillIssuer,
+                        format!("bill {bill} was issued by {}, not {by}", rec.issuer),
+                    )?;
+                }
+                final_status_check(&rec)?;
+                if let BillStatus::Locked { by: holder, height } = rec.status {
+                    reject(
+                        ErrorCode::BillLocked,
+                        format!("bill {bill} is locked by {holder} since height {height}"),
+                    )?;
+                }
+                let h = self.ctx.height;
+                rec.status = if body.kind() == TxKind::RedReverse {
+                    BillStatus::Reversed { height: h }
+                } else {
+                    BillStatus::PaperExchanged { height: h }
+                };
+                rec.history.push(self.history_entry(body.kind(), by, id));
+                Ok(Write::Bill(rec))
+            }
+            TxBody::Lock {
+                bill, check_code, ..
+            }
+            | TxBody::ConfirmReimbursed {
+                bill, check_code, ..
+            } => {
+                let mut rec = self.existing_bill(bill)?;
+                if !rec.check_code.ct_eq(check_code) {
+                    reject(
+                        ErrorCode::CheckCodeMismatch,
+                        format!("check code does not match bill {bill}"),
+                    )?;
+                }
+                final_status_check(&rec)?;
+                if let BillStatus::Locked { by: holder, height } = rec.status {
+                    if holder != by {
+                        reject(
+                            ErrorCode::LockedByOther,
+                            format!("bill {bill} is locked by {holder} since height {height}"),
+                        )?;
+                    }
+                    if body.kind() == TxKind::Lock {
+                        reject(
+                            ErrorCode::BillLocked,
+                            format!("bill {bill} is already locked by {holder} since height {height}"),
+                        )?;
+                    }
+                }
+                let h = self.ctx.height;
+                rec.status = if body.kind() == TxKind::Lock {
+                    BillStatus::Locked { by, height: h }
+                } else {
+                    BillStatus::Reimbursed { by, height: h }
+                };
+                rec.history.push(self.history_entry(body.kind(), by, id));
+                Ok(Write::Bill(rec))
+            }
+            TxBody::Unlock { bill, .. } => {
+                let mut rec = self.existing_bill(bill)?;
+                final_status_check(&rec)?;
+                match rec.status {
+                    BillStatus::Locked { by: holder, .. } if holder == by => {}
+                    BillStatus::Locked { by: holder, height } => reject(
+                        ErrorCode::LockedByOther,
+                        format!("bill {bill} is locked by {holder} since height {height}"),
+                    )?,
+                    _ => reject(ErrorCode::NotLocked, format!("bill {bill} is not locked"))?,
+                }
+                rec.status = BillStatus::Issued;
+                rec.history.push(self.history_entry(TxKind::Unlock, by, id));
+                Ok(Write::Bill(rec))
+            }
+            _ => Err(TxError::new(ErrorCode::InvalidTx, "not a unit transaction").into()),
+        }
+    }
+
+    fn governance_tx(&self, body: &TxBody, id: &TxId) -> Result<Write, Failure> {
+        let h = self.ctx.height;
+        let event = UnitEvent {
+            action: body.kind(),
+            height: h,
+            tx_id: *id,
+        };
+        match body {
+            TxBody::RegisterIssuer {
+                credit_code,
+                name,
+                public_key,
+                code_prefixes,
+            } => {
+                self.new_unit(credit_code, public_key)?;
+                Ok(Write::Unit(UnitRecord {
+                    credit_code: *credit_code,
+                    name: name.clone(),
+                    role: UnitRole::Issuer {
+                        code_prefixes: code_prefixes.clone(),
+                    },
+                    public_key: *public_key,
+                    revoked_at: None,
+                    events: vec![event],
+                }))
+            }
+            TxBody::RegisterReimburser {
+                credit_code,
+                name,
+                public_key,
+            } => {
+                self.new_unit(credit_code, public_key)?;
+                Ok(Write::Unit(UnitRecord {
+                    credit_code: *credit_code,
+                    name: name.clone(),
+                    role: UnitRole::Reimburser,
+                    public_key: *public_key,
+                    revoked_at: None,
+                    events: vec![event],
+                }))
+            }
+            TxBody::RevokeUnit { credit_code, .. } | TxBody::RotateKey { credit_code, .. } => {
+                let Some(mut unit) = self.unit(credit_code)? else {
+                    return Err(TxError::new(
+                        ErrorCode::UnknownUnit,
+                        format!("{credit_code} is not a registered unit"),
+                    )
+                    .into());
+                };
+                if let Some(at) = unit.revoked_at {
+                    reject(
+                        ErrorCode::AlreadyRevoked,
+                        format!("{credit_code} was revoked at height {at}"),
+                    )?;
+                }
+                if unit.events.len() >= MAX_UNIT_EVENTS {
+                    reject(
+                        ErrorCode::HistoryFull,
+                        format!("{credit_code} took {MAX_UNIT_EVENTS} registry changes, the most allowed"),
+                    )?;
+                }
+                if let TxBody::RotateKey { public_key, .. } = body {
+                    public_key
+                        .check_registrable()
+                        .map_err(|e| TxError::new(ErrorCode::BadKey, e.to_string()))?;
+                    if *public_key == unit.public_key {
+                        reject(ErrorCode::BadKey, "the new key is the current key")?;
+                    }
+                    unit.public_key = *public_key;
+                } else {
+                    unit.revoked_at = Some(h);
+                }
+                unit.events.push(event);
+                Ok(Write::Unit(unit))
+            }
+            _ => Err(TxError::new(ErrorCode::InvalidTx, "not a governance transaction").into()),
+        }
+    }
+
+    fn new_unit(&self, code: &CreditCode, key: &PublicKey) -> Result<(), Failure> {
+        if let Some(existing) = self.unit(code)? {
+            let state = match existing.revoked_at {
+                Some(h) => format!(" (revoked at height {h})"),
+                None => String::new(),
+            };
+            reject(ErrorCode::UnitExists, format!("{code} is registered already{state}"))?;
+        }
+        key.check_registrable()
+            .map_err(|e| TxError::new(ErrorCode::BadKey, e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// Refuses any change to a bill in a final status, naming who made it final and when.
+fn final_status_check(rec: &BillRecord) -> Result<(), TxError> {
+    let id = rec.id;
+    match rec.status {
+        BillStatus::Reimbursed { by, height } => reject(
+            ErrorCode::AlreadyReimbursed,
+            format!("bill {id} was already reimbursed by {by} at height {height}"),
+        ),
+        BillStatus::Reversed { height } => reject(
+            ErrorCode::AlreadyReversed,
+            format!("bill {id} was red-reversed at height {height}"),
+        ),
+        BillStatus::PaperExchanged { height } => reject(
+            ErrorCode::PaperExchanged,
+            format!("bill {id} was exchanged for paper at height {height}"),
+        ),
+        BillStatus::Issued | BillStatus::Locked { .. } => Ok(()),
+    }
+}
+
+/// Applies a whole block: valid only if every transaction applies, in order, and the
+/// block is within the genesis limits.
+pub fn apply_block<V: StateView>(
+    base: &V,
+    ctx: Context<'_>,
+    txs: &[SignedTx],
+    verified: Option<&VerifiedSignatures>,
+) -> Result<ChangeSet, BlockError> {
+    let params = &ctx.genesis.params;
+    if txs.len() > params.max_block_txs as usize {
+        return Err(BlockError::OverLimit(format!(
+            "{} transactions, limit {}",
+            txs.len(),
+            params.max_block_txs
+        )));
+    }
+    let mut exec = Executor::new(base, ctx);
+    if let Some(v) = verified {
+        exec = exec.with_verified(v);
+    }
+    for (index, tx) in txs.iter().enumerate() {
+        if let Err(error) = exec.apply(tx)? {
+            return Err(BlockError::Rejected { index, error });
+        }
+    }
+    Ok(exec.finish())
+}
+
+/// What a proposer keeps of its candidate transactions.
+#[derive(Debug, Default)]
+pub struct Selection {
+    /// Changes of the accepted transactions.
+    pub changes: ChangeSet,
+    /// Indices (into the candidates) of the accepted ones, in order.
+    pub accepted: Vec<usize>,
+    /// Indices of the rejected ones, with why.
+    pub rejected: Vec<(usize, TxError)>,
+}
+
+/// Applies candidates in order, keeping those that apply, up to the block limits of
+/// the genesis (count and bytes). Candidates beyond the limits are neither accepted nor
+/// rejected: they wait for the next block.
+pub fn select<V: StateView>(
+    base: &V,
+    ctx: Context<'_>,
+    candidates: &[SignedTx],
+    verified: Option<&VerifiedSignatures>,
+) -> Result<Selection, StateError> {
+    let params = &ctx.genesis.params;
+    let mut exec = Executor::new(base, ctx);
+    if let Some(v) = verified {
+        exec = exec.with_verified(v);
+    }
+    let mut out = Selection::default();
+    let mut bytes = 0usize;
+    for (i, tx) in candidates.iter().enumerate() {
+        if out.accepted.len() >= params.max_block_txs as usize {
+            break;
+        }
+        let len = ebill_types::Canonical::to_canonical_bytes(tx).len();
+        if bytes + len > params.max_block_bytes as usize {
+            break;
+        }
+        match exec.apply(tx)? {
+            Ok(_) => {
+                out.accepted.push(i);
+                bytes += len;
+            }
+            Err(e) => out.rejected.push((i, e)),
+        }
+    }
+    out.changes = exec.finish();
+    Ok(out)
+}

@@ -1,0 +1,375 @@
+//! What the ledger knows: bill records with their history, the registry of units, and
+//! which transactions were applied. Read through [`StateView`]; changed only through a
+//! [`ChangeSet`] that a block's execution produces and a store commits atomically.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ebill_types::codec::{Canonical, DecodeError, Decoder, Encoder};
+use ebill_types::{BillId, CheckCode, CodePrefix, CreditCode, Hash32, PublicKey, TxId, TxKind};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StateError;
+
+/// Where a committed transaction is: block height and position in the block.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+pub struct TxLocation {
+    /// Block height.
+    pub height: u64,
+    /// Position in the block, from 0.
+    pub index: u32,
+}
+
+/// A bill's status. Reimbursed, Reversed and PaperExchanged are final.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum BillStatus {
+    /// Issued and open.
+    Issued,
+    /// Locked for reimbursement by a unit.
+    Locked {
+        /// The unit holding the lock.
+        by: CreditCode,
+        /// When it locked.
+        height: u64,
+    },
+    /// Reimbursed: final and irreversible.
+    Reimbursed {
+        /// The unit that reimbursed it.
+        by: CreditCode,
+        /// When.
+        height: u64,
+    },
+    /// Red-reversed by its issuer: final.
+    Reversed {
+        /// When.
+        height: u64,
+    },
+    /// Exchanged for paper: final for electronic reimbursement.
+    PaperExchanged {
+        /// When.
+        height: u64,
+    },
+}
+
+impl BillStatus {
+    /// The status as the public contract names it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BillStatus::Issued => "issued",
+            BillStatus::Locked { .. } => "locked",
+            BillStatus::Reimbursed { .. } => "reimbursed",
+            BillStatus::Reversed { .. } => "reversed",
+            BillStatus::PaperExchanged { .. } => "paper_exchanged",
+        }
+    }
+
+    fn encode_to(&self, enc: &mut Encoder) {
+        match self {
+            BillStatus::Issued => {
+                enc.u8(1);
+            }
+            BillStatus::Locked { by, height } => {
+                enc.u8(2);
+                by.encode_to(enc);
+                enc.u64(*height);
+            }
+            BillStatus::Reimbursed { by, height } => {
+                enc.u8(3);
+                by.encode_to(enc);
+                enc.u64(*height);
+            }
+            BillStatus::Reversed { height } => {
+                enc.u8(4).u64(*height);
+            }
+            BillStatus::PaperExchanged { height } => {
+                enc.u8(5).u64(*height);
+            }
+        }
+    }
+
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(match dec.u8("bill status")? {
+            1 => BillStatus::Issued,
+            2 => BillStatus::Locked {
+                by: CreditCode::decode_from(dec)?,
+                height: dec.u64("height")?,
+            },
+            3 => BillStatus::Reimbursed {
+                by: CreditCode::decode_from(dec)?,
+                height: dec.u64("height")?,
+            },
+            4 => BillStatus::Reversed {
+                height: dec.u64("height")?,
+            },
+            5 => BillStatus::PaperExchanged {
+                height: dec.u64("height")?,
+            },
+            v => {
+                return Err(DecodeError::InvalidTag {
+                    what: "bill status",
+                    value: u64::from(v),
+                });
+            }
+        })
+    }
+}
+
+/// One step in a bill's life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// What was done.
+    pub action: TxKind,
+    /// By which unit.
+    pub by: CreditCode,
+    /// At which height.
+    pub height: u64,
+    /// Block time, ms since the epoch.
+    pub time_ms: u64,
+    /// The transaction.
+    pub tx_id: TxId,
+}
+
+/// Everything the ledger keeps about one bill. The bill itself is in its IssueBill
+/// transaction, found by `issue_tx`.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct BillRecord {
+    /// The bill.
+    pub id: BillId,
+    /// Its issuer.
+    pub issuer: CreditCode,
+    /// Its check code.
+    pub check_code: CheckCode,
+    /// Its status now.
+    pub status: BillStatus,
+    /// Every step from issue on, in order; the first is the issue.
+    pub history: Vec<HistoryEntry>,
+}
+
+impl BillRecord {
+    /// The IssueBill transaction id.
+    pub fn issue_tx(&self) -> TxId {
+        self.history.first().map(|h| h.tx_id).unwrap_or(Hash32::ZERO)
+    }
+
+    /// Height at which it was issued.
+    pub fn issue_height(&self) -> u64 {
+        self.history.first().map(|h| h.height).unwrap_or(0)
+    }
+}
+
+fn kind_from_tag(tag: u8) -> Result<TxKind, DecodeError> {
+    TxKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.tag() == tag)
+        .ok_or(DecodeError::InvalidTag {
+            what: "history action",
+            value: u64::from(tag),
+        })
+}
+
+impl Canonical for BillRecord {
+    fn encode_to(&self, enc: &mut Encoder) {
+        self.id.encode_to(enc);
+        self.issuer.encode_to(enc);
+        self.check_code.encode_to(enc);
+        self.status.encode_to(enc);
+        enc.seq(&self.history, |e, h| {
+            e.u8(h.action.tag());
+            h.by.encode_to(e);
+            e.u64(h.height).u64(h.time_ms);
+            h.tx_id.encode_to(e);
+        });
+    }
+
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: BillId::decode_from(dec)?,
+            issuer: CreditCode::decode_from(dec)?,
+            check_code: CheckCode::decode_from(dec)?,
+            status: BillStatus::decode_from(dec)?,
+            history: dec.seq(
+                "bill history",
+                ebill_types::limits::MAX_BILL_HISTORY + 1,
+                |d| {
+                    Ok(HistoryEntry {
+                        action: kind_from_tag(d.u8("action")?)?,
+                        by: CreditCode::decode_from(d)?,
+                        height: d.u64("height")?,
+                        time_ms: d.u64("time")?,
+                        tx_id: Hash32::decode_from(d)?,
+                    })
+                },
+            )?,
+        })
+    }
+}
+
+/// A unit's role.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum UnitRole {
+    /// Issues bills under these code prefixes.
+    Issuer {
+        /// Allowed prefixes.
+        code_prefixes: Vec<CodePrefix>,
+    },
+    /// Locks and reimburses bills.
+    Reimburser,
+}
+
+/// A registry change of a unit, for proofs of which key was valid when.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct UnitEvent {
+    /// What happened (RegisterIssuer, RegisterReimburser, RotateKey, RevokeUnit).
+    pub action: TxKind,
+    /// At which height.
+    pub height: u64,
+    /// The transaction.
+    pub tx_id: TxId,
+}
+
+/// A registered unit.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct UnitRecord {
+    /// Its credit code.
+    pub credit_code: CreditCode,
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: UnitRole,
+    /// Its current key.
+    pub public_key: PublicKey,
+    /// Height of revocation, if revoked.
+    pub revoked_at: Option<u64>,
+    /// Registry changes after genesis (empty for a unit of the genesis never changed).
+    pub events: Vec<UnitEvent>,
+}
+
+impl Canonical for UnitRecord {
+    fn encode_to(&self, enc: &mut Encoder) {
+        self.credit_code.encode_to(enc);
+        enc.str(&self.name);
+        match &self.role {
+            UnitRole::Issuer { code_prefixes } => {
+                enc.u8(1);
+                enc.seq(code_prefixes, |e, p| p.encode_to(e));
+            }
+            UnitRole::Reimburser => {
+                enc.u8(2);
+            }
+        }
+        self.public_key.encode_to(enc);
+        enc.option(self.revoked_at.as_ref(), |e, h| {
+            e.u64(*h);
+        });
+        enc.seq(&self.events, |e, ev| {
+            e.u8(ev.action.tag()).u64(ev.height);
+            ev.tx_id.encode_to(e);
+        });
+    }
+
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let credit_code = CreditCode::decode_from(dec)?;
+        let name = dec.str("unit name", ebill_types::limits::MAX_NAME_BYTES)?.to_owned();
+        let role = match dec.u8("unit role")? {
+            1 => UnitRole::Issuer {
+                code_prefixes: dec.seq(
+                    "code prefixes",
+                    ebill_types::limits::MAX_CODE_PREFIXES,
+                    CodePrefix::decode_from,
+                )?,
+            },
+            2 => UnitRole::Reimburser,
+            v => {
+                return Err(DecodeError::InvalidTag {
+                    what: "unit role",
+                    value: u64::from(v),
+                });
+            }
+        };
+        Ok(Self {
+            credit_code,
+            name,
+            role,
+            public_key: PublicKey::decode_from(dec)?,
+            revoked_at: dec.option("revoked at", |d| d.u64("height"))?,
+            events: dec.seq("unit events", MAX_UNIT_EVENTS, |d| {
+                Ok(UnitEvent {
+                    action: kind_from_tag(d.u8("action")?)?,
+                    height: d.u64("height")?,
+                    tx_id: Hash32::decode_from(d)?,
+                })
+            })?,
+        })
+    }
+}
+
+/// Registry changes one unit may take (registration, key rotations, revocation).
+pub const MAX_UNIT_EVENTS: usize = 66;
+
+/// Read access to the state as of the last committed block.
+pub trait StateView {
+    /// A bill's record.
+    fn bill(&self, id: &BillId) -> Result<Option<BillRecord>, StateError>;
+    /// A unit's record.
+    fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError>;
+    /// Where a transaction was committed, if it was.
+    fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError>;
+}
+
+/// The state changes of one block: what a store writes, in one batch, with the block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// Bills created or changed, with their new records.
+    pub bills: BTreeMap<BillId, BillRecord>,
+    /// Units created or changed.
+    pub units: BTreeMap<CreditCode, UnitRecord>,
+    /// Transactions applied, in block order, with their ids.
+    pub txs: Vec<TxId>,
+}
+
+/// A whole state in memory: for tests, the simulator and the in-memory store.
+#[derive(Clone, Debug, Default)]
+pub struct MemState {
+    /// Bills.
+    pub bills: BTreeMap<BillId, BillRecord>,
+    /// Units.
+    pub units: BTreeMap<CreditCode, UnitRecord>,
+    /// Applied transactions.
+    pub txs: BTreeMap<TxId, TxLocation>,
+}
+
+impl MemState {
+    /// Applies a block's changes at `height`.
+    pub fn commit(&mut self, height: u64, changes: &ChangeSet) {
+        for (id, rec) in &changes.bills {
+            self.bills.insert(*id, rec.clone());
+        }
+        for (code, rec) in &changes.units {
+            self.units.insert(*code, rec.clone());
+        }
+        for (i, tx) in changes.txs.iter().enumerate() {
+            let index = u32::try_from(i).unwrap_or_else(|_| unreachable!("block over 4G txs"));
+            let previous = self.txs.insert(*tx, TxLocation { height, index });
+            assert!(previous.is_none(), "transaction {tx} committed twice");
+        }
+    }
+
+    /// Ids of every bill.
+    pub fn bill_ids(&self) -> BTreeSet<BillId> {
+        self.bills.keys().copied().collect()
+    }
+}
+
+impl StateView for MemState {
+    fn bill(&self, id: &BillId) -> Result<Option<BillRecord>, StateError> {
+        Ok(self.bills.get(id).cloned())
+    }
+    fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError> {
+        Ok(self.units.get(code).cloned())
+    }
+    fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
+        Ok(self.txs.get(id).copied())
+    }
+}
