@@ -135,8 +135,10 @@ pub fn preverify<V: StateView>(
     }
     let mut out = VerifiedSignatures::default();
     for chunk in items.chunks(256) {
-        let refs: Vec<(&PublicKey, &[u8], &Signature)> =
-            chunk.iter().map(|(_, k, m, s)| (k, m.as_slice(), s)).collect();
+        let refs: Vec<(&PublicKey, &[u8], &Signature)> = chunk
+            .iter()
+            .map(|(_, k, m, s)| (k, m.as_slice(), s))
+            .collect();
         for (ok, (id, key, _, sig)) in verify_many(&refs).into_iter().zip(chunk) {
             if ok {
                 out.insert(*id, *key, *sig);
@@ -276,7 +278,10 @@ impl<'a, V: StateView> Executor<'a, V> {
             reject(ErrorCode::InvalidTx, "an IssueBill transaction has nonce 0")?;
         }
         if self.applied.contains(id) {
-            reject(ErrorCode::DuplicateTx, format!("transaction {id} is already in this block"))?;
+            reject(
+                ErrorCode::DuplicateTx,
+                format!("transaction {id} is already in this block"),
+            )?;
         }
         if let Some(loc) = self.base.tx_location(id)? {
             reject(
@@ -326,7 +331,10 @@ impl<'a, V: StateView> Executor<'a, V> {
             return Err(TxError::new(c, format!("{code} is not a registered {what}")).into());
         };
         if let Some(h) = unit.revoked_at {
-            reject(ErrorCode::UnitRevoked, format!("{code} was revoked at height {h}"))?;
+            reject(
+                ErrorCode::UnitRevoked,
+                format!("{code} was revoked at height {h}"),
+            )?;
         }
         let role_ok = match unit.role {
             UnitRole::Issuer { .. } => issuer_side,
@@ -341,7 +349,13 @@ impl<'a, V: StateView> Executor<'a, V> {
         Ok(unit)
     }
 
-    fn check_sig(&self, id: &TxId, key: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), TxError> {
+    fn check_sig(
+        &self,
+        id: &TxId,
+        key: &PublicKey,
+        msg: &[u8],
+        sig: &Signature,
+    ) -> Result<(), TxError> {
         if self.verified.is_some_and(|v| v.contains(id, key, sig)) {
             return Ok(());
         }
@@ -357,7 +371,10 @@ impl<'a, V: StateView> Executor<'a, V> {
     ) -> Result<(), TxError> {
         let regs = &self.ctx.genesis.regulators;
         if sigs.windows(2).any(|w| w[0].index >= w[1].index) {
-            reject(ErrorCode::InvalidTx, "regulator signatures must be in increasing index order")?;
+            reject(
+                ErrorCode::InvalidTx,
+                "regulator signatures must be in increasing index order",
+            )?;
         }
         for s in sigs {
             let Some(r) = regs.keys.get(usize::from(s.index)) else {
@@ -370,14 +387,21 @@ impl<'a, V: StateView> Executor<'a, V> {
                 .map_err(|_| {
                     TxError::new(
                         ErrorCode::BadSignature,
-                        format!("signature of regulator {} ({}) does not verify", s.index, r.name),
+                        format!(
+                            "signature of regulator {} ({}) does not verify",
+                            s.index, r.name
+                        ),
                     )
                 })?;
         }
         if sigs.len() < usize::from(regs.threshold) {
             reject(
                 ErrorCode::InsufficientSignatures,
-                format!("{} regulator signatures, {} needed", sigs.len(), regs.threshold),
+                format!(
+                    "{} regulator signatures, {} needed",
+                    sigs.len(),
+                    regs.threshold
+                ),
             )?;
         }
         Ok(())
@@ -401,7 +425,10 @@ impl<'a, V: StateView> Executor<'a, V> {
         if rec.history.len() > limits::MAX_BILL_HISTORY {
             reject(
                 ErrorCode::HistoryFull,
-                format!("bill {id} took {} changes, the most allowed", limits::MAX_BILL_HISTORY),
+                format!(
+                    "bill {id} took {} changes, the most allowed",
+                    limits::MAX_BILL_HISTORY
+                ),
             )?;
         }
         Ok(rec)
@@ -440,7 +467,10 @@ impl<'a, V: StateView> Executor<'a, V> {
                         ErrorCode::IssuedAtOutOfWindow,
                         format!(
                             "issued_at {} is outside the window of -{} ms / +{} ms around the block time {} ms",
-                            bill.issued_at, p.issue_window_past_ms, p.issue_window_future_ms, self.ctx.time_ms
+                            bill.issued_at,
+                            p.issue_window_past_ms,
+                            p.issue_window_future_ms,
+                            self.ctx.time_ms
                         ),
                     )?;
                 }
@@ -511,7 +541,9 @@ impl<'a, V: StateView> Executor<'a, V> {
                     if body.kind() == TxKind::Lock {
                         reject(
                             ErrorCode::BillLocked,
-                            format!("bill {bill} is already locked by {holder} since height {height}"),
+                            format!(
+                                "bill {bill} is already locked by {holder} since height {height}"
+                            ),
                         )?;
                     }
                 }
@@ -601,7 +633,9 @@ impl<'a, V: StateView> Executor<'a, V> {
                 if unit.events.len() >= MAX_UNIT_EVENTS {
                     reject(
                         ErrorCode::HistoryFull,
-                        format!("{credit_code} took {MAX_UNIT_EVENTS} registry changes, the most allowed"),
+                        format!(
+                            "{credit_code} took {MAX_UNIT_EVENTS} registry changes, the most allowed"
+                        ),
                     )?;
                 }
                 if let TxBody::RotateKey { public_key, .. } = body {
@@ -628,7 +662,10 @@ impl<'a, V: StateView> Executor<'a, V> {
                 Some(h) => format!(" (revoked at height {h})"),
                 None => String::new(),
             };
-            reject(ErrorCode::UnitExists, format!("{code} is registered already{state}"))?;
+            reject(
+                ErrorCode::UnitExists,
+                format!("{code} is registered already{state}"),
+            )?;
         }
         key.check_registrable()
             .map_err(|e| TxError::new(ErrorCode::BadKey, e.to_string()))?;

@@ -148,7 +148,10 @@ pub struct BillRecord {
 impl BillRecord {
     /// The IssueBill transaction id.
     pub fn issue_tx(&self) -> TxId {
-        self.history.first().map(|h| h.tx_id).unwrap_or(Hash32::ZERO)
+        self.history
+            .first()
+            .map(|h| h.tx_id)
+            .unwrap_or(Hash32::ZERO)
     }
 
     /// Height at which it was issued.
@@ -271,7 +274,9 @@ impl Canonical for UnitRecord {
 
     fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         let credit_code = CreditCode::decode_from(dec)?;
-        let name = dec.str("unit name", ebill_types::limits::MAX_NAME_BYTES)?.to_owned();
+        let name = dec
+            .str("unit name", ebill_types::limits::MAX_NAME_BYTES)?
+            .to_owned();
         let role = match dec.u8("unit role")? {
             1 => UnitRole::Issuer {
                 code_prefixes: dec.seq(

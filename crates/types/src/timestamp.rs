@@ -42,7 +42,7 @@ impl Timestamp {
             return Err(TimeError::TooPrecise(s.into()));
         }
         let unix_ms = i64::try_from(nanos / 1_000_000).map_err(|_| TimeError::OutOfRange)?;
-        let offset_min = i16::try_from(dt.offset().whole_minutes()).map_err(|_| TimeError::OutOfRange)?;
+        let offset_min = dt.offset().whole_minutes();
         let ts = Self { unix_ms, offset_min };
         ts.to_datetime()?;
         Ok(ts)
