@@ -1,0 +1,654 @@
+//! Golden vectors: the exact bytes of the protocol, pinned in files.
+//!
+//! Every test here rebuilds a set of values from fixed seeds and a fixed bill (see
+//! `common/mod.rs`), computes their canonical bytes, ids, signatures, check codes,
+//! hashes and Merkle proofs, and compares them with the JSON files in
+//! `tests/vectors/`. Any change of any byte fails the test: **a change to these files is
+//! a protocol change** (old signatures, ids, block hashes and proofs stop matching).
+//!
+//! A missing file fails too; nothing is ever written silently. To rewrite the files
+//! deliberately, after a protocol change that is meant:
+//!
+//! ```text
+//! EBILL_REGENERATE_VECTORS=1 cargo test -p ebill-types --test golden
+//! git diff crates/types/tests/vectors/   # review every changed byte, then commit
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use ebill_types::block::VALIDATOR_SET_DOMAIN;
+use ebill_types::genesis::{IssuerEntry, Observer, Regulator, Regulators, ReimburserEntry};
+use ebill_types::merkle::{self, InclusionProof};
+use ebill_types::tx::TX_DOMAIN;
+use ebill_types::{
+    Auth, Block, Canonical, CheckCode, CodePrefix, CommitCertificate, CommitSignature, Genesis,
+    Hash32, Header, Params, Proposal, SignedBill, SignedTx, SignedVote, Timestamp, Tx, TxBody,
+    Validator, ValidatorSet, Vote, VoteKind,
+};
+use serde_json::{Value, json};
+
+const REGENERATE_VAR: &str = "EBILL_REGENERATE_VECTORS";
+
+fn vectors_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("vectors")
+}
+
+fn regenerating() -> bool {
+    std::env::var(REGENERATE_VAR).is_ok_and(|v| v == "1")
+}
+
+/// The first place where two JSON values differ, as a path, or `None` if equal.
+fn first_difference(path: &str, stored: &Value, computed: &Value) -> Option<String> {
+    match (stored, computed) {
+        (Value::Object(a), Value::Object(b)) => {
+            for k in a.keys().chain(b.keys()) {
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => {
+                        if let Some(d) = first_difference(&format!("{path}.{k}"), x, y) {
+                            return Some(d);
+                        }
+                    }
+                    (x, y) => {
+                        return Some(format!("{path}.{k}: file has {x:?}, code computes {y:?}"));
+                    }
+                }
+            }
+            None
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                if let Some(d) = first_difference(&format!("{path}[{i}]"), x, y) {
+                    return Some(d);
+                }
+            }
+            (a.len() != b.len()).then(|| {
+                format!(
+                    "{path}: file has {} entries, code computes {}",
+                    a.len(),
+                    b.len()
+                )
+            })
+        }
+        (a, b) if a == b => None,
+        (a, b) => Some(format!("{path}: file has {a}, code computes {b}")),
+    }
+}
+
+/// Compares `computed` with the stored vector file `name`, or rewrites the file when
+/// `EBILL_REGENERATE_VECTORS=1`. Returns the text of the file as it stands.
+fn check_vector(name: &str, computed: &Value) -> String {
+    let path = vectors_dir().join(name);
+    if regenerating() {
+        std::fs::create_dir_all(vectors_dir()).unwrap();
+        let text = serde_json::to_string_pretty(computed).unwrap() + "\n";
+        std::fs::write(&path, &text).unwrap();
+        eprintln!("rewrote golden vector file {}", path.display());
+        return text;
+    }
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "golden vector file {} cannot be read ({e}). The vectors are part of the \
+             protocol and are never created silently; to write them deliberately run \
+             `{REGENERATE_VAR}=1 cargo test -p ebill-types --test golden` and commit them.",
+            path.display()
+        )
+    });
+    let stored: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
+    if let Some(diff) = first_difference("$", &stored, computed) {
+        panic!(
+            "golden vector {} no longer matches the code: {diff}\n\
+             This is a protocol change. If it is intended, regenerate with \
+             `{REGENERATE_VAR}=1 cargo test -p ebill-types --test golden`, review the diff \
+             and say so in the commit message.",
+            path.display()
+        );
+    }
+    text
+}
+
+fn hx(bytes: &[u8]) -> String {
+    hex::encode(bytes)
+}
+
+/// Signs and checks one vector transaction; returns it with its JSON vector entry.
+fn tx_vector(name: &str, tx: Tx) -> (SignedTx, Value) {
+    let issuer = key(ISSUER_SEED);
+    let reimburser = key(REIMBURSER_SEED);
+    let regs = regulator_keys();
+    let signing_bytes = tx.signing_bytes(CHAIN_ID);
+    let id = tx.id(CHAIN_ID);
+    assert_eq!(id, Hash32::digest(&signing_bytes));
+    let signed = match tx.body.actor() {
+        ebill_types::Actor::Unit(code) if code == issuer_code() => tx.sign_unit(CHAIN_ID, &issuer),
+        ebill_types::Actor::Unit(code) => {
+            assert_eq!(code, reimburser_code());
+            tx.sign_unit(CHAIN_ID, &reimburser)
+        }
+        // Every governance vector is signed by two of the three regulators; which two
+        // depends on the nonce, so that every pair appears.
+        ebill_types::Actor::Regulators => {
+            let pair: [u16; 2] = match tx.nonce % 3 {
+                0 => [0, 1],
+                1 => [1, 2],
+                _ => [0, 2],
+            };
+            let keys: Vec<(u16, &ebill_types::Keypair)> =
+                pair.iter().map(|&i| (i, &regs[usize::from(i)])).collect();
+            tx.sign_regulators(CHAIN_ID, &keys)
+        }
+    };
+    let signatures: Vec<Value> = match &signed.auth {
+        Auth::Unit(sig) => {
+            let pk = if signed.tx.body.actor() == ebill_types::Actor::Unit(issuer_code()) {
+                issuer.public()
+            } else {
+                reimburser.public()
+            };
+            assert_eq!(pk.verify(&signing_bytes, sig), Ok(()));
+            vec![json!({"public_key": pk.to_hex(), "signature": sig.to_hex()})]
+        }
+        Auth::Regulators(sigs) => sigs
+            .iter()
+            .map(|s| {
+                let pk = regs[usize::from(s.index)].public();
+                assert_eq!(pk.verify(&signing_bytes, &s.signature), Ok(()));
+                json!({
+                    "regulator_index": s.index,
+                    "public_key": pk.to_hex(),
+                    "signature": s.signature.to_hex(),
+                })
+            })
+            .collect(),
+    };
+    let bytes = signed.to_canonical_bytes();
+    assert_eq!(SignedTx::from_canonical_bytes(&bytes).as_ref(), Ok(&signed));
+    let json_form = serde_json::to_value(&signed).unwrap();
+    assert_eq!(
+        serde_json::from_value::<SignedTx>(json_form.clone()).unwrap(),
+        signed
+    );
+    let mut entry = json!({
+        "name": name,
+        "kind": signed.tx.body.kind().as_str(),
+        "signing_bytes": hx(&signing_bytes),
+        "tx_id": id.to_hex(),
+        "signatures": signatures,
+        "signed_tx": hx(&bytes),
+        "merkle_leaf_hash": merkle::leaf_hash(&bytes).to_hex(),
+        "json": json_form,
+    });
+    if let (Auth::Unit(sig), TxBody::IssueBill(_)) = (&signed.auth, &signed.tx.body) {
+        entry["check_code"] = json!(CheckCode::derive(sig).as_str());
+    }
+    (signed, entry)
+}
+
+/// The ten vector transactions, one of every kind, in nonce order.
+fn vector_txs() -> Vec<(SignedTx, Value)> {
+    let bill = example_bill();
+    let bill_id = bill.id();
+    let issue = tx_vector(
+        "issue_bill",
+        Tx {
+            nonce: 0,
+            body: TxBody::IssueBill(bill.clone()),
+        },
+    );
+    let check_code = match &issue.0.auth {
+        Auth::Unit(sig) => CheckCode::derive(sig),
+        Auth::Regulators(_) => unreachable!(),
+    };
+    let bodies = vec![
+        (
+            "red_reverse",
+            TxBody::RedReverse {
+                issuer: issuer_code(),
+                bill: bill_id,
+                reason: "交款人信息填写错误".into(),
+            },
+        ),
+        (
+            "exchange_paper",
+            TxBody::ExchangePaper {
+                issuer: issuer_code(),
+                bill: bill_id,
+            },
+        ),
+        (
+            "lock",
+            TxBody::Lock {
+                unit: reimburser_code(),
+                bill: bill_id,
+                check_code,
+            },
+        ),
+        (
+            "unlock",
+            TxBody::Unlock {
+                unit: reimburser_code(),
+                bill: bill_id,
+            },
+        ),
+        (
+            "confirm_reimbursed",
+            TxBody::ConfirmReimbursed {
+                unit: reimburser_code(),
+                bill: bill_id,
+                check_code,
+            },
+        ),
+        (
+            "register_issuer",
+            TxBody::RegisterIssuer {
+                credit_code: new_issuer_code(),
+                name: "宁波市第一医院".into(),
+                public_key: public(NEW_ISSUER_SEED),
+                code_prefixes: vec![
+                    CodePrefix::parse("3302").unwrap(),
+                    CodePrefix::parse("330201").unwrap(),
+                ],
+            },
+        ),
+        (
+            "register_reimburser",
+            TxBody::RegisterReimburser {
+                credit_code: new_reimburser_code(),
+                name: "宁波某保险公司".into(),
+                public_key: public(NEW_REIMBURSER_SEED),
+            },
+        ),
+        (
+            "revoke_unit",
+            TxBody::RevokeUnit {
+                credit_code: new_reimburser_code(),
+                reason: "营业执照注销".into(),
+            },
+        ),
+        (
+            "rotate_key",
+            TxBody::RotateKey {
+                credit_code: issuer_code(),
+                public_key: public(ROTATED_SEED),
+            },
+        ),
+    ];
+    let mut out = vec![issue];
+    for (i, (name, body)) in bodies.into_iter().enumerate() {
+        assert_eq!(body.validate(), Ok(()), "{name}");
+        out.push(tx_vector(
+            name,
+            Tx {
+                nonce: i as u64 + 1,
+                body,
+            },
+        ));
+    }
+    out
+}
+
+fn example_genesis() -> Genesis {
+    Genesis {
+        chain_id: CHAIN_ID.into(),
+        genesis_time: Timestamp::parse("2026-11-01T00:00:00+08:00").unwrap(),
+        params: Params::default(),
+        validators: validator_keys()
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Validator {
+                name: format!("validator-{i}"),
+                public_key: k.public(),
+            })
+            .collect(),
+        observers: vec![Observer {
+            name: "浙江省财政厅观察节点".into(),
+            public_key: public(OBSERVER_SEED),
+        }],
+        regulators: Regulators {
+            threshold: 2,
+            keys: regulator_keys()
+                .iter()
+                .enumerate()
+                .map(|(i, k)| Regulator {
+                    name: format!("regulator-{i}"),
+                    public_key: k.public(),
+                })
+                .collect(),
+        },
+        issuers: vec![IssuerEntry {
+            credit_code: issuer_code(),
+            name: "杭州市某医院".into(),
+            public_key: public(ISSUER_SEED),
+            code_prefixes: vec![CodePrefix::parse("3301").unwrap()],
+        }],
+        reimbursers: vec![ReimburserEntry {
+            credit_code: reimburser_code(),
+            name: "杭州某保险公司".into(),
+            public_key: public(REIMBURSER_SEED),
+        }],
+    }
+}
+
+#[test]
+fn keys_and_units() {
+    let mut seeds = vec![
+        ("issuer", ISSUER_SEED),
+        ("reimburser", REIMBURSER_SEED),
+        ("rotated", ROTATED_SEED),
+        ("new_issuer", NEW_ISSUER_SEED),
+        ("new_reimburser", NEW_REIMBURSER_SEED),
+        ("observer", OBSERVER_SEED),
+    ];
+    for (i, s) in REGULATOR_SEEDS.iter().enumerate() {
+        seeds.push((["regulator_0", "regulator_1", "regulator_2"][i], *s));
+    }
+    for (i, s) in VALIDATOR_SEEDS.iter().enumerate() {
+        seeds.push((
+            ["validator_0", "validator_1", "validator_2", "validator_3"][i],
+            *s,
+        ));
+    }
+    let keys: Vec<Value> = seeds
+        .iter()
+        .map(|(name, seed)| {
+            let pk = public(*seed);
+            assert_eq!(pk.check_registrable(), Ok(()));
+            json!({"name": name, "seed": hx(seed), "public_key": pk.to_hex()})
+        })
+        .collect();
+    let codes = json!({
+        "issuer": issuer_code().as_str(),
+        "reimburser": reimburser_code().as_str(),
+        "new_issuer": new_issuer_code().as_str(),
+        "new_reimburser": new_reimburser_code().as_str(),
+    });
+    check_vector("keys.json", &json!({"keys": keys, "credit_codes": codes}));
+}
+
+#[test]
+fn bill_documents() {
+    let bill = example_bill();
+    assert_eq!(bill.validate(), Ok(()));
+    let text = check_vector("bill.json", &serde_json::to_value(&bill).unwrap());
+    assert_eq!(
+        serde_json::from_str::<ebill_types::Bill>(&text).unwrap(),
+        bill
+    );
+
+    let (issue, _) = vector_txs().remove(0);
+    let signed_bill = issue.to_signed_bill().unwrap();
+    assert_eq!(SignedTx::from_signed_bill(&signed_bill), issue);
+    let text = check_vector(
+        "signed_bill.json",
+        &serde_json::to_value(&signed_bill).unwrap(),
+    );
+    assert_eq!(
+        serde_json::from_str::<SignedBill>(&text).unwrap(),
+        signed_bill
+    );
+
+    check_vector(
+        "bill_canonical.json",
+        &json!({
+            "bill_canonical": hx(&bill.to_canonical_bytes()),
+            "bill_id_key": hx(&bill.id().key()),
+            "issuer_signature": signed_bill.signature.to_hex(),
+            "check_code": signed_bill.check_code.as_str(),
+            "check_code_domain": String::from_utf8_lossy(CheckCode::DOMAIN),
+        }),
+    );
+}
+
+#[test]
+fn transactions_of_every_kind() {
+    let txs = vector_txs();
+    let kinds: Vec<&str> = txs.iter().map(|(t, _)| t.tx.body.kind().as_str()).collect();
+    let all: Vec<&str> = ebill_types::TxKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(kinds, all, "one vector per transaction kind, in wire order");
+    if let Auth::Regulators(sigs) = &txs[9].0.auth {
+        assert_eq!(sigs.len(), 2, "RotateKey carries two regulator signatures");
+    }
+    let entries: Vec<Value> = txs.into_iter().map(|(_, v)| v).collect();
+    check_vector(
+        "transactions.json",
+        &json!({"chain_id": CHAIN_ID, "domain": TX_DOMAIN, "transactions": entries}),
+    );
+}
+
+#[test]
+fn genesis_document_and_hash() {
+    let genesis = example_genesis();
+    assert_eq!(genesis.validate(), Ok(()));
+    let text = check_vector("genesis.json", &serde_json::to_value(&genesis).unwrap());
+    let parsed = Genesis::from_json(&text).unwrap();
+    assert_eq!(parsed, genesis);
+    check_vector(
+        "genesis_hash.json",
+        &json!({
+            "genesis_hash": genesis.hash().to_hex(),
+            "validator_set_hash": genesis.validator_set().unwrap().hash().to_hex(),
+            "validator_set_domain": VALIDATOR_SET_DOMAIN,
+        }),
+    );
+}
+
+#[test]
+fn block_header_votes_proposal_and_certificate() {
+    let genesis = example_genesis();
+    let validators: ValidatorSet = genesis.validator_set().unwrap();
+    let vkeys = validator_keys();
+    let txs: Vec<SignedTx> = vector_txs().into_iter().map(|(t, _)| t).collect();
+    let bill = example_bill();
+    let header = Header {
+        chain_id: CHAIN_ID.into(),
+        height: 1,
+        prev_hash: genesis.hash(),
+        time_ms: u64::try_from(bill.issued_at.unix_ms).unwrap() + 5_000,
+        proposer: validators.proposer(1, 0),
+        tx_root: Block::tx_root(&txs),
+        tx_count: u32::try_from(txs.len()).unwrap(),
+        validator_set_hash: validators.hash(),
+        state_root: Hash32::ZERO,
+    };
+    let block = Block {
+        header: header.clone(),
+        txs,
+    };
+    assert_eq!(block.check_body(), Ok(()));
+    let header_bytes = header.to_canonical_bytes();
+    assert_eq!(
+        Header::from_canonical_bytes(&header_bytes).as_ref(),
+        Ok(&header)
+    );
+    let block_bytes = block.to_canonical_bytes();
+    assert_eq!(
+        Block::from_canonical_bytes(&block_bytes).as_ref(),
+        Ok(&block)
+    );
+    let block_hash = header.hash();
+
+    // Votes: a precommit for the block and a nil prevote.
+    let precommit = Vote {
+        kind: VoteKind::Precommit,
+        height: 1,
+        round: 0,
+        block: Some(block_hash),
+        validator: 2,
+    };
+    let nil_prevote = Vote {
+        kind: VoteKind::Prevote,
+        height: 1,
+        round: 1,
+        block: None,
+        validator: 3,
+    };
+    let vote_entry = |v: Vote| {
+        let signed: SignedVote = v.sign(CHAIN_ID, &vkeys[v.validator as usize]);
+        assert!(signed.verify(CHAIN_ID, &validators));
+        let bytes = signed.to_canonical_bytes();
+        assert_eq!(SignedVote::from_canonical_bytes(&bytes), Ok(signed));
+        json!({
+            "vote": serde_json::to_value(v).unwrap(),
+            "signing_bytes": hx(&v.signing_bytes(CHAIN_ID)),
+            "signature": signed.signature.to_hex(),
+            "signed_vote": hx(&bytes),
+        })
+    };
+
+    // Proposals: a fresh one and one that re-proposes a block locked in round 0.
+    let proposal_entry = |p: Proposal| {
+        let signed = p.sign(CHAIN_ID, &vkeys[p.proposer as usize]);
+        assert!(signed.verify(CHAIN_ID, &validators));
+        json!({
+            "proposal": serde_json::to_value(p).unwrap(),
+            "signing_bytes": hx(&p.signing_bytes(CHAIN_ID)),
+            "signature": signed.signature.to_hex(),
+        })
+    };
+    let proposal = Proposal {
+        height: 1,
+        round: 0,
+        block: block_hash,
+        pol_round: None,
+        proposer: header.proposer,
+    };
+    let reproposal = Proposal {
+        height: 1,
+        round: 2,
+        block: block_hash,
+        pol_round: Some(0),
+        proposer: validators.proposer(1, 2),
+    };
+
+    // The commit certificate: precommits of validators 0, 1 and 3 (a quorum of 3 of 4).
+    let cert = CommitCertificate {
+        height: 1,
+        round: 0,
+        block: block_hash,
+        signatures: [0u32, 1, 3]
+            .iter()
+            .map(|&i| CommitSignature {
+                validator: i,
+                signature: Vote {
+                    validator: i,
+                    ..precommit
+                }
+                .sign(CHAIN_ID, &vkeys[i as usize])
+                .signature,
+            })
+            .collect(),
+    };
+    assert_eq!(cert.verify(CHAIN_ID, 1, &block_hash, &validators), Ok(()));
+    let cert_bytes = cert.to_canonical_bytes();
+    assert_eq!(
+        CommitCertificate::from_canonical_bytes(&cert_bytes).as_ref(),
+        Ok(&cert)
+    );
+
+    check_vector(
+        "block.json",
+        &json!({
+            "chain_id": CHAIN_ID,
+            "header": serde_json::to_value(&header).unwrap(),
+            "header_canonical": hx(&header_bytes),
+            "block_hash": block_hash.to_hex(),
+            "block_canonical": hx(&block_bytes),
+            "votes": [vote_entry(precommit), vote_entry(nil_prevote)],
+            "proposals": [proposal_entry(proposal), proposal_entry(reproposal)],
+            "commit_certificate": serde_json::to_value(&cert).unwrap(),
+            "commit_certificate_canonical": hx(&cert_bytes),
+        }),
+    );
+}
+
+#[test]
+fn merkle_roots_and_proofs_for_1_to_17_leaves() {
+    let mut trees = Vec::new();
+    for n in 1..=17u8 {
+        let data: Vec<[u8; 1]> = (0..n).map(|i| [i]).collect();
+        let leaves: Vec<Hash32> = data.iter().map(|d| merkle::leaf_hash(d)).collect();
+        let root = merkle::root_from_leaf_hashes(&leaves);
+        let proofs: Vec<Value> = (0..usize::from(n))
+            .map(|i| {
+                let proof = InclusionProof {
+                    leaf_index: i as u64,
+                    tree_size: u64::from(n),
+                    path: merkle::inclusion_path(&leaves, i).unwrap(),
+                };
+                assert_eq!(proof.verify(&leaves[i], &root), Ok(()));
+                for (j, other) in leaves.iter().enumerate() {
+                    if j != i {
+                        assert!(proof.verify(other, &root).is_err(), "n={n} i={i} j={j}");
+                    }
+                }
+                let bytes = proof.to_canonical_bytes();
+                assert_eq!(
+                    InclusionProof::from_canonical_bytes(&bytes).as_ref(),
+                    Ok(&proof)
+                );
+                json!({
+                    "leaf_index": i,
+                    "path": proof.path.iter().map(Hash32::to_hex).collect::<Vec<_>>(),
+                    "proof_canonical": hx(&bytes),
+                })
+            })
+            .collect();
+        trees.push(json!({
+            "size": n,
+            "leaf_data": data.iter().map(|d| hx(d)).collect::<Vec<_>>(),
+            "leaf_hashes": leaves.iter().map(Hash32::to_hex).collect::<Vec<_>>(),
+            "root": root.to_hex(),
+            "proofs": proofs,
+        }));
+    }
+    check_vector(
+        "merkle.json",
+        &json!({
+            "leaf_hash": "SHA-256(0x00 || leaf_data)",
+            "node_hash": "SHA-256(0x01 || left || right)",
+            "empty_root": merkle::empty_root().to_hex(),
+            "trees": trees,
+        }),
+    );
+}
+
+/// The stored files must be the only ones: a vector file that no test checks is a
+/// vector nobody pins.
+#[test]
+fn no_stray_vector_files() {
+    if regenerating() {
+        return;
+    }
+    let known = [
+        "bill.json",
+        "bill_canonical.json",
+        "block.json",
+        "genesis.json",
+        "genesis_hash.json",
+        "keys.json",
+        "merkle.json",
+        "signed_bill.json",
+        "transactions.json",
+    ];
+    let dir = std::fs::read_dir(vectors_dir()).unwrap_or_else(|e| {
+        panic!(
+            "{} missing ({e}); run `{REGENERATE_VAR}=1 cargo test -p ebill-types --test golden`",
+            vectors_dir().display()
+        )
+    });
+    let mut found: Vec<String> = dir
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    assert_eq!(found, known, "files in tests/vectors/");
+}
