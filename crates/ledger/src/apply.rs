@@ -88,6 +88,11 @@ impl VerifiedSignatures {
         self.set.len()
     }
 
+    /// Adds every entry of `other`.
+    pub fn extend(&mut self, other: VerifiedSignatures) {
+        self.set.extend(other.set);
+    }
+
     /// True if empty.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
