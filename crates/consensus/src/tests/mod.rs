@@ -1,0 +1,258 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod harness;
+mod single;
+
+use harness::*;
+
+use crate::{Effect, Event, Evidence, Message, TimeoutStep};
+
+const N4: [usize; 4] = [0, 1, 2, 3];
+
+#[test]
+fn four_validators_decide_in_round_0() {
+    let mut cluster = Cluster::new(4);
+    cluster.max_height = 3;
+    cluster.start(&[]);
+    cluster.run_until(10_000, |c| c.committed(&N4, 3));
+    cluster.check_agreement();
+    cluster.check_no_equivocation();
+    assert_eq!(cluster.now_ms, 0, "no timeout was needed");
+    for node in &cluster.nodes {
+        for (h, cert) in &node.commits {
+            assert_eq!(cert.round, 0);
+            let proposer = node.config.validators.proposer(*h, 0) as usize;
+            assert_eq!(cert.block, block_of(proposer, *h, 0));
+        }
+        let c = node.consensus.as_ref().unwrap();
+        assert_eq!(c.stats().refused_conflicting_signatures, 0);
+        assert_eq!(c.stats().bad_signatures, 0);
+        assert!(node.evidence.is_empty());
+    }
+}
+
+#[test]
+fn proposer_down_next_proposer_decides_in_round_1() {
+    let mut cluster = Cluster::new(4);
+    // Height 1, round 0: proposer is validator 1; round 1: validator 2.
+    assert_eq!(cluster.nodes[0].config.validators.proposer(1, 0), 1);
+    assert_eq!(cluster.nodes[0].config.validators.proposer(1, 1), 2);
+    cluster.start(&[1]);
+    let live = [0, 2, 3];
+    cluster.run_until(10_000, |c| c.committed(&live, 1));
+    cluster.check_agreement();
+    cluster.check_no_equivocation();
+    for i in live {
+        let cert = &cluster.nodes[i].commits[&1];
+        assert_eq!(cert.round, 1);
+        assert_eq!(cert.block, block_of(2, 1, 1));
+    }
+    // Round 0 ended by timeoutPropose(0) then timeoutPrecommit(0).
+    let t = crate::Timeouts::default();
+    assert!(cluster.now_ms >= t.propose.duration_ms(0));
+}
+
+#[test]
+fn dev_chain_of_one_validator_decides_alone() {
+    let mut cluster = Cluster::new(1);
+    cluster.max_height = 5;
+    cluster.start(&[]);
+    cluster.run_until(1_000, |c| c.committed(&[0], 5));
+    assert_eq!(cluster.now_ms, 0);
+}
+
+#[test]
+fn n_not_3f_plus_1_uses_the_real_bounds() {
+    // n = 5: f = 1, quorum = 4. n = 7: f = 2, quorum = 5; two down still decide.
+    for (n, down) in [(5usize, vec![4usize]), (7, vec![1, 5]), (6, vec![0])] {
+        let mut cluster = Cluster::new(n);
+        cluster.max_height = 3;
+        cluster.start(&down);
+        let live: Vec<usize> = (0..n).filter(|i| !down.contains(i)).collect();
+        cluster.run_until(100_000, |c| c.committed(&live, 3));
+        cluster.check_agreement();
+        cluster.check_no_equivocation();
+        for i in &live {
+            for cert in cluster.nodes[*i].commits.values() {
+                assert!(cert.signatures.len() > n * 2 / 3, "floor(2n/3)+1");
+            }
+        }
+    }
+}
+
+#[test]
+fn invalid_block_is_not_decided() {
+    let mut cluster = Cluster::new(4);
+    // The proposer of round 0 (validator 1) proposes a block the ledger refuses.
+    cluster.invalid_blocks.insert(block_of(1, 1, 0));
+    cluster.start(&[]);
+    cluster.run_until(10_000, |c| c.committed(&N4, 1));
+    cluster.check_agreement();
+    for node in &cluster.nodes {
+        // Validator 1 built it and considers it valid; the others prevote nil.
+        assert_ne!(node.commits[&1].block, block_of(1, 1, 0));
+        assert_eq!(node.commits[&1].round, 1);
+    }
+}
+
+#[test]
+fn equivocating_proposer_is_reported_and_cannot_split_the_honest() {
+    let keys = keys(4);
+    let mut cluster = Cluster::new(4);
+    // Validator 1 is the (Byzantine) proposer of height 1 round 0 and is not run; the
+    // test sends its two conflicting proposals by hand.
+    cluster.start(&[1]);
+    let a = proposal(&keys, 1, 1, 0, named("A"), None);
+    let b = proposal(&keys, 1, 1, 0, named("B"), None);
+    cluster.inject(0, Event::Proposal(a));
+    cluster.inject(2, Event::Proposal(a));
+    cluster.inject(3, Event::Proposal(b));
+    cluster.inject(0, Event::Proposal(b));
+    // And it prevotes and precommits both ways.
+    for (to, block) in [(0, "A"), (2, "A"), (3, "B")] {
+        for kind in [
+            ebill_types::VoteKind::Prevote,
+            ebill_types::VoteKind::Precommit,
+        ] {
+            let v = vote(&keys, 1, kind, 1, 0, Some(named(block)));
+            cluster.inject(to, Event::Vote(v));
+        }
+    }
+    // Validators 0 and 2 decide A with validator 1's precommit; validator 3 never gets
+    // a third precommit for A (only 1's B), so it needs the certificate (block sync).
+    cluster.run_until(10_000, |c| c.committed(&[0, 2], 1));
+    let cert = cluster.nodes[0].commits[&1].clone();
+    assert_eq!(cert.block, named("A"));
+    cluster.inject(3, Event::Certificate(cert));
+    cluster.run_until(10_000, |c| c.committed(&[3], 1));
+    cluster.check_agreement();
+    cluster.check_no_equivocation();
+    let ev = &cluster.nodes[0].evidence;
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Evidence::ConflictingProposals { .. }) && e.offender() == 1),
+        "node 0 saw both proposals: {ev:?}"
+    );
+}
+
+#[test]
+fn random_delivery_orders_agree_and_decide() {
+    for seed in 1..=12u64 {
+        let mut cluster = Cluster::new(4).shuffled(seed);
+        cluster.max_height = 3;
+        cluster.start(&[]);
+        cluster.run_until(100_000, |c| c.committed(&N4, 3));
+        cluster.check_agreement();
+        cluster.check_no_equivocation();
+    }
+}
+
+#[test]
+fn partitioned_then_healed_cluster_agrees() {
+    // Messages between {0,1} and {2,3} are lost for the first rounds, then the network heals.
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let healed = Rc::new(Cell::new(false));
+    let h = healed.clone();
+    let mut cluster = Cluster::new(4);
+    cluster.link = Box::new(move |from, to, _| h.get() || (from < 2) == (to < 2));
+    cluster.max_height = 2;
+    cluster.start(&[]);
+    for _ in 0..2_000 {
+        cluster.step();
+    }
+    assert!(cluster.nodes.iter().all(|n| n.commits.is_empty()));
+    healed.set(true);
+    // Lost messages are gone: the nodes re-send their current round on request.
+    for i in 0..4 {
+        let effects = cluster.nodes[i]
+            .consensus
+            .as_mut()
+            .unwrap()
+            .on_event(cluster.now_ms, Event::Rebroadcast);
+        cluster.apply(i, effects);
+    }
+    cluster.run_until(100_000, |c| c.committed(&N4, 2));
+    cluster.check_agreement();
+    cluster.check_no_equivocation();
+}
+
+#[test]
+fn crash_and_restart_from_wal_never_equivocates() {
+    // Crash validator 0 after every possible number of its own events (up to a bound),
+    // restart it from its WAL a little later, and check that nothing it signs conflicts
+    // with what it signed before, under several delivery orders.
+    for seed in 0..6u64 {
+        for crash_at in (5..80).step_by(5) {
+            let mut cluster = Cluster::new(4);
+            if seed > 0 {
+                cluster = cluster.shuffled(seed);
+            }
+            cluster.max_height = 3;
+            cluster.start(&[]);
+            // Partition validator 3 off for a while so that rounds change.
+            for _ in 0..crash_at {
+                cluster.step();
+            }
+            cluster.crash(0);
+            for _ in 0..20 {
+                cluster.step();
+            }
+            cluster.restart(0);
+            cluster.run_until(200_000, |c| c.committed(&[1, 2, 3], 3));
+            cluster.check_agreement();
+            cluster.check_no_equivocation();
+            let c = cluster.nodes[0].consensus.as_ref().unwrap();
+            assert_eq!(c.stats().refused_conflicting_signatures, 0);
+        }
+    }
+}
+
+#[test]
+fn next_height_messages_are_buffered_and_replayed() {
+    let keys = keys(4);
+    let (mut c, _) = crate::Consensus::new(config(&keys, 0), 1, 0).unwrap();
+    // Height 2's round-0 proposer is validator 2; its proposal arrives before we decide 1.
+    let p = proposal(&keys, 2, 2, 0, named("H2"), None);
+    assert!(c.on_event(0, Event::Proposal(p)).is_empty());
+    assert_eq!(c.stats().next_height_buffered, 1);
+    assert_eq!(c.highest_height_seen(), 2);
+    // Height 3 is too far ahead: dropped (but remembered as a hint).
+    let far = proposal(&keys, 3, 3, 0, named("H3"), None);
+    assert!(c.on_event(0, Event::Proposal(far)).is_empty());
+    assert_eq!(c.stats().future_dropped, 1);
+    assert_eq!(c.highest_height_seen(), 3);
+    let effects = c.on_event(5, Event::StartHeight { height: 2 });
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::CheckBlock { height: 2, round: 0, block } if *block == named("H2")
+    )));
+    let effects = c.on_event(
+        6,
+        Event::BlockChecked {
+            height: 2,
+            block: named("H2"),
+            valid: true,
+        },
+    );
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Broadcast(Message::Vote(v)) if v.vote.height == 2 && v.vote.block == Some(named("H2"))
+    )));
+}
+
+#[test]
+fn timeouts_grow_per_round() {
+    let t = crate::Timeouts::default();
+    for step in [
+        TimeoutStep::Propose,
+        TimeoutStep::Prevote,
+        TimeoutStep::Precommit,
+    ] {
+        assert!(t.duration_ms(step, 1) > t.duration_ms(step, 0));
+        assert!(t.duration_ms(step, 10) > t.duration_ms(step, 1));
+        assert_eq!(t.duration_ms(step, u32::MAX), t.duration_ms(step, u32::MAX));
+    }
+    let s = crate::TimeoutSchedule::new(u64::MAX - 1, 10);
+    assert_eq!(s.duration_ms(3), u64::MAX, "saturates");
+}
