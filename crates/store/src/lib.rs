@@ -1,1 +1,239 @@
-//! placeholder
+//! # ebill-store
+//!
+//! Durable storage of the chain (design section 7): block headers and transactions,
+//! commit certificates, the block and transaction indexes, the ledger state (bill
+//! records with their status history, the registry of units), the consensus
+//! write-ahead log and a little metadata (tip, genesis hash, format version).
+//!
+//! Two implementations sit behind one trait, [`Store`]:
+//! - [`RocksStore`]: RocksDB with one column family per kind of record. Committing a
+//!   block is one synced `WriteBatch`, so that after a crash a node has either all of a
+//!   block (header, transactions, certificate, indexes, state changes, new tip) or none
+//!   of it.
+//! - [`MemStore`]: the same contract in memory, for tests and the simulator.
+//!
+//! Values are the canonical encodings of `ebill-types` and `ebill-ledger` (never a
+//! serializer's incidental output), decoded strictly; a value that does not decode is
+//! reported as [`StoreError::Corrupt`] naming its key, never a panic.
+//!
+//! Both stores implement [`ebill_ledger::StateView`] over the committed state, so the
+//! ledger executes the next block directly against them.
+
+mod keys;
+mod mem;
+mod rocks;
+
+use ebill_ledger::{BillRecord, ChangeSet, StateError, TxLocation, UnitRecord};
+use ebill_types::{
+    BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
+};
+use thiserror::Error;
+
+pub use keys::cf;
+pub use mem::MemStore;
+pub use rocks::{RocksConfig, RocksStore};
+
+/// Version of the on-disk layout; a store written with another version is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The last committed block.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Tip {
+    /// Its height (1 for the first block).
+    pub height: u64,
+    /// Its hash.
+    pub hash: Hash32,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StoreError {
+    /// A file-system operation failed.
+    #[error("i/o: {0}")]
+    Io(String),
+    /// RocksDB reported an error.
+    #[error("rocksdb: {0}")]
+    RocksDb(String),
+    /// Bytes read from the store are not what was written: the key names the record.
+    #[error("corrupt {what}: {reason}")]
+    Corrupt {
+        /// The record (column family and key).
+        what: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The store holds another chain.
+    #[error("the store holds genesis {stored}, not {given}")]
+    GenesisMismatch {
+        /// Genesis hash in the store.
+        stored: Hash32,
+        /// Genesis hash given.
+        given: Hash32,
+    },
+    /// A block was committed before the genesis was recorded.
+    #[error("no genesis recorded: call init_genesis first")]
+    NoGenesis,
+    /// The block does not extend the tip: wrong height or wrong previous hash.
+    #[error(
+        "block {got} with previous hash {got_prev} does not extend the tip at height {tip} (hash {expected_prev})"
+    )]
+    NotNext {
+        /// Height of the tip (0: only the genesis).
+        tip: u64,
+        /// Height of the block offered.
+        got: u64,
+        /// The previous hash a next block must carry (the genesis hash for height 1).
+        expected_prev: Hash32,
+        /// The previous hash the block carries.
+        got_prev: Hash32,
+    },
+    /// Block, certificate and changes do not belong together.
+    #[error("inconsistent commit: {0}")]
+    Inconsistent(String),
+    /// The store was written with another layout version.
+    #[error("store format version {found}, this build reads {expected}")]
+    UnsupportedFormat {
+        /// Version on disk.
+        found: u32,
+        /// Version of this build.
+        expected: u32,
+    },
+}
+
+impl From<StoreError> for StateError {
+    fn from(e: StoreError) -> Self {
+        StateError(e.to_string())
+    }
+}
+
+/// Storage of the chain and the committed ledger state. Implementations are safe to
+/// share between threads; commits are serialised inside.
+pub trait Store: ebill_ledger::StateView + Send + Sync {
+    /// On first open: records the genesis hash and the genesis units
+    /// ([`ebill_ledger::genesis_changes`]) in one synced batch. Later: refuses a
+    /// different genesis ([`StoreError::GenesisMismatch`]); the same one is a no-op.
+    fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError>;
+
+    /// The recorded genesis hash, if any.
+    fn genesis_hash(&self) -> Result<Option<Hash32>, StoreError>;
+
+    /// The last committed block; `None` before block 1.
+    fn tip(&self) -> Result<Option<Tip>, StoreError>;
+
+    /// Commits a final block with its certificate and the state changes of its
+    /// execution, atomically and durably (one synced batch): header, every transaction
+    /// (by position and by id), certificate, block hash index, bill and unit records,
+    /// new tip.
+    ///
+    /// Refuses a block that does not extend the tip ([`StoreError::NotNext`]: height
+    /// must be tip + 1 and the previous hash the tip's hash, or the genesis hash for
+    /// height 1), a certificate for another block and changes whose transaction count
+    /// differs from the block's ([`StoreError::Inconsistent`]). `changes.txs` must be
+    /// the ids of `block.txs` in order, as [`ebill_ledger::apply_block`] returns them.
+    fn commit_block(
+        &self,
+        block: &Block,
+        cert: &CommitCertificate,
+        changes: &ChangeSet,
+    ) -> Result<(), StoreError>;
+
+    /// The header at `height`.
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError>;
+
+    /// The block at `height`, with all its transactions.
+    fn block(&self, height: u64) -> Result<Option<Block>, StoreError>;
+
+    /// The height of the block with this hash.
+    fn height_of_block(&self, hash: &Hash32) -> Result<Option<u64>, StoreError>;
+
+    /// The block with this hash.
+    fn block_by_hash(&self, hash: &Hash32) -> Result<Option<Block>, StoreError> {
+        match self.height_of_block(hash)? {
+            Some(h) => self.block(h),
+            None => Ok(None),
+        }
+    }
+
+    /// The commit certificate of the block at `height`.
+    fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StoreError>;
+
+    /// A committed transaction by id, with where it is.
+    fn tx(&self, id: &TxId) -> Result<Option<(SignedTx, TxLocation)>, StoreError>;
+
+    /// A bill's record with its full status history (the typed-error form of
+    /// [`ebill_ledger::StateView::bill`]).
+    fn find_bill(&self, id: &BillId) -> Result<Option<BillRecord>, StoreError>;
+
+    /// A unit's record (typed-error form of [`ebill_ledger::StateView::unit`]).
+    fn find_unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StoreError>;
+
+    /// Where a transaction was committed (typed-error form of
+    /// [`ebill_ledger::StateView::tx_location`]).
+    fn find_tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StoreError>;
+
+    /// Consensus write-ahead log: appends one of our own signed votes or proposals
+    /// (opaque bytes) for `height`, durably (synced) — call it before sending.
+    fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError>;
+
+    /// The write-ahead log entries of `height`, in the order appended.
+    fn wal_entries(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError>;
+
+    /// Drops the write-ahead log entries of every height below `height`.
+    fn wal_prune_below(&self, height: u64) -> Result<(), StoreError>;
+
+    /// Approximate size on disk in bytes (0 for a store in memory).
+    fn disk_size_bytes(&self) -> Result<u64, StoreError>;
+
+    /// Runs a full manual compaction (a no-op in memory).
+    fn compact(&self) -> Result<(), StoreError>;
+}
+
+/// Checks what every store checks before a commit: the block extends `tip`, the
+/// certificate is for it, and the changes are as long as its body. Returns the block
+/// hash.
+pub(crate) fn check_commit(
+    genesis_hash: Option<Hash32>,
+    tip: Option<Tip>,
+    block: &Block,
+    block_hash: Hash32,
+    cert: &CommitCertificate,
+    changes: &ChangeSet,
+) -> Result<(), StoreError> {
+    let Some(genesis_hash) = genesis_hash else {
+        return Err(StoreError::NoGenesis);
+    };
+    let (tip_height, expected_prev) = match tip {
+        Some(t) => (t.height, t.hash),
+        None => (0, genesis_hash),
+    };
+    let h = &block.header;
+    if h.height != tip_height.wrapping_add(1) || h.prev_hash != expected_prev {
+        return Err(StoreError::NotNext {
+            tip: tip_height,
+            got: h.height,
+            expected_prev,
+            got_prev: h.prev_hash,
+        });
+    }
+    if cert.height != h.height || cert.block != block_hash {
+        return Err(StoreError::Inconsistent(format!(
+            "certificate is for height {} block {}, not height {} block {}",
+            cert.height, cert.block, h.height, block_hash
+        )));
+    }
+    if h.tx_count as usize != block.txs.len() || changes.txs.len() != block.txs.len() {
+        return Err(StoreError::Inconsistent(format!(
+            "header counts {} transactions, body has {}, changes list {}",
+            h.tx_count,
+            block.txs.len(),
+            changes.txs.len()
+        )));
+    }
+    if u32::try_from(block.txs.len()).is_err() {
+        return Err(StoreError::Inconsistent(format!(
+            "{} transactions in one block",
+            block.txs.len()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! The store benchmark (being written).
+
+/// Runs the benchmark.
+pub fn main() {}

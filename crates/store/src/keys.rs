@@ -1,0 +1,149 @@
+//! Column family names and the byte layout of keys and small values.
+//!
+//! Integers in keys are big-endian so that RocksDB's byte order is numeric order:
+//! a block's transactions are one contiguous key range, and so are a height's
+//! write-ahead log entries.
+
+use ebill_ledger::TxLocation;
+use ebill_types::Hash32;
+
+use crate::{StoreError, Tip};
+
+/// Column family names (design section 7).
+pub mod cf {
+    /// height (u64 BE) -> canonical `Header`.
+    pub const BLOCKS: &str = "blocks";
+    /// (height u64 BE, index u32 BE) -> canonical `SignedTx`.
+    pub const BLOCK_TXS: &str = "block_txs";
+    /// height (u64 BE) -> canonical `CommitCertificate`.
+    pub const CERTIFICATES: &str = "certificates";
+    /// block hash (32 bytes) -> height (u64 BE).
+    pub const BLOCK_INDEX: &str = "block_index";
+    /// transaction id (32 bytes) -> (height u64 BE, index u32 BE).
+    pub const TX_INDEX: &str = "tx_index";
+    /// `BillId::key()` (18 bytes) -> canonical `BillRecord` (status history inside).
+    pub const BILLS: &str = "bills";
+    /// credit code (18 bytes) -> canonical `UnitRecord`.
+    pub const UNITS: &str = "units";
+    /// (height u64 BE, seq u32 BE) -> opaque bytes.
+    pub const CONSENSUS_WAL: &str = "consensus_wal";
+    /// `tip`, `genesis_hash`, `format_version`.
+    pub const META: &str = "meta";
+
+    /// Every column family, in a fixed order.
+    pub const ALL: [&str; 9] = [
+        BLOCKS,
+        BLOCK_TXS,
+        CERTIFICATES,
+        BLOCK_INDEX,
+        TX_INDEX,
+        BILLS,
+        UNITS,
+        CONSENSUS_WAL,
+        META,
+    ];
+}
+
+/// Meta key of the tip: height (u64 BE) then hash (32 bytes).
+pub(crate) const META_TIP: &[u8] = b"tip";
+/// Meta key of the genesis hash (32 bytes).
+pub(crate) const META_GENESIS: &[u8] = b"genesis_hash";
+/// Meta key of the format version (u32 BE).
+pub(crate) const META_FORMAT: &[u8] = b"format_version";
+
+/// Key of a height.
+pub(crate) fn height_key(height: u64) -> [u8; 8] {
+    height.to_be_bytes()
+}
+
+/// Key of (height, u32): a block's transaction, or a write-ahead log entry.
+pub(crate) fn pair_key(height: u64, second: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&height.to_be_bytes());
+    k[8..].copy_from_slice(&second.to_be_bytes());
+    k
+}
+
+/// Splits a key made by [`pair_key`].
+pub(crate) fn split_pair_key(what: &str, key: &[u8]) -> Result<(u64, u32), StoreError> {
+    let k: [u8; 12] = key.try_into().map_err(|_| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason: format!("key of {} bytes, expected 12", key.len()),
+    })?;
+    let mut h = [0u8; 8];
+    h.copy_from_slice(&k[..8]);
+    let mut s = [0u8; 4];
+    s.copy_from_slice(&k[8..]);
+    Ok((u64::from_be_bytes(h), u32::from_be_bytes(s)))
+}
+
+/// Value of a transaction index entry.
+pub(crate) fn location_value(loc: TxLocation) -> [u8; 12] {
+    pair_key(loc.height, loc.index)
+}
+
+/// Decodes a transaction index value.
+pub(crate) fn decode_location(what: &str, v: &[u8]) -> Result<TxLocation, StoreError> {
+    let (height, index) = split_pair_key(what, v)?;
+    Ok(TxLocation { height, index })
+}
+
+/// Decodes a height value.
+pub(crate) fn decode_height(what: &str, v: &[u8]) -> Result<u64, StoreError> {
+    let b: [u8; 8] = v.try_into().map_err(|_| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason: format!("{} bytes, expected an 8-byte height", v.len()),
+    })?;
+    Ok(u64::from_be_bytes(b))
+}
+
+/// Decodes a 32-byte hash value.
+pub(crate) fn decode_hash(what: &str, v: &[u8]) -> Result<Hash32, StoreError> {
+    let b: [u8; 32] = v.try_into().map_err(|_| StoreError::Corrupt {
+        what: what.to_owned(),
+        reason: format!("{} bytes, expected a 32-byte hash", v.len()),
+    })?;
+    Ok(Hash32(b))
+}
+
+/// Value of the tip.
+pub(crate) fn tip_value(tip: Tip) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..8].copy_from_slice(&tip.height.to_be_bytes());
+    v[8..].copy_from_slice(&tip.hash.0);
+    v
+}
+
+/// Decodes the tip.
+pub(crate) fn decode_tip(v: &[u8]) -> Result<Tip, StoreError> {
+    if v.len() != 40 {
+        return Err(StoreError::Corrupt {
+            what: "meta/tip".to_owned(),
+            reason: format!("{} bytes, expected 40", v.len()),
+        });
+    }
+    Ok(Tip {
+        height: decode_height("meta/tip", &v[..8])?,
+        hash: decode_hash("meta/tip", &v[8..])?,
+    })
+}
+
+/// Decodes the format version.
+pub(crate) fn decode_format(v: &[u8]) -> Result<u32, StoreError> {
+    let b: [u8; 4] = v.try_into().map_err(|_| StoreError::Corrupt {
+        what: "meta/format_version".to_owned(),
+        reason: format!("{} bytes, expected 4", v.len()),
+    })?;
+    Ok(u32::from_be_bytes(b))
+}
+
+/// Decodes canonical bytes read from `what`, mapping a refusal to `Corrupt`.
+pub(crate) fn decode<T: ebill_types::Canonical>(
+    what: impl FnOnce() -> String,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    T::from_canonical_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        what: what(),
+        reason: e.to_string(),
+    })
+}

@@ -1,0 +1,202 @@
+//! [`MemStore`]: the [`Store`] contract in memory, for tests and the simulator.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use ebill_ledger::{BillRecord, ChangeSet, StateError, StateView, TxLocation, UnitRecord};
+use ebill_types::{
+    BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
+};
+
+use crate::{Store, StoreError, Tip, check_commit};
+
+#[derive(Default)]
+struct Inner {
+    genesis_hash: Option<Hash32>,
+    tip: Option<Tip>,
+    blocks: BTreeMap<u64, Block>,
+    certificates: BTreeMap<u64, CommitCertificate>,
+    block_index: HashMap<Hash32, u64>,
+    tx_index: HashMap<TxId, TxLocation>,
+    bills: HashMap<BillId, BillRecord>,
+    units: BTreeMap<CreditCode, UnitRecord>,
+    wal: BTreeMap<(u64, u32), Vec<u8>>,
+}
+
+/// A store in memory behind a read-write lock. Nothing survives the process; every
+/// other behaviour (refusals, atomic commits, reads) is that of [`crate::RocksStore`].
+#[derive(Default)]
+pub struct MemStore {
+    inner: RwLock<Inner>,
+}
+
+impl MemStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    // A panic while holding the lock cannot leave a half-applied commit: a commit
+    // checks everything first and then only inserts into maps. So a poisoned lock is
+    // still consistent and is taken over.
+    fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl StateView for MemStore {
+    fn bill(&self, id: &BillId) -> Result<Option<BillRecord>, StateError> {
+        Ok(self.find_bill(id)?)
+    }
+    fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError> {
+        Ok(self.find_unit(code)?)
+    }
+    fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
+        Ok(self.find_tx_location(id)?)
+    }
+}
+
+impl Store for MemStore {
+    fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
+        let given = genesis.hash();
+        let mut inner = self.write();
+        match inner.genesis_hash {
+            Some(stored) if stored == given => Ok(()),
+            Some(stored) => Err(StoreError::GenesisMismatch { stored, given }),
+            None => {
+                let changes = ebill_ledger::genesis_changes(genesis);
+                inner.units.extend(changes.units);
+                inner.genesis_hash = Some(given);
+                Ok(())
+            }
+        }
+    }
+
+    fn genesis_hash(&self) -> Result<Option<Hash32>, StoreError> {
+        Ok(self.read().genesis_hash)
+    }
+
+    fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        Ok(self.read().tip)
+    }
+
+    fn commit_block(
+        &self,
+        block: &Block,
+        cert: &CommitCertificate,
+        changes: &ChangeSet,
+    ) -> Result<(), StoreError> {
+        let hash = block.header.hash();
+        let mut inner = self.write();
+        check_commit(inner.genesis_hash, inner.tip, block, hash, cert, changes)?;
+        let height = block.header.height;
+        for (i, id) in changes.txs.iter().enumerate() {
+            // check_commit bounds the count by u32.
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            inner.tx_index.insert(*id, TxLocation { height, index });
+        }
+        for (id, rec) in &changes.bills {
+            inner.bills.insert(*id, rec.clone());
+        }
+        for (code, rec) in &changes.units {
+            inner.units.insert(*code, rec.clone());
+        }
+        inner.blocks.insert(height, block.clone());
+        inner.certificates.insert(height, cert.clone());
+        inner.block_index.insert(hash, height);
+        inner.tip = Some(Tip { height, hash });
+        Ok(())
+    }
+
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
+        Ok(self.read().blocks.get(&height).map(|b| b.header.clone()))
+    }
+
+    fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        Ok(self.read().blocks.get(&height).cloned())
+    }
+
+    fn height_of_block(&self, hash: &Hash32) -> Result<Option<u64>, StoreError> {
+        Ok(self.read().block_index.get(hash).copied())
+    }
+
+    fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StoreError> {
+        Ok(self.read().certificates.get(&height).cloned())
+    }
+
+    fn tx(&self, id: &TxId) -> Result<Option<(SignedTx, TxLocation)>, StoreError> {
+        let inner = self.read();
+        let Some(loc) = inner.tx_index.get(id).copied() else {
+            return Ok(None);
+        };
+        let tx = inner
+            .blocks
+            .get(&loc.height)
+            .and_then(|b| b.txs.get(loc.index as usize))
+            .cloned()
+            .ok_or_else(|| StoreError::Corrupt {
+                what: format!("tx_index/{id}"),
+                reason: format!(
+                    "points at height {} index {}, which is not stored",
+                    loc.height, loc.index
+                ),
+            })?;
+        Ok(Some((tx, loc)))
+    }
+
+    fn find_bill(&self, id: &BillId) -> Result<Option<BillRecord>, StoreError> {
+        Ok(self.read().bills.get(id).cloned())
+    }
+
+    fn find_unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StoreError> {
+        Ok(self.read().units.get(code).cloned())
+    }
+
+    fn find_tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StoreError> {
+        Ok(self.read().tx_index.get(id).copied())
+    }
+
+    fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        let seq = match inner
+            .wal
+            .range((height, 0)..=(height, u32::MAX))
+            .next_back()
+        {
+            Some((&(_, last), _)) => last.checked_add(1).ok_or_else(|| {
+                StoreError::Inconsistent(format!("write-ahead log of height {height} is full"))
+            })?,
+            None => 0,
+        };
+        inner.wal.insert((height, seq), entry.to_vec());
+        Ok(())
+    }
+
+    fn wal_entries(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self
+            .read()
+            .wal
+            .range((height, 0)..=(height, u32::MAX))
+            .map(|(_, v)| v.clone())
+            .collect())
+    }
+
+    fn wal_prune_below(&self, height: u64) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        let kept = inner.wal.split_off(&(height, 0));
+        inner.wal = kept;
+        Ok(())
+    }
+
+    fn disk_size_bytes(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

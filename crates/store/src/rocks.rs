@@ -1,0 +1,515 @@
+//! [`RocksStore`]: the [`Store`] contract on RocksDB.
+//!
+//! One column family per kind of record (see [`crate::cf`]). A block commit is one
+//! `WriteBatch` written with `sync = true`, so the RocksDB write-ahead log holds either
+//! the whole batch or none of it after a crash; the genesis record and the consensus
+//! write-ahead log appends are synced too.
+//!
+//! Tuning: the point-lookup families (bills, transaction index, block index, units)
+//! carry 10-bit bloom filters in their tables and whole-key bloom filters in their
+//! memtables, because the ledger mostly asks for keys that do not exist yet (a new
+//! bill, a new transaction id); index and filter blocks live in one shared LRU block
+//! cache. Memtables are 64 MiB for the families a 5,000-transaction block fills
+//! (about 1.3 MB of transactions and 0.6 MB of bill records per block), so that a
+//! block never waits for a flush. Values are compressed with LZ4.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use ebill_ledger::{BillRecord, ChangeSet, StateError, StateView, TxLocation, UnitRecord};
+use ebill_types::{
+    BillId, Block, Canonical, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx,
+    TxId,
+};
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    DBWithThreadMode, Direction, IteratorMode, Options, ReadOptions, SingleThreaded, WriteBatch,
+    WriteOptions,
+};
+
+use crate::keys::{self, cf};
+use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit};
+
+type Db = DBWithThreadMode<SingleThreaded>;
+
+const MIB: usize = 1024 * 1024;
+
+/// Tuning of a [`RocksStore`].
+#[derive(Clone, Debug)]
+pub struct RocksConfig {
+    /// Shared LRU block cache (data, index and filter blocks), bytes.
+    pub block_cache_bytes: usize,
+    /// Memtable size of the large column families (transactions, bills, transaction
+    /// index), bytes.
+    pub write_buffer_bytes: usize,
+    /// Background flush and compaction threads.
+    pub background_jobs: i32,
+}
+
+impl Default for RocksConfig {
+    fn default() -> Self {
+        Self {
+            block_cache_bytes: 256 * MIB,
+            write_buffer_bytes: 64 * MIB,
+            background_jobs: 4,
+        }
+    }
+}
+
+/// The chain in RocksDB. See the module documentation for the layout and tuning.
+pub struct RocksStore {
+    db: Db,
+    path: PathBuf,
+    /// The tip, cached; its lock also serialises commits so that checking the tip and
+    /// writing the next block are one step.
+    tip: Mutex<Option<Tip>>,
+    /// Serialises write-ahead log appends (sequence numbers).
+    wal_lock: Mutex<()>,
+}
+
+fn rocks_err(e: rocksdb::Error) -> StoreError {
+    StoreError::RocksDb(e.into_string())
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below either writes one batch or nothing: a panic inside
+    // one leaves the cached tip equal to what is on disk, so a poisoned lock is still
+    // consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    table.set_format_version(5);
+    let mut opts = Options::default();
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_bottommost_compression_type(DBCompressionType::Lz4);
+    opts.set_level_compaction_dynamic_level_bytes(true);
+    match name {
+        cf::BILLS | cf::TX_INDEX | cf::BLOCK_INDEX | cf::UNITS => {
+            table.set_bloom_filter(10.0, false);
+            table.set_whole_key_filtering(true);
+            opts.set_memtable_prefix_bloom_ratio(0.05);
+            opts.set_memtable_whole_key_filtering(true);
+            let big = name == cf::BILLS || name == cf::TX_INDEX;
+            opts.set_write_buffer_size(if big {
+                config.write_buffer_bytes
+            } else {
+                8 * MIB
+            });
+        }
+        cf::BLOCK_TXS => {
+            // Read back by block (a contiguous key range) or by one point get through
+            // the transaction index: larger blocks compress better.
+            table.set_block_size(16 * 1024);
+            opts.set_write_buffer_size(config.write_buffer_bytes);
+        }
+        _ => {
+            opts.set_write_buffer_size(8 * MIB);
+        }
+    }
+    opts.set_max_write_buffer_number(4);
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
+impl RocksStore {
+    /// Opens (creating if missing) the store at `path` with the default tuning.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, &RocksConfig::default())
+    }
+
+    /// Opens (creating if missing) the store at `path`.
+    pub fn open_with(path: impl AsRef<Path>, config: &RocksConfig) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path)
+            .map_err(|e| StoreError::Io(format!("creating {}: {e}", path.display())))?;
+        let cache = Cache::new_lru_cache(config.block_cache_bytes);
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_background_jobs(config.background_jobs);
+        db_opts.set_bytes_per_sync(MIB as u64);
+        db_opts.set_keep_log_file_num(4);
+        db_opts.set_max_total_wal_size(512 * MIB as u64);
+        let descriptors = cf::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache, config)));
+        let db = Db::open_cf_descriptors(&db_opts, &path, descriptors).map_err(rocks_err)?;
+        let store = Self {
+            db,
+            path,
+            tip: Mutex::new(None),
+            wal_lock: Mutex::new(()),
+        };
+        if let Some(v) = store.get(cf::META, keys::META_FORMAT)? {
+            let found = keys::decode_format(&v)?;
+            if found != FORMAT_VERSION {
+                return Err(StoreError::UnsupportedFormat {
+                    found,
+                    expected: FORMAT_VERSION,
+                });
+            }
+        }
+        let tip = match store.get(cf::META, keys::META_TIP)? {
+            Some(v) => Some(keys::decode_tip(&v)?),
+            None => None,
+        };
+        if let Some(t) = tip {
+            // The tip and its block are written in one batch: one without the other
+            // is not a crash, it is damage.
+            let stored = store.header(t.height)?.map(|h| h.hash());
+            if stored != Some(t.hash) {
+                return Err(StoreError::Corrupt {
+                    what: "meta/tip".to_owned(),
+                    reason: format!(
+                        "tip is height {} hash {}, but the stored header there hashes to {:?}",
+                        t.height, t.hash, stored
+                    ),
+                });
+            }
+        }
+        *lock(&store.tip) = tip;
+        Ok(store)
+    }
+
+    /// The directory of the database.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, name: &str) -> Result<&ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| StoreError::RocksDb(format!("column family {name} is missing")))
+    }
+
+    fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let handle = self.cf(family)?;
+        Ok(self
+            .db
+            .get_pinned_cf(handle, key)
+            .map_err(rocks_err)?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Reads `key` and decodes it in place (no copy of the value).
+    fn get_with<T>(
+        &self,
+        family: &str,
+        key: &[u8],
+        f: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        let handle = self.cf(family)?;
+        match self.db.get_pinned_cf(handle, key).map_err(rocks_err)? {
+            Some(v) => f(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn sync_write(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(rocks_err)
+    }
+
+    /// Sum of the sizes of the SST files of every column family (RocksDB's own count,
+    /// without write-ahead log and manifest).
+    pub fn sst_size_bytes(&self) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        for name in cf::ALL {
+            let handle = self.cf(name)?;
+            total += self
+                .db
+                .property_int_value_cf(handle, rocksdb::properties::TOTAL_SST_FILES_SIZE)
+                .map_err(rocks_err)?
+                .unwrap_or(0);
+        }
+        Ok(total)
+    }
+}
+
+impl StateView for RocksStore {
+    fn bill(&self, id: &BillId) -> Result<Option<BillRecord>, StateError> {
+        Ok(self.find_bill(id)?)
+    }
+    fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError> {
+        Ok(self.find_unit(code)?)
+    }
+    fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
+        Ok(self.find_tx_location(id)?)
+    }
+}
+
+impl Store for RocksStore {
+    fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
+        let given = genesis.hash();
+        let _commit = lock(&self.tip);
+        if let Some(stored) = self.genesis_hash()? {
+            return if stored == given {
+                Ok(())
+            } else {
+                Err(StoreError::GenesisMismatch { stored, given })
+            };
+        }
+        let changes = ebill_ledger::genesis_changes(genesis);
+        let units = self.cf(cf::UNITS)?;
+        let meta = self.cf(cf::META)?;
+        let mut batch = WriteBatch::default();
+        for (code, rec) in &changes.units {
+            batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
+        }
+        batch.put_cf(meta, keys::META_FORMAT, FORMAT_VERSION.to_be_bytes());
+        batch.put_cf(meta, keys::META_GENESIS, given.0);
+        self.sync_write(batch)
+    }
+
+    fn genesis_hash(&self) -> Result<Option<Hash32>, StoreError> {
+        self.get_with(cf::META, keys::META_GENESIS, |v| {
+            keys::decode_hash("meta/genesis_hash", v)
+        })
+    }
+
+    fn tip(&self) -> Result<Option<Tip>, StoreError> {
+        Ok(*lock(&self.tip))
+    }
+
+    fn commit_block(
+        &self,
+        block: &Block,
+        cert: &CommitCertificate,
+        changes: &ChangeSet,
+    ) -> Result<(), StoreError> {
+        let header_bytes = block.header.to_canonical_bytes();
+        let hash = Hash32::digest(&header_bytes);
+        let mut tip = lock(&self.tip);
+        check_commit(self.genesis_hash()?, *tip, block, hash, cert, changes)?;
+        let height = block.header.height;
+
+        let blocks = self.cf(cf::BLOCKS)?;
+        let block_txs = self.cf(cf::BLOCK_TXS)?;
+        let certificates = self.cf(cf::CERTIFICATES)?;
+        let block_index = self.cf(cf::BLOCK_INDEX)?;
+        let tx_index = self.cf(cf::TX_INDEX)?;
+        let bills = self.cf(cf::BILLS)?;
+        let units = self.cf(cf::UNITS)?;
+        let meta = self.cf(cf::META)?;
+
+        // About 250 bytes per transaction and 120 per bill record, plus keys.
+        let mut batch = WriteBatch::with_capacity_bytes(
+            header_bytes.len() + block.txs.len() * 400 + changes.bills.len() * 160 + 4096,
+        );
+        batch.put_cf(blocks, keys::height_key(height), &header_bytes);
+        for (i, (tx, id)) in block.txs.iter().zip(&changes.txs).enumerate() {
+            // check_commit bounds the count by u32.
+            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            batch.put_cf(
+                block_txs,
+                keys::pair_key(height, index),
+                tx.to_canonical_bytes(),
+            );
+            batch.put_cf(
+                tx_index,
+                id.0,
+                keys::location_value(TxLocation { height, index }),
+            );
+        }
+        batch.put_cf(
+            certificates,
+            keys::height_key(height),
+            cert.to_canonical_bytes(),
+        );
+        batch.put_cf(block_index, hash.0, keys::height_key(height));
+        for (id, rec) in &changes.bills {
+            batch.put_cf(bills, id.key(), rec.to_canonical_bytes());
+        }
+        for (code, rec) in &changes.units {
+            batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
+        }
+        let new_tip = Tip { height, hash };
+        batch.put_cf(meta, keys::META_TIP, keys::tip_value(new_tip));
+        self.sync_write(batch)?;
+        *tip = Some(new_tip);
+        Ok(())
+    }
+
+    fn header(&self, height: u64) -> Result<Option<Header>, StoreError> {
+        self.get_with(cf::BLOCKS, &keys::height_key(height), |v| {
+            keys::decode(|| format!("blocks/{height}"), v)
+        })
+    }
+
+    fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        let Some(header) = self.header(height)? else {
+            return Ok(None);
+        };
+        let handle = self.cf(cf::BLOCK_TXS)?;
+        let start = keys::pair_key(height, 0);
+        let mut ro = ReadOptions::default();
+        if let Some(next) = height.checked_add(1) {
+            ro.set_iterate_upper_bound(keys::pair_key(next, 0).to_vec());
+        }
+        let iter =
+            self.db
+                .iterator_cf_opt(handle, ro, IteratorMode::From(&start, Direction::Forward));
+        let mut txs = Vec::with_capacity(header.tx_count as usize);
+        for item in iter {
+            let (k, v) = item.map_err(rocks_err)?;
+            let (h, index) = keys::split_pair_key("block_txs key", &k)?;
+            let what = || format!("block_txs/{h}/{index}");
+            if h != height || index as usize != txs.len() {
+                return Err(StoreError::Corrupt {
+                    what: what(),
+                    reason: format!(
+                        "found while reading transaction {} of block {height}",
+                        txs.len()
+                    ),
+                });
+            }
+            txs.push(keys::decode::<SignedTx>(what, &v)?);
+        }
+        if txs.len() != header.tx_count as usize {
+            return Err(StoreError::Corrupt {
+                what: format!("block_txs/{height}"),
+                reason: format!(
+                    "{} transactions stored, the header counts {}",
+                    txs.len(),
+                    header.tx_count
+                ),
+            });
+        }
+        Ok(Some(Block { header, txs }))
+    }
+
+    fn height_of_block(&self, hash: &Hash32) -> Result<Option<u64>, StoreError> {
+        self.get_with(cf::BLOCK_INDEX, &hash.0, |v| {
+            keys::decode_height(&format!("block_index/{hash}"), v)
+        })
+    }
+
+    fn certificate(&self, height: u64) -> Result<Option<CommitCertificate>, StoreError> {
+        self.get_with(cf::CERTIFICATES, &keys::height_key(height), |v| {
+            keys::decode(|| format!("certificates/{height}"), v)
+        })
+    }
+
+    fn tx(&self, id: &TxId) -> Result<Option<(SignedTx, TxLocation)>, StoreError> {
+        let Some(loc) = self.find_tx_location(id)? else {
+            return Ok(None);
+        };
+        let key = keys::pair_key(loc.height, loc.index);
+        let what = || format!("block_txs/{}/{}", loc.height, loc.index);
+        match self.get_with(cf::BLOCK_TXS, &key, |v| keys::decode::<SignedTx>(what, v))? {
+            Some(tx) => Ok(Some((tx, loc))),
+            None => Err(StoreError::Corrupt {
+                what: format!("tx_index/{id}"),
+                reason: format!(
+                    "points at height {} index {}, which is not stored",
+                    loc.height, loc.index
+                ),
+            }),
+        }
+    }
+
+    fn find_bill(&self, id: &BillId) -> Result<Option<BillRecord>, StoreError> {
+        self.get_with(cf::BILLS, &id.key(), |v| {
+            keys::decode(|| format!("bills/{id}"), v)
+        })
+    }
+
+    fn find_unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StoreError> {
+        self.get_with(cf::UNITS, code.as_bytes(), |v| {
+            keys::decode(|| format!("units/{code}"), v)
+        })
+    }
+
+    fn find_tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StoreError> {
+        self.get_with(cf::TX_INDEX, &id.0, |v| {
+            keys::decode_location(&format!("tx_index/{id}"), v)
+        })
+    }
+
+    fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {
+        let _appending = lock(&self.wal_lock);
+        let handle = self.cf(cf::CONSENSUS_WAL)?;
+        let mut it = self.db.raw_iterator_cf(handle);
+        it.seek_for_prev(keys::pair_key(height, u32::MAX));
+        let seq = match it.key() {
+            Some(k) => match keys::split_pair_key("consensus_wal key", k)? {
+                (h, last) if h == height => last.checked_add(1).ok_or_else(|| {
+                    StoreError::Inconsistent(format!("write-ahead log of height {height} is full"))
+                })?,
+                _ => 0,
+            },
+            None => {
+                it.status().map_err(rocks_err)?;
+                0
+            }
+        };
+        drop(it);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(handle, keys::pair_key(height, seq), entry);
+        self.sync_write(batch)
+    }
+
+    fn wal_entries(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let handle = self.cf(cf::CONSENSUS_WAL)?;
+        let start = keys::pair_key(height, 0);
+        let mut ro = ReadOptions::default();
+        if let Some(next) = height.checked_add(1) {
+            ro.set_iterate_upper_bound(keys::pair_key(next, 0).to_vec());
+        }
+        let mut out = Vec::new();
+        for item in
+            self.db
+                .iterator_cf_opt(handle, ro, IteratorMode::From(&start, Direction::Forward))
+        {
+            let (k, v) = item.map_err(rocks_err)?;
+            let (h, _) = keys::split_pair_key("consensus_wal key", &k)?;
+            if h != height {
+                break;
+            }
+            out.push(v.into_vec());
+        }
+        Ok(out)
+    }
+
+    fn wal_prune_below(&self, height: u64) -> Result<(), StoreError> {
+        let handle = self.cf(cf::CONSENSUS_WAL)?;
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(handle, keys::pair_key(0, 0), keys::pair_key(height, 0));
+        self.db.write(batch).map_err(rocks_err)
+    }
+
+    fn disk_size_bytes(&self) -> Result<u64, StoreError> {
+        let entries = std::fs::read_dir(&self.path)
+            .map_err(|e| StoreError::Io(format!("reading {}: {e}", self.path.display())))?;
+        let mut total = 0u64;
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::Io(e.to_string()))?;
+            let meta = entry
+                .metadata()
+                .map_err(|e| StoreError::Io(e.to_string()))?;
+            if meta.is_file() {
+                total += meta.len();
+            }
+        }
+        Ok(total)
+    }
+
+    fn compact(&self) -> Result<(), StoreError> {
+        for name in cf::ALL {
+            let handle = self.cf(name)?;
+            self.db.flush_cf(handle).map_err(rocks_err)?;
+            let mut opts = rocksdb::CompactOptions::default();
+            opts.set_bottommost_level_compaction(rocksdb::BottommostLevelCompaction::Force);
+            opts.set_exclusive_manual_compaction(true);
+            self.db
+                .compact_range_cf_opt(handle, None::<&[u8]>, None::<&[u8]>, &opts);
+        }
+        Ok(())
+    }
+}
