@@ -190,7 +190,6 @@ fn crash_and_restart_from_wal_never_equivocates() {
             }
             cluster.max_height = 3;
             cluster.start(&[]);
-            // Partition validator 3 off for a while so that rounds change.
             for _ in 0..crash_at {
                 cluster.step();
             }

@@ -149,11 +149,11 @@ fn locked_value_is_the_only_one_prevoted_without_a_newer_polka() {
         &mut c,
         (1..=3).map(|i| vote(&keys, i, Prevote, 1, 1, Some(b))),
     );
-    // That polka is in the current round with the proposal B: line 36 locks on B... but
-    // only if step = prevote. Here step is prevote, so it precommits B and relocks.
+    // A polka in the current round for its proposal B: line 36 relocks on B (step is
+    // prevote, so it precommits B).
     assert_eq!(c.locked(), Some(ValueRound { block: b, round: 1 }));
     end_round(&mut c, &keys);
-    // Round 2: proposal of B with POL round 1 (newer than lockedRound 1? equal): prevote B.
+    // Round 2: B with POL round 1 and the lock on B: prevote B (line 29, lockedValue = v).
     let effects = propose_valid(&mut c, &keys, 2, b, Some(1));
     let v = votes_of(&effects);
     assert_eq!((v[0].vote.round, v[0].vote.block), (2, Some(b)));
