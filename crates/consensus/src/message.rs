@@ -122,8 +122,11 @@ pub enum Event {
     /// decided by line 49 as usual; otherwise it is dropped and counted.
     Certificate(CommitCertificate),
     /// Broadcast again this validator's own proposal and votes of the current round
-    /// (identical bytes, nothing new is signed). A node may send it periodically when its
-    /// network can lose messages; it is never needed on a reliable network.
+    /// (identical bytes, nothing new is signed), and relay the 2f+1 prevotes behind its
+    /// validValue (other validators' signed votes). A node sends it periodically when its
+    /// network can lose messages (Tendermint's liveness assumes that every message
+    /// between correct validators is eventually delivered); it is never needed on a
+    /// reliable network.
     Rebroadcast,
 }
 
@@ -185,7 +188,8 @@ pub enum Effect {
     /// Write this own proposal durably to the WAL, before the `Broadcast` that follows.
     PersistProposal(SignedProposal),
     /// Send to all other validators. The message is already processed locally: do not
-    /// deliver it back (if you do, it is ignored as a duplicate).
+    /// deliver it back (if you do, it is ignored as a duplicate). Usually an own message;
+    /// after `Event::Rebroadcast` it can also relay another validator's signed vote.
     Broadcast(Message),
     /// Deliver [`Event::Timeout`] with these fields at (or after) `at_ms`. Timeouts are
     /// never cancelled: a stale one is ignored when it fires.

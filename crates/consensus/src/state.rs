@@ -758,6 +758,19 @@ impl Consensus {
                 effects.push(Effect::Broadcast(Message::Vote(*v)));
             }
         }
+        // Relay the polka behind validValue (2f+1 signed prevotes, mostly other
+        // validators'): a validator that missed it cannot accept a proposal with that
+        // POL round (line 28) and, if it is locked on an older value, would refuse the
+        // value forever. The paper's gossip assumption delivers these; this makes it so.
+        if let Some(vv) = self.valid
+            && let Some(log) = self.rounds.get(&vv.round)
+        {
+            effects.extend(
+                log.prevotes
+                    .votes_for(vv.block)
+                    .map(|v| Effect::Broadcast(Message::Vote(*v))),
+            );
+        }
     }
 
     // ----- actions -----

@@ -71,11 +71,16 @@ impl VoteSet {
             .filter_map(|(b, _)| *b)
     }
 
-    /// Signatures of the votes for `block`, in increasing validator order.
-    pub(crate) fn signatures_for(&self, block: Hash32) -> Vec<CommitSignature> {
+    /// The votes for `block`, in increasing validator order.
+    pub(crate) fn votes_for(&self, block: Hash32) -> impl Iterator<Item = &SignedVote> + '_ {
         self.votes
             .values()
-            .filter(|v| v.vote.block == Some(block))
+            .filter(move |v| v.vote.block == Some(block))
+    }
+
+    /// Signatures of the votes for `block`, in increasing validator order.
+    pub(crate) fn signatures_for(&self, block: Hash32) -> Vec<CommitSignature> {
+        self.votes_for(block)
             .map(|v| CommitSignature {
                 validator: v.vote.validator,
                 signature: v.signature,

@@ -113,6 +113,11 @@ pub struct Cluster {
     /// With a seed, the queue is delivered in a pseudo-random order.
     rng: Option<u64>,
     pub steps: u64,
+    /// If set, every this many ms of virtual time each live node gets
+    /// `Event::Rebroadcast` and, if it is behind, the certificates it lacks (the node's
+    /// retransmission and catch-up, which are not consensus' job).
+    pub rebroadcast_every_ms: Option<u64>,
+    next_rebroadcast_ms: u64,
 }
 
 impl Cluster {
@@ -143,6 +148,8 @@ impl Cluster {
             invalid_blocks: BTreeSet::new(),
             rng: None,
             steps: 0,
+            rebroadcast_every_ms: None,
+            next_rebroadcast_ms: 0,
         }
     }
 
@@ -264,6 +271,18 @@ impl Cluster {
             }
             _ => self.queue.pop_front(),
         };
+        if next.is_none()
+            && let Some(every) = self.rebroadcast_every_ms
+            && self
+                .timers
+                .first()
+                .is_none_or(|t| t.0 >= self.next_rebroadcast_ms)
+        {
+            self.now_ms = self.now_ms.max(self.next_rebroadcast_ms);
+            self.next_rebroadcast_ms = self.now_ms + every;
+            self.tick();
+            return true;
+        }
         let (i, event) = match next {
             Some(x) => x,
             None => match self.timers.pop_first() {
@@ -287,6 +306,27 @@ impl Cluster {
             self.apply(i, effects);
         }
         true
+    }
+
+    /// Retransmission and catch-up for every live node.
+    fn tick(&mut self) {
+        for i in 0..self.nodes.len() {
+            let Some(c) = self.nodes[i].consensus.as_mut() else {
+                continue;
+            };
+            let effects = c.on_event(self.now_ms, Event::Rebroadcast);
+            let height = c.height();
+            self.apply(i, effects);
+            let cert = self
+                .nodes
+                .iter()
+                .find_map(|n| n.commits.get(&height).cloned());
+            if let Some(cert) = cert
+                && !self.nodes[i].commits.contains_key(&height)
+            {
+                self.queue.push_back((i, Event::Certificate(cert)));
+            }
+        }
     }
 
     /// Steps until `done` holds; panics after `max_steps`.
