@@ -16,6 +16,7 @@ pub mod dev;
 pub mod genesis;
 pub mod hash;
 pub mod hexfmt;
+pub mod keyfile;
 pub mod keys;
 pub mod limits;
 pub mod merkle;
