@@ -347,6 +347,17 @@ impl Cluster {
             .all(|i| self.nodes[*i].commits.contains_key(&height))
     }
 
+    /// Whether no two nodes committed different blocks at one height.
+    #[cfg_attr(not(feature = "bugs"), allow(dead_code))]
+    pub fn agree(&self) -> bool {
+        let mut decided: BTreeMap<u64, Hash32> = BTreeMap::new();
+        self.nodes.iter().all(|node| {
+            node.commits
+                .iter()
+                .all(|(h, cert)| *decided.entry(*h).or_insert(cert.block) == cert.block)
+        })
+    }
+
     /// Agreement: no two nodes committed different blocks at one height.
     pub fn check_agreement(&self) {
         let mut decided: BTreeMap<u64, Hash32> = BTreeMap::new();

@@ -135,6 +135,59 @@ fn equivocating_proposer_is_reported_and_cannot_split_the_honest() {
     );
 }
 
+/// Validator 0 alone sees the round-0 precommits and decides A, then crashes. Validators
+/// 1 and 2 are locked on A; validator 3 saw no proposal. Round 1's proposal (A again) is
+/// lost; round 2's proposer, validator 3, proposes a fresh B. Only the locks of 1 and 2
+/// keep B from being decided. Returns the cluster once 1, 2 and 3 have decided height 1.
+fn decision_seen_by_one_validator(adjust: impl Fn(crate::Config) -> crate::Config) -> Cluster {
+    use ebill_types::VoteKind::Precommit;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let released = Rc::new(Cell::new(false));
+    let r = released.clone();
+    let mut cluster = Cluster::with_configs(keys(4), adjust);
+    cluster.link = Box::new(move |from, to, m| match m {
+        Message::Proposal(p) if p.proposal.round == 0 => to != 3,
+        Message::Proposal(p) if p.proposal.round == 1 => false,
+        Message::Vote(v) if v.vote.kind == Precommit && v.vote.round == 0 => {
+            to == 0 || (from != 0 && r.get())
+        }
+        _ => true,
+    });
+    cluster.start(&[]);
+    cluster.run_until(10_000, |c| c.committed(&[0], 1));
+    assert_eq!(cluster.nodes[0].commits[&1].block, block_of(1, 1, 0));
+    cluster.crash(0);
+    released.set(true);
+    for i in 1..4 {
+        let effects = cluster.nodes[i]
+            .consensus
+            .as_mut()
+            .unwrap()
+            .on_event(cluster.now_ms, Event::Rebroadcast);
+        cluster.apply(i, effects);
+    }
+    cluster.run_until(100_000, |c| c.committed(&[1, 2, 3], 1));
+    cluster
+}
+
+#[test]
+fn locks_preserve_a_decision_seen_by_one_validator_only() {
+    let cluster = decision_seen_by_one_validator(|c| c);
+    cluster.check_agreement();
+    cluster.check_no_equivocation();
+    // Decided again in round 4, when validator 1 re-proposes its validValue A.
+    assert_eq!(cluster.nodes[1].commits[&1].round, 4);
+}
+
+#[cfg(feature = "bugs")]
+#[test]
+fn planted_no_lock_breaks_agreement() {
+    let cluster = decision_seen_by_one_validator(|c| c.with_bug(Some(crate::Bug::NoLock)));
+    assert!(!cluster.agree(), "NoLock must let B be decided after A");
+    assert_eq!(cluster.nodes[1].commits[&1].block, block_of(3, 1, 2));
+}
+
 #[test]
 fn random_delivery_orders_agree_and_decide() {
     for seed in 1..=12u64 {
