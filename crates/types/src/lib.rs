@@ -21,6 +21,7 @@ pub mod keys;
 pub mod limits;
 pub mod merkle;
 pub mod money;
+pub mod proof;
 pub mod timestamp;
 pub mod tx;
 

@@ -1,0 +1,1000 @@
+//! Proof bundles and their offline verifier (design section 8).
+//!
+//! A [`ProofBundle`] lets anyone check a bill with nothing but the chain's genesis file:
+//! it carries every transaction that matters for the bill, each with its RFC 6962
+//! inclusion proof to its block's transaction root, the block header and that block's
+//! commit certificate (a quorum of the genesis validators' precommits). The transactions
+//! are:
+//!
+//! 1. the IssueBill transaction (the bill and the issuer's signature);
+//! 2. every later lifecycle transaction of the bill (lock, unlock, reimbursement,
+//!    red reversal, paper exchange);
+//! 3. the registry changes after genesis (registration, key rotations, revocation) of
+//!    every unit that signed one of them, so that the key valid at each height is proved
+//!    too.
+//!
+//! [`verify_bundle`] is pure: no I/O, no clock. It checks every link and replays the
+//! bill's life with the minimal state machine below, which mirrors the ledger's rules
+//! (`ebill-ledger` is not a dependency of this crate, so the few transitions are written
+//! again here, on purpose kept small).
+//!
+//! What a bundle cannot prove without the state tree of section 8's stretch goal: that
+//! no *later* transaction of the bill exists outside the bundle. The status it proves is
+//! the status after the transactions it shows, as of its highest height.
+//!
+//! Two forms: JSON (serde, unknown fields refused, a `version` field) and a compact
+//! binary form in the crate's canonical encoding (domain tag `ebill/proof/v1`, bounded
+//! decoding, trailing bytes refused).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bill::{BillId, CheckCode, CodePrefix, SignedBill};
+use crate::block::{CommitCertificate, Header};
+use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
+use crate::credit_code::CreditCode;
+use crate::genesis::Genesis;
+use crate::hash::Hash32;
+use crate::keys::PublicKey;
+use crate::limits;
+use crate::merkle::{self, InclusionProof};
+use crate::tx::{Actor, Auth, SignedTx, TxBody, TxId, TxKind};
+
+/// Domain tag of the binary form of a bundle.
+pub const BUNDLE_DOMAIN: &str = "ebill/proof/v1";
+/// The bundle format version this build writes and reads.
+pub const BUNDLE_VERSION: u32 = 1;
+/// Most entries in one bundle: the issue, the bill's whole history and the registry
+/// changes of the units involved fit comfortably.
+pub const MAX_BUNDLE_ENTRIES: usize = 1024;
+/// Most bytes of a bundle's binary form (and of its JSON text, for readers).
+pub const MAX_BUNDLE_BYTES: usize = 32 * 1024 * 1024;
+
+/// One transaction proved final: included in a block whose header a quorum certified.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvedTx {
+    /// The signed transaction.
+    pub tx: SignedTx,
+    /// Its inclusion proof: leaf = `merkle::leaf_hash(tx.to_canonical_bytes())`,
+    /// root = `header.tx_root`, size = `header.tx_count`.
+    pub proof: InclusionProof,
+    /// The header of the block that holds it.
+    pub header: Header,
+    /// That block's commit certificate.
+    pub certificate: CommitCertificate,
+}
+
+impl Canonical for ProvedTx {
+    fn encode_to(&self, enc: &mut Encoder) {
+        enc.bytes(&self.tx.to_canonical_bytes());
+        self.proof.encode_to(enc);
+        self.header.encode_to(enc);
+        self.certificate.encode_to(enc);
+    }
+
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let raw = dec.bytes("transaction", limits::MAX_TX_BYTES)?;
+        Ok(Self {
+            tx: SignedTx::from_canonical_bytes(raw)?,
+            proof: InclusionProof::decode_from(dec)?,
+            header: Header::decode_from(dec)?,
+            certificate: CommitCertificate::decode_from(dec)?,
+        })
+    }
+}
+
+/// A proof bundle: everything needed to verify one bill offline against the genesis.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofBundle {
+    /// Format version, [`BUNDLE_VERSION`].
+    pub version: u32,
+    /// The chain.
+    pub chain_id: String,
+    /// Hash of the chain's genesis.
+    pub genesis_hash: Hash32,
+    /// The bill proved.
+    pub bill: BillId,
+    /// The proved transactions, ordered by (height, position in the block).
+    pub entries: Vec<ProvedTx>,
+}
+
+impl ProofBundle {
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self)
+            .unwrap_or_else(|e| unreachable!("a proof bundle always serialises: {e}"))
+    }
+
+    /// Parses the JSON form (unknown fields refused).
+    pub fn from_json(text: &str) -> Result<Self, ProofError> {
+        if text.len() > MAX_BUNDLE_BYTES {
+            return Err(ProofError::decode(format!(
+                "bundle is {} bytes, over the limit of {MAX_BUNDLE_BYTES}",
+                text.len()
+            )));
+        }
+        serde_json::from_str(text).map_err(|e| ProofError::decode(e.to_string()))
+    }
+
+    /// The compact binary form.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.to_canonical_bytes()
+    }
+
+    /// Decodes the binary form, bounded in size, refusing trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ProofError> {
+        if bytes.len() > MAX_BUNDLE_BYTES {
+            return Err(ProofError::decode(format!(
+                "bundle is {} bytes, over the limit of {MAX_BUNDLE_BYTES}",
+                bytes.len()
+            )));
+        }
+        Self::from_canonical_bytes(bytes).map_err(|e| ProofError::decode(e.to_string()))
+    }
+
+    /// Decodes either form: JSON if the first non-blank byte is `{`, else binary.
+    pub fn decode_any(bytes: &[u8]) -> Result<Self, ProofError> {
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => {
+                let text = std::str::from_utf8(bytes)
+                    .map_err(|_| ProofError::decode("JSON bundle is not UTF-8"))?;
+                Self::from_json(text)
+            }
+            _ => Self::from_bytes(bytes),
+        }
+    }
+}
+
+impl Canonical for ProofBundle {
+    fn encode_to(&self, enc: &mut Encoder) {
+        enc.str(BUNDLE_DOMAIN).u32(self.version).str(&self.chain_id);
+        self.genesis_hash.encode_to(enc);
+        self.bill.encode_to(enc);
+        enc.seq(&self.entries, |e, p| p.encode_to(e));
+    }
+
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        let tag = dec.bytes("domain tag", BUNDLE_DOMAIN.len())?;
+        if tag != BUNDLE_DOMAIN.as_bytes() {
+            return Err(DecodeError::WrongDomain {
+                expected: BUNDLE_DOMAIN,
+            });
+        }
+        let version = dec.u32("bundle version")?;
+        if version != BUNDLE_VERSION {
+            return Err(DecodeError::InvalidTag {
+                what: "bundle version",
+                value: u64::from(version),
+            });
+        }
+        Ok(Self {
+            version,
+            chain_id: dec.str("chain id", limits::MAX_CHAIN_ID_BYTES)?.to_owned(),
+            genesis_hash: Hash32::decode_from(dec)?,
+            bill: BillId::decode_from(dec)?,
+            entries: dec.seq("proof entries", MAX_BUNDLE_ENTRIES, ProvedTx::decode_from)?,
+        })
+    }
+}
+
+/// A link of the chain of evidence; its name is the stable error code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    /// The bundle could not be read (JSON or binary).
+    Decode,
+    /// A bundle version this build does not know.
+    Version,
+    /// The bundle is for another genesis.
+    GenesisHash,
+    /// The bundle names another chain id.
+    ChainId,
+    /// A header names another chain.
+    HeaderChainId,
+    /// A header names another validator set (or the genesis has none that is valid).
+    ValidatorSet,
+    /// The Merkle path does not lead from the transaction to the header's root.
+    MerklePath,
+    /// The commit certificate does not certify the header with a quorum.
+    Certificate,
+    /// Entries are not in strictly increasing (height, position) order.
+    EntryOrder,
+    /// A transaction concerns another bill.
+    BillId,
+    /// The IssueBill transaction is missing, or is not a valid issue of the bill.
+    IssueBill,
+    /// The issuer was not registered (active, as an issuer, for the code prefix) when
+    /// it issued.
+    IssuerRegistration,
+    /// The issuer's signature on the IssueBill does not verify with the key valid then.
+    IssuerSignature,
+    /// A unit acting on the bill was not registered, active and in the right role then.
+    UnitRegistration,
+    /// A unit's signature on a lifecycle transaction does not verify.
+    UnitSignature,
+    /// A registry change lacks a quorum of valid regulator signatures.
+    RegulatorSignature,
+    /// The bill's transactions do not replay into a consistent history.
+    LifecycleOrder,
+}
+
+impl Link {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Link::Decode => "decode",
+            Link::Version => "version",
+            Link::GenesisHash => "genesis_hash",
+            Link::ChainId => "chain_id",
+            Link::HeaderChainId => "header_chain_id",
+            Link::ValidatorSet => "validator_set",
+            Link::MerklePath => "merkle_path",
+            Link::Certificate => "certificate",
+            Link::EntryOrder => "entry_order",
+            Link::BillId => "bill_id",
+            Link::IssueBill => "issue_bill",
+            Link::IssuerRegistration => "issuer_registration",
+            Link::IssuerSignature => "issuer_signature",
+            Link::UnitRegistration => "unit_registration",
+            Link::UnitSignature => "unit_signature",
+            Link::RegulatorSignature => "regulator_signature",
+            Link::LifecycleOrder => "lifecycle_order",
+        }
+    }
+}
+
+impl fmt::Display for Link {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The link that broke: which entry (if the fault is in one), which link and why.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct ProofError {
+    /// Index of the entry in `bundle.entries`, if the fault is in one entry.
+    pub entry: Option<usize>,
+    /// The broken link.
+    pub link: Link,
+    /// What is wrong, naming the facts.
+    pub reason: String,
+}
+
+impl ProofError {
+    fn new(entry: Option<usize>, link: Link, reason: impl Into<String>) -> Self {
+        Self {
+            entry,
+            link,
+            reason: reason.into(),
+        }
+    }
+
+    fn at(entry: usize, link: Link, reason: impl Into<String>) -> Self {
+        Self::new(Some(entry), link, reason)
+    }
+
+    fn decode(reason: impl Into<String>) -> Self {
+        Self::new(None, Link::Decode, reason)
+    }
+
+    /// The stable error code: the link's name (`merkle_path`, `certificate`, ...).
+    pub fn code(&self) -> &'static str {
+        self.link.as_str()
+    }
+}
+
+impl fmt::Display for ProofError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.entry {
+            Some(i) => write!(f, "entry {i}: {}: {}", self.link, self.reason),
+            None => write!(f, "{}: {}", self.link, self.reason),
+        }
+    }
+}
+
+impl std::error::Error for ProofError {}
+
+/// A bill's status as proved. Reimbursed, Reversed and PaperExchanged are final.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ProvedStatus {
+    /// Issued and open.
+    Issued,
+    /// Locked for reimbursement.
+    Locked {
+        /// The unit holding the lock.
+        by: CreditCode,
+        /// Since which height.
+        height: u64,
+    },
+    /// Reimbursed (final).
+    Reimbursed {
+        /// The unit that reimbursed it.
+        by: CreditCode,
+        /// At which height.
+        height: u64,
+    },
+    /// Red-reversed (final).
+    Reversed {
+        /// At which height.
+        height: u64,
+    },
+    /// Exchanged for paper (final for electronic reimbursement).
+    PaperExchanged {
+        /// At which height.
+        height: u64,
+    },
+}
+
+impl ProvedStatus {
+    /// The status as the public contract names it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProvedStatus::Issued => "issued",
+            ProvedStatus::Locked { .. } => "locked",
+            ProvedStatus::Reimbursed { .. } => "reimbursed",
+            ProvedStatus::Reversed { .. } => "reversed",
+            ProvedStatus::PaperExchanged { .. } => "paper_exchanged",
+        }
+    }
+
+    /// True for a status that can never change again.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            ProvedStatus::Reimbursed { .. }
+                | ProvedStatus::Reversed { .. }
+                | ProvedStatus::PaperExchanged { .. }
+        )
+    }
+}
+
+/// One proved step of the bill's life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ProvedStep {
+    /// What was done.
+    pub action: TxKind,
+    /// By which unit.
+    pub by: CreditCode,
+    /// Block height.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u64,
+    /// Block time, ms since the epoch.
+    pub time_ms: u64,
+    /// Block hash.
+    pub block_hash: Hash32,
+    /// Transaction id.
+    pub tx_id: TxId,
+}
+
+/// The issuing unit as proved (from the genesis or a proved registration).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct ProvedIssuer {
+    /// Credit code.
+    pub credit_code: CreditCode,
+    /// Name as registered.
+    pub name: String,
+    /// The key that signed the bill.
+    pub public_key: PublicKey,
+    /// Whether its registration is in the genesis (else proved in the bundle).
+    pub in_genesis: bool,
+}
+
+/// What a bundle proved.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct Verified {
+    /// The chain.
+    pub chain_id: String,
+    /// Its genesis hash.
+    pub genesis_hash: Hash32,
+    /// The signed bill (bill, issuer signature, derived check code).
+    pub bill: SignedBill,
+    /// The issuer.
+    pub issuer: ProvedIssuer,
+    /// The status after the proved transactions.
+    pub status: ProvedStatus,
+    /// The bill's proved history, the issue first.
+    pub history: Vec<ProvedStep>,
+    /// The highest height in the bundle: the status holds as of this height.
+    pub height: u64,
+    /// Number of entries checked.
+    pub entries: usize,
+}
+
+impl Verified {
+    /// The issue step.
+    pub fn issue(&self) -> Option<&ProvedStep> {
+        self.history.first()
+    }
+}
+
+/// What the replay knows about a unit.
+struct UnitState {
+    name: String,
+    key: PublicKey,
+    /// Prefixes of an issuer; `None` for a reimbursing unit.
+    prefixes: Option<Vec<CodePrefix>>,
+    revoked_at: Option<u64>,
+    in_genesis: bool,
+}
+
+struct Replay {
+    issuer: Option<ProvedIssuer>,
+    signed: Option<SignedBill>,
+    status: ProvedStatus,
+    history: Vec<ProvedStep>,
+}
+
+/// Verifies `bundle` against `genesis`: every link, from the genesis to the bill's
+/// status. Pure: no I/O, no clock.
+///
+/// Checks, in this order (cheap checks first, so that a broken bundle is refused fast):
+/// the version, the genesis hash and chain id; for every entry the header's chain id and
+/// validator-set hash, the Merkle path from the transaction to the header's root (for a
+/// tree of `header.tx_count` leaves), that the certificate names this header; the order
+/// of the entries; every commit certificate's quorum of precommit signatures against the
+/// genesis validators; then replays the entries: regulator quorums on registry changes,
+/// the issue (nonce 0, this bill, valid fields, issuer registered for the code prefix
+/// and signing with the key valid at that point), and every lifecycle transaction
+/// (this bill, signed by a registered unit in the right role, a legal transition).
+pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified, ProofError> {
+    if bundle.version != BUNDLE_VERSION {
+        return Err(ProofError::new(
+            None,
+            Link::Version,
+            format!(
+                "bundle version {}, this verifier reads {BUNDLE_VERSION}",
+                bundle.version
+            ),
+        ));
+    }
+    let genesis_hash = genesis.hash();
+    if bundle.genesis_hash != genesis_hash {
+        return Err(ProofError::new(
+            None,
+            Link::GenesisHash,
+            format!(
+                "bundle is for genesis {}, the genesis given hashes to {genesis_hash}",
+                bundle.genesis_hash
+            ),
+        ));
+    }
+    let chain_id = genesis.chain_id.as_str();
+    if bundle.chain_id != chain_id {
+        return Err(ProofError::new(
+            None,
+            Link::ChainId,
+            format!(
+                "bundle names chain {:?}, the genesis {chain_id:?}",
+                bundle.chain_id
+            ),
+        ));
+    }
+    let validators = genesis
+        .validator_set()
+        .map_err(|e| ProofError::new(None, Link::ValidatorSet, e.to_string()))?;
+    let vset_hash = validators.hash();
+    if bundle.entries.is_empty() {
+        return Err(ProofError::new(
+            None,
+            Link::IssueBill,
+            "the bundle proves no transaction",
+        ));
+    }
+    if bundle.entries.len() > MAX_BUNDLE_ENTRIES {
+        return Err(ProofError::decode(format!(
+            "{} entries, over the limit of {MAX_BUNDLE_ENTRIES}",
+            bundle.entries.len()
+        )));
+    }
+
+    // Pass 1: the cheap links of every entry.
+    let mut block_hashes = Vec::with_capacity(bundle.entries.len());
+    for (i, e) in bundle.entries.iter().enumerate() {
+        let h = &e.header;
+        if h.chain_id != chain_id {
+            return Err(ProofError::at(
+                i,
+                Link::HeaderChainId,
+                format!("header names chain {:?}, not {chain_id:?}", h.chain_id),
+            ));
+        }
+        if h.validator_set_hash != vset_hash {
+            return Err(ProofError::at(
+                i,
+                Link::ValidatorSet,
+                format!(
+                    "header names validator set {}, the genesis set hashes to {vset_hash}",
+                    h.validator_set_hash
+                ),
+            ));
+        }
+        if e.proof.tree_size != u64::from(h.tx_count) {
+            return Err(ProofError::at(
+                i,
+                Link::MerklePath,
+                format!(
+                    "proof is for a tree of {} leaves, the block has {} transactions",
+                    e.proof.tree_size, h.tx_count
+                ),
+            ));
+        }
+        let leaf = merkle::leaf_hash(&e.tx.to_canonical_bytes());
+        e.proof
+            .verify(&leaf, &h.tx_root)
+            .map_err(|err| ProofError::at(i, Link::MerklePath, err.to_string()))?;
+        let block_hash = h.hash();
+        if e.certificate.height != h.height || e.certificate.block != block_hash {
+            return Err(ProofError::at(
+                i,
+                Link::Certificate,
+                format!(
+                    "certificate is for height {} block {}, the header is height {} block {block_hash}",
+                    e.certificate.height, e.certificate.block, h.height
+                ),
+            ));
+        }
+        block_hashes.push(block_hash);
+    }
+    for (i, w) in bundle.entries.windows(2).enumerate() {
+        let a = (w[0].header.height, w[0].proof.leaf_index);
+        let b = (w[1].header.height, w[1].proof.leaf_index);
+        if a >= b {
+            return Err(ProofError::at(
+                i + 1,
+                Link::EntryOrder,
+                format!(
+                    "entry at height {} position {} follows height {} position {}",
+                    b.0, b.1, a.0, a.1
+                ),
+            ));
+        }
+    }
+
+    // Pass 2: the certificates, once per distinct (block, certificate).
+    let mut checked: Vec<(Hash32, &CommitCertificate)> = Vec::new();
+    for (i, e) in bundle.entries.iter().enumerate() {
+        let hash = block_hashes[i];
+        if checked
+            .iter()
+            .any(|(h, c)| *h == hash && **c == e.certificate)
+        {
+            continue;
+        }
+        e.certificate
+            .verify(chain_id, e.header.height, &hash, &validators)
+            .map_err(|err| ProofError::at(i, Link::Certificate, err.to_string()))?;
+        checked.push((hash, &e.certificate));
+    }
+
+    // Pass 3: replay.
+    let mut units: BTreeMap<CreditCode, UnitState> = BTreeMap::new();
+    for u in &genesis.issuers {
+        units.insert(
+            u.credit_code,
+            UnitState {
+                name: u.name.clone(),
+                key: u.public_key,
+                prefixes: Some(u.code_prefixes.clone()),
+                revoked_at: None,
+                in_genesis: true,
+            },
+        );
+    }
+    for u in &genesis.reimbursers {
+        units.insert(
+            u.credit_code,
+            UnitState {
+                name: u.name.clone(),
+                key: u.public_key,
+                prefixes: None,
+                revoked_at: None,
+                in_genesis: true,
+            },
+        );
+    }
+    let mut replay = Replay {
+        issuer: None,
+        signed: None,
+        status: ProvedStatus::Issued,
+        history: Vec::new(),
+    };
+    for (i, e) in bundle.entries.iter().enumerate() {
+        replay_entry(
+            i,
+            e,
+            block_hashes[i],
+            bundle,
+            genesis,
+            &mut units,
+            &mut replay,
+        )?;
+    }
+    let (Some(signed), Some(issuer)) = (replay.signed, replay.issuer) else {
+        return Err(ProofError::new(
+            None,
+            Link::IssueBill,
+            format!(
+                "the bundle holds no IssueBill transaction of bill {}",
+                bundle.bill
+            ),
+        ));
+    };
+    let height = bundle
+        .entries
+        .iter()
+        .map(|e| e.header.height)
+        .max()
+        .unwrap_or(0);
+    Ok(Verified {
+        chain_id: chain_id.to_owned(),
+        genesis_hash,
+        bill: signed,
+        issuer,
+        status: replay.status,
+        history: replay.history,
+        height,
+        entries: bundle.entries.len(),
+    })
+}
+
+fn check_regulators(i: usize, e: &ProvedTx, genesis: &Genesis) -> Result<(), ProofError> {
+    let Auth::Regulators(sigs) = &e.tx.auth else {
+        return Err(ProofError::at(
+            i,
+            Link::RegulatorSignature,
+            "a registry change carries regulator signatures, not a unit's",
+        ));
+    };
+    let regs = &genesis.regulators;
+    if sigs.windows(2).any(|w| w[0].index >= w[1].index) {
+        return Err(ProofError::at(
+            i,
+            Link::RegulatorSignature,
+            "regulator signatures are not in strictly increasing index order",
+        ));
+    }
+    let msg = e.tx.tx.signing_bytes(&genesis.chain_id);
+    for s in sigs {
+        let Some(r) = regs.keys.get(usize::from(s.index)) else {
+            return Err(ProofError::at(
+                i,
+                Link::RegulatorSignature,
+                format!("regulator index {} is not in the genesis", s.index),
+            ));
+        };
+        r.public_key.verify(&msg, &s.signature).map_err(|_| {
+            ProofError::at(
+                i,
+                Link::RegulatorSignature,
+                format!(
+                    "signature of regulator {} ({}) does not verify",
+                    s.index, r.name
+                ),
+            )
+        })?;
+    }
+    if sigs.len() < usize::from(regs.threshold) {
+        return Err(ProofError::at(
+            i,
+            Link::RegulatorSignature,
+            format!(
+                "{} regulator signatures, {} needed",
+                sigs.len(),
+                regs.threshold
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn unit_signature(
+    i: usize,
+    e: &ProvedTx,
+    key: &PublicKey,
+    chain_id: &str,
+    link: Link,
+) -> Result<crate::keys::Signature, ProofError> {
+    let Auth::Unit(sig) = &e.tx.auth else {
+        return Err(ProofError::at(
+            i,
+            link,
+            "a unit's transaction carries one unit signature",
+        ));
+    };
+    key.verify(&e.tx.tx.signing_bytes(chain_id), sig)
+        .map_err(|err| ProofError::at(i, link, format!("{err} (key {key})")))?;
+    Ok(*sig)
+}
+
+#[allow(clippy::too_many_lines)]
+fn replay_entry(
+    i: usize,
+    e: &ProvedTx,
+    block_hash: Hash32,
+    bundle: &ProofBundle,
+    genesis: &Genesis,
+    units: &mut BTreeMap<CreditCode, UnitState>,
+    replay: &mut Replay,
+) -> Result<(), ProofError> {
+    let chain_id = genesis.chain_id.as_str();
+    let height = e.header.height;
+    let body = &e.tx.tx.body;
+    let step = |by: CreditCode| ProvedStep {
+        action: body.kind(),
+        by,
+        height,
+        index: e.proof.leaf_index,
+        time_ms: e.header.time_ms,
+        block_hash,
+        tx_id: e.tx.tx.id(chain_id),
+    };
+    let reg_err = |reason: String| ProofError::at(i, Link::UnitRegistration, reason);
+    match body {
+        TxBody::RegisterIssuer {
+            credit_code,
+            name,
+            public_key,
+            code_prefixes,
+        } => {
+            check_regulators(i, e, genesis)?;
+            if units.contains_key(credit_code) {
+                return Err(reg_err(format!("{credit_code} is registered twice")));
+            }
+            units.insert(
+                *credit_code,
+                UnitState {
+                    name: name.clone(),
+                    key: *public_key,
+                    prefixes: Some(code_prefixes.clone()),
+                    revoked_at: None,
+                    in_genesis: false,
+                },
+            );
+        }
+        TxBody::RegisterReimburser {
+            credit_code,
+            name,
+            public_key,
+        } => {
+            check_regulators(i, e, genesis)?;
+            if units.contains_key(credit_code) {
+                return Err(reg_err(format!("{credit_code} is registered twice")));
+            }
+            units.insert(
+                *credit_code,
+                UnitState {
+                    name: name.clone(),
+                    key: *public_key,
+                    prefixes: None,
+                    revoked_at: None,
+                    in_genesis: false,
+                },
+            );
+        }
+        TxBody::RotateKey {
+            credit_code,
+            public_key,
+        } => {
+            check_regulators(i, e, genesis)?;
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "key rotation of {credit_code}, which is not registered"
+                )));
+            };
+            u.key = *public_key;
+        }
+        TxBody::RevokeUnit { credit_code, .. } => {
+            check_regulators(i, e, genesis)?;
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "revocation of {credit_code}, which is not registered"
+                )));
+            };
+            u.revoked_at = Some(height);
+        }
+        TxBody::IssueBill(bill) => {
+            if bill.id() != bundle.bill {
+                return Err(ProofError::at(
+                    i,
+                    Link::BillId,
+                    format!(
+                        "IssueBill of bill {}, the bundle is for {}",
+                        bill.id(),
+                        bundle.bill
+                    ),
+                ));
+            }
+            if replay.signed.is_some() {
+                return Err(ProofError::at(
+                    i,
+                    Link::LifecycleOrder,
+                    format!("bill {} is issued a second time", bundle.bill),
+                ));
+            }
+            if e.tx.tx.nonce != 0 {
+                return Err(ProofError::at(
+                    i,
+                    Link::IssueBill,
+                    format!("an IssueBill has nonce 0, not {}", e.tx.tx.nonce),
+                ));
+            }
+            bill.validate()
+                .map_err(|err| ProofError::at(i, Link::IssueBill, err.to_string()))?;
+            let issuer_err = |reason: String| ProofError::at(i, Link::IssuerRegistration, reason);
+            let Some(u) = units.get(&bill.issuer) else {
+                return Err(issuer_err(format!(
+                    "{} is not a registered issuing unit at height {height}",
+                    bill.issuer
+                )));
+            };
+            if let Some(r) = u.revoked_at {
+                return Err(issuer_err(format!(
+                    "{} was revoked at height {r}",
+                    bill.issuer
+                )));
+            }
+            let Some(prefixes) = &u.prefixes else {
+                return Err(issuer_err(format!(
+                    "{} is registered as a reimbursing unit, not an issuer",
+                    bill.issuer
+                )));
+            };
+            if !prefixes.iter().any(|p| bill.code.has_prefix(p)) {
+                return Err(issuer_err(format!(
+                    "{} may issue under prefixes {:?}, not code {}",
+                    bill.issuer,
+                    prefixes.iter().map(CodePrefix::as_str).collect::<Vec<_>>(),
+                    bill.code
+                )));
+            }
+            unit_signature(i, e, &u.key, chain_id, Link::IssuerSignature)?;
+            let Some(signed) = e.tx.to_signed_bill() else {
+                return Err(ProofError::at(
+                    i,
+                    Link::IssuerSignature,
+                    "not a unit-signed IssueBill",
+                ));
+            };
+            replay.issuer = Some(ProvedIssuer {
+                credit_code: bill.issuer,
+                name: u.name.clone(),
+                public_key: u.key,
+                in_genesis: u.in_genesis,
+            });
+            replay.signed = Some(signed);
+            replay.status = ProvedStatus::Issued;
+            replay.history.push(step(bill.issuer));
+        }
+        TxBody::RedReverse { .. }
+        | TxBody::ExchangePaper { .. }
+        | TxBody::Lock { .. }
+        | TxBody::Unlock { .. }
+        | TxBody::ConfirmReimbursed { .. } => {
+            let (Some(bill_id), Actor::Unit(by)) = (body.bill_id(), body.actor()) else {
+                return Err(ProofError::at(
+                    i,
+                    Link::LifecycleOrder,
+                    "not a lifecycle transaction",
+                ));
+            };
+            if bill_id != bundle.bill {
+                return Err(ProofError::at(
+                    i,
+                    Link::BillId,
+                    format!(
+                        "{} of bill {bill_id}, the bundle is for {}",
+                        body.kind().as_str(),
+                        bundle.bill
+                    ),
+                ));
+            }
+            let Some(signed) = &replay.signed else {
+                return Err(ProofError::at(
+                    i,
+                    Link::LifecycleOrder,
+                    format!("{} before the bill was issued", body.kind().as_str()),
+                ));
+            };
+            let issuer_side = matches!(
+                body,
+                TxBody::RedReverse { .. } | TxBody::ExchangePaper { .. }
+            );
+            let Some(u) = units.get(&by) else {
+                return Err(reg_err(format!(
+                    "{by} is not a registered unit at height {height}"
+                )));
+            };
+            if let Some(r) = u.revoked_at {
+                return Err(reg_err(format!("{by} was revoked at height {r}")));
+            }
+            if u.prefixes.is_some() != issuer_side {
+                return Err(reg_err(format!(
+                    "{by} is not registered for {}",
+                    body.kind().as_str()
+                )));
+            }
+            unit_signature(i, e, &u.key, chain_id, Link::UnitSignature)?;
+            if replay.history.len() > limits::MAX_BILL_HISTORY {
+                return Err(ProofError::at(
+                    i,
+                    Link::LifecycleOrder,
+                    format!("more than {} changes of one bill", limits::MAX_BILL_HISTORY),
+                ));
+            }
+            replay.status = transition(
+                replay.status,
+                body,
+                by,
+                height,
+                &signed.bill.issuer,
+                &signed.check_code,
+            )
+            .map_err(|reason| ProofError::at(i, Link::LifecycleOrder, reason))?;
+            replay.history.push(step(by));
+        }
+    }
+    Ok(())
+}
+
+/// The ledger's bill transitions, written again (minimal): the new status, or why the
+/// transaction could not have applied.
+fn transition(
+    status: ProvedStatus,
+    body: &TxBody,
+    by: CreditCode,
+    height: u64,
+    issuer: &CreditCode,
+    check_code: &CheckCode,
+) -> Result<ProvedStatus, String> {
+    let kind = body.kind().as_str();
+    if status.is_final() {
+        return Err(format!("{kind} after the final status {}", status.as_str()));
+    }
+    match body {
+        TxBody::RedReverse { .. } | TxBody::ExchangePaper { .. } => {
+            if by != *issuer {
+                return Err(format!("{kind} by {by}, the bill's issuer is {issuer}"));
+            }
+            if let ProvedStatus::Locked { by: holder, .. } = status {
+                return Err(format!("{kind} while locked by {holder}"));
+            }
+            Ok(if matches!(body, TxBody::RedReverse { .. }) {
+                ProvedStatus::Reversed { height }
+            } else {
+                ProvedStatus::PaperExchanged { height }
+            })
+        }
+        TxBody::Lock { check_code: c, .. } | TxBody::ConfirmReimbursed { check_code: c, .. } => {
+            if !c.ct_eq(check_code) {
+                return Err(format!("{kind} with a check code that is not the bill's"));
+            }
+            if let ProvedStatus::Locked { by: holder, .. } = status {
+                if holder != by {
+                    return Err(format!("{kind} by {by} while locked by {holder}"));
+                }
+                if matches!(body, TxBody::Lock { .. }) {
+                    return Err(format!("lock by {by} while already locked by it"));
+                }
+            }
+            Ok(if matches!(body, TxBody::Lock { .. }) {
+                ProvedStatus::Locked { by, height }
+            } else {
+                ProvedStatus::Reimbursed { by, height }
+            })
+        }
+        TxBody::Unlock { .. } => match status {
+            ProvedStatus::Locked { by: holder, .. } if holder == by => Ok(ProvedStatus::Issued),
+            ProvedStatus::Locked { by: holder, .. } => {
+                Err(format!("unlock by {by} while locked by {holder}"))
+            }
+            _ => Err(format!("unlock by {by} of a bill that is not locked")),
+        },
+        _ => Err(format!("{kind} is not a lifecycle transaction")),
+    }
+}
