@@ -1,0 +1,214 @@
+//! The one error shape of the API, `{"error": {"code": "...", "message": "..."}}`, and the
+//! mapping from rejection codes to HTTP statuses.
+//!
+//! Every failure of every route goes through [`ApiError`], so that no client ever sees
+//! axum's plain-text rejections. The mapping (documented in the crate README):
+//!
+//! | status | meaning | codes |
+//! | --- | --- | --- |
+//! | 400 | the request is malformed | `malformed_json`, `invalid_json`, `invalid_tx`, `invalid_query`, `invalid_path`, `missing_check_code`, ... |
+//! | 403 | the signer may not do this | `unit_revoked`, `wrong_role`, `not_bill_issuer` |
+//! | 404 | no such thing (or a wrong check code: the same answer) | `bill_not_found`, `tx_not_found`, `block_not_found`, `not_found` |
+//! | 409 | conflicts with the committed state | `bill_exists`, `duplicate_tx`, `already_reimbursed`, `locked_by_other`, ... |
+//! | 413 | too large | `body_too_large`, `batch_too_large` |
+//! | 415 | not JSON | `unsupported_media_type` |
+//! | 422 | well-formed but semantically invalid | `bad_signature`, `unknown_issuer`, `amounts_inconsistent`, ... |
+//! | 503 | the node cannot take it now | `mempool_full`, `node_not_ready`, `not_a_validator`, `shutting_down` |
+//! | 504 | `?wait=commit` ran out of time | `timeout` |
+
+use std::borrow::Cow;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use ebill_types::TxId;
+use serde::Serialize;
+
+use crate::backend::Rejection;
+
+/// API-level error codes (the ledger's own codes pass through unchanged).
+pub mod codes {
+    /// No route with this path.
+    pub const NOT_FOUND: &str = "not_found";
+    /// The route exists, not with this method.
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// The body is not declared `application/json`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// The body is not JSON at all (syntax error, truncated).
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    /// The body is JSON of the wrong shape: unknown or missing field, wrong type, a
+    /// JSON number for money, a malformed value.
+    pub const INVALID_JSON: &str = "invalid_json";
+    /// The body could not be read.
+    pub const INVALID_BODY: &str = "invalid_body";
+    /// The body is over the route's byte limit.
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    /// A batch has more transactions than allowed.
+    pub const BATCH_TOO_LARGE: &str = "batch_too_large";
+    /// The query string does not parse (unknown parameter, bad value).
+    pub const INVALID_QUERY: &str = "invalid_query";
+    /// A path parameter does not parse (bill code, number, height, tx id).
+    pub const INVALID_PATH: &str = "invalid_path";
+    /// A bill query without `check_code`.
+    pub const MISSING_CHECK_CODE: &str = "missing_check_code";
+    /// A check code that is not 6 characters of `[0-9a-z]`.
+    pub const INVALID_CHECK_CODE: &str = "invalid_check_code";
+    /// No such bill, or not with this check code (one answer for both).
+    pub const BILL_NOT_FOUND: &str = "bill_not_found";
+    /// No such transaction known to this node.
+    pub const TX_NOT_FOUND: &str = "tx_not_found";
+    /// No such block.
+    pub const BLOCK_NOT_FOUND: &str = "block_not_found";
+    /// `?wait=commit` ran out of time; the transaction may still commit.
+    pub const TIMEOUT: &str = "timeout";
+    /// The node is shutting down.
+    pub const SHUTTING_DOWN: &str = "shutting_down";
+    /// Something failed inside the node (storage); logged, never detailed to clients.
+    pub const INTERNAL: &str = "internal";
+    /// The route is not built yet.
+    pub const NOT_IMPLEMENTED: &str = "not_implemented";
+}
+
+/// An error answer: HTTP status, stable code, human message, and for transaction errors
+/// the transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: Cow<'static, str>,
+    /// Human message.
+    pub message: String,
+    /// The transaction concerned, where there is one (`timeout`, rejections of a
+    /// submitted transaction).
+    pub tx_id: Option<TxId>,
+}
+
+impl ApiError {
+    /// An error with an API-level code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: Cow::Borrowed(code),
+            message: message.into(),
+            tx_id: None,
+        }
+    }
+
+    /// Attaches the transaction concerned.
+    pub fn with_tx(mut self, id: TxId) -> Self {
+        self.tx_id = Some(id);
+        self
+    }
+
+    /// 400 with `code`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// The one answer for an unknown bill and for a wrong check code: same status, code
+    /// and message, byte for byte, so that the API is no oracle for guessing.
+    pub fn bill_not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            codes::BILL_NOT_FOUND,
+            "no bill with this code, number and check code",
+        )
+    }
+
+    /// 500: logs `what` and `detail` and tells the client only that it failed inside.
+    pub fn internal(what: &str, detail: &dyn std::fmt::Display) -> Self {
+        tracing::error!(what, %detail, "internal error answering a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            format!("internal error: {what}"),
+        )
+    }
+
+    /// A rejected transaction, with the status its code maps to.
+    pub fn rejection(r: &Rejection) -> Self {
+        Self {
+            status: status_for_rejection(&r.code),
+            code: Cow::Owned(r.code.clone()),
+            message: r.message.clone(),
+            tx_id: None,
+        }
+    }
+}
+
+/// The HTTP status of a rejection code: 400 malformed, 403 not allowed to, 409
+/// conflicts with state, 422 semantically invalid, 503 not now. Unknown codes (added to
+/// the ledger later) answer 422.
+pub fn status_for_rejection(code: &str) -> StatusCode {
+    match code {
+        "invalid_tx" => StatusCode::BAD_REQUEST,
+        "unit_revoked" | "wrong_role" | "not_bill_issuer" => StatusCode::FORBIDDEN,
+        "bill_exists" | "duplicate_tx" | "already_reimbursed" | "already_reversed"
+        | "paper_exchanged" | "locked_by_other" | "bill_locked" | "not_locked"
+        | "history_full" | "unit_exists" | "already_revoked" => StatusCode::CONFLICT,
+        "mempool_full" | "node_not_ready" | "not_a_validator" => StatusCode::SERVICE_UNAVAILABLE,
+        // invalid_bill, amounts_inconsistent, bad_signature, insufficient_signatures,
+        // unknown_regulator, unknown_issuer, unknown_reimburser, unknown_unit,
+        // code_prefix_not_allowed, issued_at_out_of_window, unknown_bill,
+        // check_code_mismatch, bad_key, and anything new.
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// The `error` object of an error body.
+#[derive(Serialize)]
+pub struct ErrorObject<'a> {
+    /// Stable code.
+    pub code: &'a str,
+    /// Human message.
+    pub message: &'a str,
+    /// The transaction concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_id: Option<&'a TxId>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorObject<'a>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorObject {
+                code: &self.code,
+                message: &self.message,
+                tx_id: self.tx_id.as_ref(),
+            },
+        };
+        // An error body always serialises (strings and a hash); the fallback is a
+        // fixed JSON text, never plain text.
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
+        });
+        json_bytes(self.status, bytes)
+    }
+}
+
+/// A response with a JSON body already serialised.
+pub(crate) fn json_bytes(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut resp = (status, bytes).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Serialises `value` as the JSON body of a `status` answer; a value that does not
+/// serialise (a time out of range) is a 500 JSON error, never a plain-text one.
+pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => json_bytes(status, bytes),
+        Err(e) => ApiError::internal("serialising the answer", &e).into_response(),
+    }
+}
+
+/// The result type of handlers.
+pub type ApiResult = Result<Response, ApiError>;

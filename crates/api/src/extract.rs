@@ -1,0 +1,122 @@
+//! Extractors that answer every failure with the JSON error shape: a strict JSON body
+//! (content type checked, size limited by the route's `DefaultBodyLimit`, unknown fields
+//! refused by the types), path parameters and query strings.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+
+use crate::error::{ApiError, codes};
+
+/// A JSON body, parsed strictly into `T`.
+#[derive(Debug)]
+pub struct StrictJson<T>(pub T);
+
+/// True if the request declares `application/json` (parameters such as `charset`
+/// allowed).
+fn is_json(req: &Request) -> bool {
+    let Some(ct) = req.headers().get(header::CONTENT_TYPE) else {
+        return false;
+    };
+    let Ok(ct) = ct.to_str() else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("application/json")
+}
+
+/// Maps a serde_json error to the API's codes: syntax -> `malformed_json`, shape ->
+/// `invalid_json`.
+pub(crate) fn json_error(e: &serde_json::Error) -> ApiError {
+    match e.classify() {
+        Category::Data => ApiError::bad_request(codes::INVALID_JSON, e.to_string()),
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::bad_request(codes::MALFORMED_JSON, format!("malformed JSON: {e}"))
+        }
+    }
+}
+
+/// Reads the body within the route's limit, mapping a too-long body to 413.
+pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::BODY_TOO_LARGE,
+                "the request body is over this route's size limit",
+            )
+        } else {
+            ApiError::bad_request(codes::INVALID_BODY, r.body_text())
+        }
+    })
+}
+
+/// Refuses a body not declared as JSON with 415.
+pub(crate) fn require_json(req: &Request) -> Result<(), ApiError> {
+    if is_json(req) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON, sent with Content-Type: application/json",
+        ))
+    }
+}
+
+impl<T, S> FromRequest<S> for StrictJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(&req)?;
+        let bytes = read_body(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(StrictJson)
+            .map_err(|e| json_error(&e))
+    }
+}
+
+/// Path parameters; a failure is 400 `invalid_path`.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|r| ApiError::bad_request(codes::INVALID_PATH, r.body_text()))
+    }
+}
+
+/// The query string; a failure is 400 `invalid_query`.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|r| ApiError::bad_request(codes::INVALID_QUERY, r.body_text()))
+    }
+}

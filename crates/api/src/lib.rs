@@ -1,0 +1,70 @@
+//! # ebill-api
+//!
+//! The HTTP API of an ebill node (design section 9): axum routes under `/v1` over a
+//! [`Backend`] that the node implements. Every route, status code and error code is
+//! documented in the crate's `README.md`.
+//!
+//! - [`router`] builds the routes; [`serve`] runs them on a listener until a shutdown
+//!   future resolves, then drains open requests (graceful shutdown).
+//! - Every failure answers `{"error": {"code": "...", "message": "..."}}` ([`ApiError`]),
+//!   including malformed JSON, a wrong content type, a body over the limit, an unknown
+//!   route and a wrong method.
+//! - Bodies are parsed strictly: unknown fields are refused by the types, money as a
+//!   JSON number is refused, and bodies are size-limited per route ([`limits`]).
+
+pub mod backend;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod metrics;
+pub mod routes;
+pub mod verdict;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use backend::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
+pub use error::ApiError;
+
+/// Settings of the API that a node may change.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// How long `?wait=commit` waits for a transaction (or a whole batch) to become
+    /// final before answering 504 `timeout` (single) or leaving items `pending` (batch).
+    pub wait_commit_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            wait_commit_timeout: limits::WAIT_COMMIT_TIMEOUT_DEFAULT,
+        }
+    }
+}
+
+/// All routes of the API over `backend`, with the default [`ApiConfig`].
+pub fn router(backend: Arc<dyn Backend>) -> axum::Router {
+    router_with(backend, ApiConfig::default())
+}
+
+/// All routes of the API over `backend`, with `config`.
+pub fn router_with(backend: Arc<dyn Backend>, config: ApiConfig) -> axum::Router {
+    routes::build(backend, config)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops accepting and
+/// lets open requests finish (graceful shutdown).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    backend: Arc<dyn Backend>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "HTTP API listening");
+    let result = axum::serve(listener, router(backend))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    tracing::info!(%addr, "HTTP API stopped");
+    result
+}

@@ -1,0 +1,142 @@
+//! The routes, one module per resource, and what they share: the state, the route
+//! templates (also the `route` label of the latency histogram) and running store reads
+//! off the async threads.
+
+pub mod bills;
+pub mod blocks;
+pub mod node;
+pub mod txs;
+pub mod verify;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::routing::{get, post};
+
+use crate::backend::Backend;
+use crate::error::{ApiError, codes};
+use crate::limits::{MAX_BATCH_BODY_BYTES, MAX_TX_BODY_BYTES};
+use crate::metrics::{HttpMetrics, track_latency};
+use crate::ApiConfig;
+
+/// Route templates, exactly as registered.
+pub mod paths {
+    /// Submit one transaction.
+    pub const TXS: &str = "/v1/txs";
+    /// Submit many.
+    pub const TXS_BATCH: &str = "/v1/txs/batch";
+    /// A transaction's status.
+    pub const TX: &str = "/v1/txs/{id}";
+    /// A bill's verdict.
+    pub const BILL: &str = "/v1/bills/{code}/{number}";
+    /// A bill's proof bundle.
+    pub const BILL_PROOF: &str = "/v1/bills/{code}/{number}/proof";
+    /// Verify a bill file.
+    pub const VERIFY: &str = "/v1/verify";
+    /// The last block.
+    pub const BLOCK_LATEST: &str = "/v1/blocks/latest";
+    /// A block by height.
+    pub const BLOCK: &str = "/v1/blocks/{height}";
+    /// The genesis document.
+    pub const GENESIS: &str = "/v1/genesis";
+    /// Node status.
+    pub const STATUS: &str = "/v1/status";
+    /// Liveness.
+    pub const HEALTHZ: &str = "/healthz";
+    /// Prometheus metrics.
+    pub const METRICS: &str = "/metrics";
+
+    /// Every template.
+    pub const ALL: &[&str] = &[
+        TXS,
+        TXS_BATCH,
+        TX,
+        BILL,
+        BILL_PROOF,
+        VERIFY,
+        BLOCK_LATEST,
+        BLOCK,
+        GENESIS,
+        STATUS,
+        HEALTHZ,
+        METRICS,
+    ];
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    /// The node.
+    pub backend: Arc<dyn Backend>,
+    /// Settings.
+    pub config: Arc<ApiConfig>,
+    /// Latency histograms.
+    pub http: Arc<HttpMetrics>,
+}
+
+/// Runs `f` (store reads, signature checks) on the blocking pool; a panic in it is a
+/// 500 JSON answer, not a dropped connection.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(ApiError::internal("a request task failed", &e)),
+    }
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::NOT_FOUND,
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
+/// Builds the router.
+pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
+    let http = Arc::new(HttpMetrics::new(paths::ALL));
+    let state = AppState {
+        backend,
+        config: Arc::new(config),
+        http: http.clone(),
+    };
+    Router::new()
+        .route(
+            paths::TXS,
+            post(txs::submit).layer(DefaultBodyLimit::max(MAX_TX_BODY_BYTES)),
+        )
+        .route(
+            paths::TXS_BATCH,
+            post(txs::submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+        )
+        .route(paths::TX, get(txs::status))
+        .route(paths::BILL, get(bills::verdict))
+        .route(paths::BILL_PROOF, get(bills::proof))
+        .route(
+            paths::VERIFY,
+            post(verify::verify).layer(DefaultBodyLimit::max(MAX_TX_BODY_BYTES)),
+        )
+        .route(paths::BLOCK_LATEST, get(blocks::latest))
+        .route(paths::BLOCK, get(blocks::by_height))
+        .route(paths::GENESIS, get(node::genesis))
+        .route(paths::STATUS, get(node::status))
+        .route(paths::HEALTHZ, get(node::healthz))
+        .route(paths::METRICS, get(node::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(http, track_latency))
+        .with_state(state)
+}

@@ -1,0 +1,92 @@
+//! `GET /v1/genesis`, `GET /v1/status`, `GET /healthz` and `GET /metrics`.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use ebill_types::Hash32;
+use serde::Serialize;
+
+use super::{AppState, blocking};
+use crate::backend::Role;
+use crate::error::{ApiError, ApiResult, json};
+
+fn storage(e: ebill_store::StoreError) -> ApiError {
+    ApiError::internal("reading the store", &e)
+}
+
+/// `GET /v1/genesis`: the genesis document as JSON.
+pub async fn genesis(State(st): State<AppState>) -> ApiResult {
+    Ok(json(StatusCode::OK, st.backend.genesis()))
+}
+
+/// The answer of `/v1/status`.
+#[derive(Debug, Serialize)]
+pub struct StatusView {
+    /// Chain id.
+    pub chain_id: String,
+    /// Genesis hash.
+    pub genesis_hash: Hash32,
+    /// Height of the last final block (0 before block 1).
+    pub height: u64,
+    /// Its hash (null before block 1).
+    pub tip_hash: Option<Hash32>,
+    /// `validator` or `observer`.
+    pub role: Role,
+    /// Connected peers.
+    pub peers: usize,
+    /// True while catching up.
+    pub syncing: bool,
+}
+
+/// `GET /v1/status`.
+pub async fn status(State(st): State<AppState>) -> ApiResult {
+    let backend = st.backend.clone();
+    let view = blocking(move || {
+        let tip = backend.store().tip().map_err(storage)?;
+        let genesis = backend.genesis();
+        Ok(StatusView {
+            chain_id: genesis.chain_id.clone(),
+            genesis_hash: genesis.hash(),
+            height: tip.map_or(0, |t| t.height),
+            tip_hash: tip.map(|t| t.hash),
+            role: backend.role(),
+            peers: backend.peers(),
+            syncing: backend.syncing(),
+        })
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &view))
+}
+
+#[derive(Serialize)]
+struct Health {
+    ok: bool,
+    height: u64,
+}
+
+/// `GET /healthz`: `{"ok": true, "height"}`; 500 JSON if the store cannot be read.
+pub async fn healthz(State(st): State<AppState>) -> ApiResult {
+    let backend = st.backend.clone();
+    let height = blocking(move || {
+        Ok(backend
+            .store()
+            .tip()
+            .map_err(storage)?
+            .map_or(0, |t| t.height))
+    })
+    .await?;
+    Ok(json(StatusCode::OK, &Health { ok: true, height }))
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(st): State<AppState>) -> ApiResult {
+    let backend = st.backend.clone();
+    let node = blocking(move || Ok(backend.metrics())).await?;
+    let text = crate::metrics::render(&node, &st.http);
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(resp)
+}

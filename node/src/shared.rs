@@ -1,0 +1,430 @@
+//! State shared between the HTTP API (tokio tasks) and the engine thread: the mempool,
+//! who waits for which transaction, recent rejections and counters. Implements the
+//! API's [`Backend`].
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ebill_api::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
+use ebill_ledger::{Context, Executor, StateView, TxLocation, VerifiedSignatures, preverify};
+use ebill_store::Store;
+use ebill_types::{Actor, Auth, Canonical, Genesis, SignedTx, TxId};
+use tokio::sync::oneshot;
+
+use crate::engine::Input;
+use crate::mempool::{Insert, Mempool};
+
+/// Rejections remembered for `GET /v1/txs/{id}`.
+const MAX_REMEMBERED_REJECTIONS: usize = 100_000;
+/// Above this many transactions, admission checks signatures on every core.
+const PARALLEL_VERIFY_MIN_TXS: usize = 512;
+
+/// Locks a mutex; a poisoned one means another thread panicked while holding it, and
+/// its data is still the best we have (every critical section here is short and keeps
+/// its invariants between statements).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[derive(Default)]
+struct Rejections {
+    by_id: HashMap<TxId, Rejection>,
+    order: VecDeque<TxId>,
+}
+
+impl Rejections {
+    fn remember(&mut self, id: TxId, r: Rejection) {
+        if self.by_id.insert(id, r).is_none() {
+            self.order.push_back(id);
+        }
+        while self.order.len() > MAX_REMEMBERED_REJECTIONS {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+    }
+}
+
+/// The node's shared state.
+pub struct Shared {
+    genesis: Genesis,
+    store: Arc<dyn Store>,
+    role: Role,
+    /// Admitted transactions waiting for a block.
+    pub(crate) mempool: Mutex<Mempool>,
+    watchers: Mutex<HashMap<TxId, Vec<oneshot::Sender<TxOutcome>>>>,
+    rejections: Mutex<Rejections>,
+    rejection_counts: Mutex<BTreeMap<String, u64>>,
+    committed_txs: AtomicU64,
+    height: AtomicU64,
+    syncing: AtomicBool,
+    peers: AtomicU64,
+    engine: Mutex<Option<mpsc::Sender<Input>>>,
+}
+
+impl Shared {
+    /// Shared state over an opened store.
+    pub fn new(genesis: Genesis, store: Arc<dyn Store>, role: Role, mempool: Mempool) -> Self {
+        let height = store.tip().ok().flatten().map(|t| t.height).unwrap_or(0);
+        Self {
+            genesis,
+            store,
+            role,
+            mempool: Mutex::new(mempool),
+            watchers: Mutex::new(HashMap::new()),
+            rejections: Mutex::new(Rejections::default()),
+            rejection_counts: Mutex::new(BTreeMap::new()),
+            committed_txs: AtomicU64::new(0),
+            height: AtomicU64::new(height),
+            syncing: AtomicBool::new(false),
+            peers: AtomicU64::new(0),
+            engine: Mutex::new(None),
+        }
+    }
+
+    /// Connects the engine's input, so that admission can wake it.
+    pub fn connect_engine(&self, tx: mpsc::Sender<Input>) {
+        *lock(&self.engine) = Some(tx);
+    }
+
+    fn wake_engine(&self) {
+        if let Some(tx) = lock(&self.engine).as_ref() {
+            // The engine may have stopped (shutdown); then nobody needs waking.
+            let _ = tx.send(Input::TxsAdded);
+        }
+    }
+
+    fn reject(&self, id: Option<TxId>, r: Rejection) -> Rejection {
+        *lock(&self.rejection_counts)
+            .entry(r.code.clone())
+            .or_insert(0) += 1;
+        if let Some(id) = id {
+            lock(&self.rejections).remember(id, r.clone());
+        }
+        r
+    }
+
+    /// Called by the engine after a block is stored: resolves watchers and counters.
+    pub(crate) fn on_committed(&self, height: u64, ids: &[TxId]) {
+        self.height.store(height, Ordering::Release);
+        self.committed_txs
+            .fetch_add(ids.len() as u64, Ordering::Relaxed);
+        let mut watchers = lock(&self.watchers);
+        for (i, id) in ids.iter().enumerate() {
+            if let Some(ws) = watchers.remove(id) {
+                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                for w in ws {
+                    let _ = w.send(TxOutcome::Committed(TxLocation { height, index }));
+                }
+            }
+        }
+    }
+
+    /// Called by the engine when it drops a waiting transaction that no longer applies.
+    pub(crate) fn on_dropped(&self, id: TxId, r: Rejection) {
+        let r = self.reject(Some(id), r);
+        if let Some(ws) = lock(&self.watchers).remove(&id) {
+            for w in ws {
+                let _ = w.send(TxOutcome::Rejected(r.clone()));
+            }
+        }
+    }
+
+    /// Marks whether the node is catching up.
+    pub fn set_syncing(&self, syncing: bool) {
+        self.syncing.store(syncing, Ordering::Relaxed);
+    }
+
+    /// Sets the number of connected peers.
+    pub fn set_peers(&self, peers: usize) {
+        self.peers.store(peers as u64, Ordering::Relaxed);
+    }
+
+    /// Admission: format, limits, duplicates, signatures (batched, on every core for a
+    /// large batch) and the ledger's rules against the last final state.
+    fn admit(&self, txs: Vec<SignedTx>) -> Vec<Result<TxId, Rejection>> {
+        let chain_id = self.genesis.chain_id.as_str();
+        let max_tx_bytes = self.genesis.params.max_tx_bytes as usize;
+        let mut out: Vec<Option<Result<TxId, Rejection>>> = vec![None; txs.len()];
+        let mut todo: Vec<(usize, TxId, usize, SignedTx)> = Vec::with_capacity(txs.len());
+        {
+            let mempool = lock(&self.mempool);
+            for (i, tx) in txs.into_iter().enumerate() {
+                let len = tx.to_canonical_bytes().len();
+                let id = tx.tx.id(chain_id);
+                if len > max_tx_bytes {
+                    out[i] = Some(Err(self.reject(
+                        Some(id),
+                        Rejection {
+                            code: "invalid_tx".into(),
+                            message: format!(
+                                "transaction is {len} bytes, over the limit of {max_tx_bytes}"
+                            ),
+                        },
+                    )));
+                } else if mempool.contains(&id) {
+                    out[i] = Some(Ok(id));
+                } else {
+                    todo.push((i, id, len, tx));
+                }
+            }
+        }
+        let signed: Vec<SignedTx> = todo.iter().map(|t| t.3.clone()).collect();
+        let verified = match self.preverify_parallel(&signed) {
+            Ok(v) => v,
+            Err(e) => return self.all_failed(out, &todo, &e.to_string()),
+        };
+        let tip = match self.store.tip() {
+            Ok(t) => t,
+            Err(e) => return self.all_failed(out, &todo, &e.to_string()),
+        };
+        let ctx = Context {
+            genesis: &self.genesis,
+            height: tip.map(|t| t.height).unwrap_or(0) + 1,
+            time_ms: wall_ms(),
+        };
+        let store: &dyn Store = self.store.as_ref();
+        let view = StoreView(store);
+        let mut exec = Executor::new(&view, ctx).with_verified(&verified);
+        let mut added = false;
+        for (i, id, len, tx) in todo {
+            let result = match exec.apply(&tx) {
+                Err(e) => Err(Rejection {
+                    code: "node_not_ready".into(),
+                    message: format!("state could not be read: {e}"),
+                }),
+                Ok(Err(e)) => Err(Rejection::from(e)),
+                Ok(Ok(_)) => {
+                    let sigs = admitted_signatures(&tx, &view, &self.genesis);
+                    match lock(&self.mempool).insert(id, Arc::new(tx), len, sigs) {
+                        Insert::Added => {
+                            added = true;
+                            Ok(id)
+                        }
+                        Insert::AlreadyPending => Ok(id),
+                        Insert::Full => Err(Rejection {
+                            code: "mempool_full".into(),
+                            message: "the mempool is full; try again after the next block".into(),
+                        }),
+                    }
+                }
+            };
+            out[i] = Some(result.map_err(|r| self.reject(Some(id), r)));
+        }
+        if added {
+            self.wake_engine();
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Rejection {
+                        code: "internal".into(),
+                        message: "no answer".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn all_failed(
+        &self,
+        mut out: Vec<Option<Result<TxId, Rejection>>>,
+        todo: &[(usize, TxId, usize, SignedTx)],
+        why: &str,
+    ) -> Vec<Result<TxId, Rejection>> {
+        for (i, _, _, _) in todo {
+            out[*i] = Some(Err(Rejection {
+                code: "node_not_ready".into(),
+                message: format!("state could not be read: {why}"),
+            }));
+        }
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Rejection {
+                        code: "internal".into(),
+                        message: "no answer".into(),
+                    })
+                })
+            })
+            .collect()
+    }
+
+    /// Batch-verifies signatures, split over the machine's cores for large batches.
+    fn preverify_parallel(
+        &self,
+        txs: &[SignedTx],
+    ) -> Result<VerifiedSignatures, ebill_ledger::StateError> {
+        let view = StoreView(self.store.as_ref());
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        if txs.len() < PARALLEL_VERIFY_MIN_TXS || cores < 2 {
+            return preverify(&view, &self.genesis, txs);
+        }
+        let chunk = txs.len().div_ceil(cores);
+        let parts: Vec<Result<VerifiedSignatures, ebill_ledger::StateError>> =
+            std::thread::scope(|s| {
+                let handles: Vec<_> = txs
+                    .chunks(chunk)
+                    .map(|part| {
+                        let view = &view;
+                        s.spawn(move || preverify(view, &self.genesis, part))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            Err(ebill_ledger::StateError("verifier thread panicked".into()))
+                        })
+                    })
+                    .collect()
+            });
+        let mut all = VerifiedSignatures::default();
+        for part in parts {
+            all.extend(part?);
+        }
+        Ok(all)
+    }
+}
+
+/// The (key, signature) pairs that admission verified for `tx`, for the block builder's
+/// signature cache.
+fn admitted_signatures(
+    tx: &SignedTx,
+    view: &StoreView<'_>,
+    genesis: &Genesis,
+) -> Vec<(ebill_types::PublicKey, ebill_types::Signature)> {
+    match (&tx.auth, tx.tx.body.actor()) {
+        (Auth::Unit(sig), Actor::Unit(code)) => view
+            .unit(&code)
+            .ok()
+            .flatten()
+            .map(|u| vec![(u.public_key, *sig)])
+            .unwrap_or_default(),
+        (Auth::Regulators(sigs), Actor::Regulators) => sigs
+            .iter()
+            .filter_map(|s| {
+                genesis
+                    .regulators
+                    .keys
+                    .get(usize::from(s.index))
+                    .map(|r| (r.public_key, s.signature))
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A `StateView` over a `dyn Store` (the trait object does not coerce by itself).
+pub(crate) struct StoreView<'a>(pub &'a dyn Store);
+
+impl StateView for StoreView<'_> {
+    fn bill(
+        &self,
+        id: &ebill_types::BillId,
+    ) -> Result<Option<ebill_ledger::BillRecord>, ebill_ledger::StateError> {
+        self.0.bill(id)
+    }
+    fn unit(
+        &self,
+        code: &ebill_types::CreditCode,
+    ) -> Result<Option<ebill_ledger::UnitRecord>, ebill_ledger::StateError> {
+        self.0.unit(code)
+    }
+    fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, ebill_ledger::StateError> {
+        self.0.tx_location(id)
+    }
+}
+
+impl Backend for Shared {
+    fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    fn submit(&self, txs: Vec<SignedTx>) -> Vec<Result<TxId, Rejection>> {
+        if self.role == Role::Observer {
+            // Forwarding to validators arrives with the network (issue 5).
+            return txs
+                .iter()
+                .map(|_| {
+                    Err(Rejection {
+                        code: "not_a_validator".into(),
+                        message: "this observer does not forward transactions yet".into(),
+                    })
+                })
+                .collect();
+        }
+        self.admit(txs)
+    }
+
+    fn watch(&self, id: TxId) -> oneshot::Receiver<TxOutcome> {
+        let (tx, rx) = oneshot::channel();
+        let mut watchers = lock(&self.watchers);
+        // Checked under the watchers lock: the engine stores a block before it takes this
+        // lock to resolve watchers, so a commit is seen either here or there.
+        match self.store.tx_location(&id) {
+            Ok(Some(loc)) => {
+                let _ = tx.send(TxOutcome::Committed(loc));
+            }
+            _ => {
+                let rejected = lock(&self.rejections).by_id.get(&id).cloned();
+                if let Some(r) = rejected.filter(|_| !lock(&self.mempool).contains(&id)) {
+                    let _ = tx.send(TxOutcome::Rejected(r));
+                    return rx;
+                }
+                watchers.entry(id).or_default().push(tx);
+            }
+        }
+        rx
+    }
+
+    fn tx_status(&self, id: &TxId) -> TxStatus {
+        if let Ok(Some(loc)) = self.store.tx_location(id) {
+            return TxStatus::Committed(loc);
+        }
+        if lock(&self.mempool).contains(id) {
+            return TxStatus::Pending;
+        }
+        match lock(&self.rejections).by_id.get(id) {
+            Some(r) => TxStatus::Rejected(r.clone()),
+            None => TxStatus::Unknown,
+        }
+    }
+
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn peers(&self) -> usize {
+        usize::try_from(self.peers.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    fn syncing(&self) -> bool {
+        self.syncing.load(Ordering::Relaxed)
+    }
+
+    fn metrics(&self) -> NodeMetrics {
+        NodeMetrics {
+            height: self.height.load(Ordering::Acquire),
+            committed_txs: self.committed_txs.load(Ordering::Relaxed),
+            mempool_txs: lock(&self.mempool).len() as u64,
+            rejections: lock(&self.rejection_counts).clone(),
+        }
+    }
+}
