@@ -145,8 +145,8 @@ pub fn status_for_rejection(code: &str) -> StatusCode {
         "invalid_tx" => StatusCode::BAD_REQUEST,
         "unit_revoked" | "wrong_role" | "not_bill_issuer" => StatusCode::FORBIDDEN,
         "bill_exists" | "duplicate_tx" | "already_reimbursed" | "already_reversed"
-        | "paper_exchanged" | "locked_by_other" | "bill_locked" | "not_locked"
-        | "history_full" | "unit_exists" | "already_revoked" => StatusCode::CONFLICT,
+        | "paper_exchanged" | "locked_by_other" | "bill_locked" | "not_locked" | "history_full"
+        | "unit_exists" | "already_revoked" => StatusCode::CONFLICT,
         "mempool_full" | "node_not_ready" | "not_a_validator" => StatusCode::SERVICE_UNAVAILABLE,
         // invalid_bill, amounts_inconsistent, bad_signature, insufficient_signatures,
         // unknown_regulator, unknown_issuer, unknown_reimburser, unknown_unit,

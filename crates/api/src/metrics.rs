@@ -56,10 +56,16 @@ impl Histogram {
         let mut cumulative = 0u64;
         for (le, b) in LATENCY_BUCKETS_SECONDS.iter().zip(&self.buckets) {
             cumulative += b.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
+            );
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
+        );
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {sum}");
         let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {count}");
@@ -95,7 +101,10 @@ impl HttpMetrics {
 
     fn render(&self, out: &mut String) {
         let name = "ebill_http_request_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time to answer an HTTP request, by route template.");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time to answer an HTTP request, by route template."
+        );
         let _ = writeln!(out, "# TYPE {name} histogram");
         for (route, h) in &self.by_route {
             h.render(name, route, out);
@@ -138,7 +147,13 @@ pub fn render(node: &NodeMetrics, http: &HttpMetrics) -> String {
         let _ = writeln!(out, "# TYPE {name} {kind}");
         let _ = writeln!(out, "{name} {v}");
     };
-    gauge(&mut out, "ebill_height", "Height of the last final block.", "gauge", node.height);
+    gauge(
+        &mut out,
+        "ebill_height",
+        "Height of the last final block.",
+        "gauge",
+        node.height,
+    );
     gauge(
         &mut out,
         "ebill_committed_txs_total",
@@ -154,7 +169,10 @@ pub fn render(node: &NodeMetrics, http: &HttpMetrics) -> String {
         node.mempool_txs,
     );
     let name = "ebill_rejections_total";
-    let _ = writeln!(out, "# HELP {name} Transactions rejected since start, by code.");
+    let _ = writeln!(
+        out,
+        "# HELP {name} Transactions rejected since start, by code."
+    );
     let _ = writeln!(out, "# TYPE {name} counter");
     for (code, n) in &node.rejections {
         let _ = writeln!(out, "{name}{{code=\"{}\"}} {n}", escape_label(code));
@@ -174,11 +192,21 @@ mod tests {
         m.observe(Some("/a"), Duration::from_millis(300));
         m.observe(Some("/nope"), Duration::from_secs(100));
         let text = render(&NodeMetrics::default(), &m);
-        assert!(text.contains("ebill_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.005\"} 1"));
-        assert!(text.contains("ebill_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.5\"} 2"));
+        assert!(
+            text.contains(
+                "ebill_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.005\"} 1"
+            )
+        );
+        assert!(
+            text.contains("ebill_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.5\"} 2")
+        );
         assert!(text.contains("ebill_http_request_duration_seconds_count{route=\"/a\"} 2"));
-        assert!(text.contains("ebill_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"30\"} 0"));
-        assert!(text.contains("ebill_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"+Inf\"} 1"));
+        assert!(text.contains(
+            "ebill_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"30\"} 0"
+        ));
+        assert!(text.contains(
+            "ebill_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"+Inf\"} 1"
+        ));
     }
 
     #[test]

@@ -168,7 +168,11 @@ fn utc(ms: u64) -> Timestamp {
 
 impl Verdict {
     /// The verdict on a bill found by [`find_bill`].
-    pub fn build(store: &dyn Store, genesis: &Genesis, found: &OnChainBill) -> Result<Self, ApiError> {
+    pub fn build(
+        store: &dyn Store,
+        genesis: &Genesis,
+        found: &OnChainBill,
+    ) -> Result<Self, ApiError> {
         let bill = &found.bill;
         let record = &found.record;
         Ok(Self {

@@ -87,7 +87,10 @@ async fn submit_then_verdict() {
     assert_eq!(v["number"], "0000000001");
     assert_eq!(v["check_code"], sb.check_code.as_str());
     assert_eq!(v["kind"], "medical_outpatient");
-    assert_eq!(v["issuer"]["credit_code"], dev::dev_issuer_code().to_string());
+    assert_eq!(
+        v["issuer"]["credit_code"],
+        dev::dev_issuer_code().to_string()
+    );
     assert_eq!(v["issuer"]["name"], "杭州市第一人民医院 (dev)");
     assert_eq!(v["total"], "12.50");
     assert_eq!(v["currency"], "CNY");
@@ -156,7 +159,10 @@ async fn wait_commit_times_out_with_the_tx_id() {
 async fn duplicate_bill_and_duplicate_tx_conflict() {
     let (_b, app) = app();
     let tx = issue(7, 1250);
-    assert_eq!(post_json(&app, "/v1/txs", to_json(&tx)).await.status, StatusCode::ACCEPTED);
+    assert_eq!(
+        post_json(&app, "/v1/txs", to_json(&tx)).await.status,
+        StatusCode::ACCEPTED
+    );
 
     // Same bill id, other contents: another transaction, same bill.
     let other = issue(7, 990);
@@ -189,11 +195,16 @@ async fn second_reimbursement_is_refused() {
     let e = a.assert_error(StatusCode::CONFLICT, "already_reimbursed");
     assert!(e["message"].as_str().unwrap().contains("height 2"), "{e}");
 
-    let v = get(&app, &bill_uri(&sb, sb.check_code.as_str())).await.json();
+    let v = get(&app, &bill_uri(&sb, sb.check_code.as_str()))
+        .await
+        .json();
     assert_eq!(v["status"], "reimbursed");
     assert_eq!(v["history"].as_array().unwrap().len(), 2);
     assert_eq!(v["history"][1]["action"], "confirm_reimbursed");
-    assert_eq!(v["history"][1]["by"], dev::dev_reimburser_code().to_string());
+    assert_eq!(
+        v["history"][1]["by"],
+        dev::dev_reimburser_code().to_string()
+    );
 }
 
 #[tokio::test]
@@ -231,7 +242,14 @@ async fn malformed_bodies_answer_json_errors() {
     a.assert_error(StatusCode::BAD_REQUEST, "malformed_json");
 
     // Wrong or missing content type.
-    let a = call(&app, Method::POST, "/v1/txs", Some("text/plain"), to_json(&good)).await;
+    let a = call(
+        &app,
+        Method::POST,
+        "/v1/txs",
+        Some("text/plain"),
+        to_json(&good),
+    )
+    .await;
     a.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     let a = call(&app, Method::POST, "/v1/txs", None, to_json(&good)).await;
     a.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
@@ -249,7 +267,10 @@ async fn malformed_bodies_answer_json_errors() {
 #[tokio::test]
 async fn oversize_bodies_are_refused_with_json() {
     let (_b, app) = app();
-    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(ebill_api::limits::MAX_TX_BODY_BYTES));
+    let big = format!(
+        "{{\"pad\": \"{}\"}}",
+        "x".repeat(ebill_api::limits::MAX_TX_BODY_BYTES)
+    );
     let a = post_json(&app, "/v1/txs", big.clone()).await;
     a.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
     let a = post_json(&app, "/v1/verify", big).await;
@@ -268,7 +289,11 @@ async fn unknown_bill_and_wrong_check_code_are_the_same_404() {
     let sb = signed_bill(&tx);
     post_json(&app, "/v1/txs", to_json(&tx)).await;
 
-    let wrong = if sb.check_code.as_str() == "aaaaaa" { "bbbbbb" } else { "aaaaaa" };
+    let wrong = if sb.check_code.as_str() == "aaaaaa" {
+        "bbbbbb"
+    } else {
+        "aaaaaa"
+    };
     let wrong_code = get(&app, &bill_uri(&sb, wrong)).await;
     let unknown = get(
         &app,
@@ -278,12 +303,18 @@ async fn unknown_bill_and_wrong_check_code_are_the_same_404() {
     wrong_code.assert_error(StatusCode::NOT_FOUND, "bill_not_found");
     assert_eq!(wrong_code.status, unknown.status);
     assert_eq!(wrong_code.body, unknown.body);
-    assert_eq!(wrong_code.headers.get("content-type"), unknown.headers.get("content-type"));
+    assert_eq!(
+        wrong_code.headers.get("content-type"),
+        unknown.headers.get("content-type")
+    );
 
     // /proof and /verify give the very same answer too.
     let proof = get(
         &app,
-        &format!("/v1/bills/33010126/0000009999/proof?check_code={}", sb.check_code),
+        &format!(
+            "/v1/bills/33010126/0000009999/proof?check_code={}",
+            sb.check_code
+        ),
     )
     .await;
     assert_eq!(proof.body, unknown.body);
@@ -294,7 +325,11 @@ async fn unknown_bill_and_wrong_check_code_are_the_same_404() {
     assert_eq!(a.body, unknown.body);
 
     // Format errors are 400s: the format is public.
-    let a = get(&app, &format!("/v1/bills/{}/{}", sb.bill.code, sb.bill.number)).await;
+    let a = get(
+        &app,
+        &format!("/v1/bills/{}/{}", sb.bill.code, sb.bill.number),
+    )
+    .await;
     a.assert_error(StatusCode::BAD_REQUEST, "missing_check_code");
     let a = get(&app, &bill_uri(&sb, "ABCDEF")).await;
     a.assert_error(StatusCode::BAD_REQUEST, "invalid_check_code");
@@ -327,11 +362,19 @@ async fn batch_answers_per_item_in_order() {
     assert_eq!(v["rejected"], 2);
     let r = v["results"].as_array().unwrap();
     assert_eq!(r.len(), 4);
-    assert_eq!(r[0], json!({"tx_id": a_tx.tx.id(CHAIN).to_hex(), "status": "pending"}));
+    assert_eq!(
+        r[0],
+        json!({"tx_id": a_tx.tx.id(CHAIN).to_hex(), "status": "pending"})
+    );
     assert_eq!(r[1]["error"]["code"], "bill_exists");
     assert_eq!(r[1]["tx_id"], dup.tx.id(CHAIN).to_hex());
     assert_eq!(r[2]["error"]["code"], "invalid_json");
-    assert!(r[2]["error"]["message"].as_str().unwrap().starts_with("txs[2]"));
+    assert!(
+        r[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("txs[2]")
+    );
     assert_eq!(r[3]["tx_id"], b_tx.tx.id(CHAIN).to_hex());
 
     // With wait=commit every accepted item is committed.
@@ -345,12 +388,20 @@ async fn batch_answers_per_item_in_order() {
     assert!(v["results"][1]["height"].as_u64().unwrap() > 1);
 
     // Shape errors of the batch itself.
-    let a = post_json(&app, "/v1/txs/batch", to_json(&json!({"txs": [], "more": 1}))).await;
+    let a = post_json(
+        &app,
+        "/v1/txs/batch",
+        to_json(&json!({"txs": [], "more": 1})),
+    )
+    .await;
     a.assert_error(StatusCode::BAD_REQUEST, "invalid_json");
     let a = post_json(&app, "/v1/txs/batch", to_json(&json!([]))).await;
     a.assert_error(StatusCode::BAD_REQUEST, "invalid_json");
     let a = post_json(&app, "/v1/txs/batch", to_json(&json!({"txs": []}))).await;
-    assert_eq!(a.json(), json!({"results": [], "accepted": 0, "rejected": 0}));
+    assert_eq!(
+        a.json(),
+        json!({"results": [], "accepted": 0, "rejected": 0})
+    );
 }
 
 #[tokio::test]
@@ -366,7 +417,9 @@ async fn verify_a_real_and_a_tampered_bill_file() {
     assert_eq!(verdict["authentic"], true);
     assert_eq!(verdict["status"], "issued");
     // Same verdict as the GET route.
-    let got = get(&app, &bill_uri(&sb, sb.check_code.as_str())).await.json();
+    let got = get(&app, &bill_uri(&sb, sb.check_code.as_str()))
+        .await
+        .json();
     assert_eq!(verdict, got);
 
     // Tampered total (and item): on chain under this code, number and check code, but
@@ -432,10 +485,18 @@ async fn blocks_status_genesis_health() {
     cert.verify(CHAIN, 1, &hash, &b.genesis().validator_set().unwrap())
         .unwrap();
 
-    get(&app, "/v1/blocks/3").await.assert_error(StatusCode::NOT_FOUND, "block_not_found");
-    get(&app, "/v1/blocks/0").await.assert_error(StatusCode::NOT_FOUND, "block_not_found");
-    get(&app, "/v1/blocks/-1").await.assert_error(StatusCode::BAD_REQUEST, "invalid_path");
-    get(&app, "/v1/blocks/+1").await.assert_error(StatusCode::BAD_REQUEST, "invalid_path");
+    get(&app, "/v1/blocks/3")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "block_not_found");
+    get(&app, "/v1/blocks/0")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "block_not_found");
+    get(&app, "/v1/blocks/-1")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_path");
+    get(&app, "/v1/blocks/+1")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_path");
     get(&app, "/v1/blocks/99999999999999999999999")
         .await
         .assert_error(StatusCode::BAD_REQUEST, "invalid_path");
@@ -453,7 +514,10 @@ async fn blocks_status_genesis_health() {
             "syncing": false,
         })
     );
-    assert_eq!(get(&app, "/healthz").await.json(), json!({"ok": true, "height": 2}));
+    assert_eq!(
+        get(&app, "/healthz").await.json(),
+        json!({"ok": true, "height": 2})
+    );
     let g = get(&app, "/v1/genesis").await;
     assert_eq!(g.status, StatusCode::OK);
     let g: ebill_types::Genesis = serde_json::from_slice(&g.body).unwrap();
@@ -465,7 +529,9 @@ async fn tx_status_errors() {
     let (_b, app) = app();
     let a = get(&app, &format!("/v1/txs/{}", Hash32::digest(b"nothing"))).await;
     a.assert_error(StatusCode::NOT_FOUND, "tx_not_found");
-    get(&app, "/v1/txs/xyz").await.assert_error(StatusCode::BAD_REQUEST, "invalid_path");
+    get(&app, "/v1/txs/xyz")
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_path");
     let upper = Hash32::digest(b"x").to_hex().to_uppercase();
     get(&app, &format!("/v1/txs/{upper}"))
         .await
@@ -475,8 +541,12 @@ async fn tx_status_errors() {
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
     let (_b, app) = app();
-    get(&app, "/nope").await.assert_error(StatusCode::NOT_FOUND, "not_found");
-    get(&app, "/v1/bills").await.assert_error(StatusCode::NOT_FOUND, "not_found");
+    get(&app, "/nope")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
+    get(&app, "/v1/bills")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "not_found");
     get(&app, "/v1/txs")
         .await
         .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
@@ -495,7 +565,14 @@ async fn metrics_expose_the_names() {
     get(&app, "/no/such/route").await;
     let a = get(&app, "/metrics").await;
     assert_eq!(a.status, StatusCode::OK);
-    assert!(a.headers.get("content-type").unwrap().to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        a.headers
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = a.text();
     for needle in [
         "# TYPE ebill_height gauge",

@@ -23,9 +23,10 @@ pub struct CheckCodeQuery {
 /// Parses the path's code and number: 400 `invalid_path` if malformed (the format is
 /// public: this tells nothing about which bills exist).
 pub(crate) fn parse_bill_id(code: &str, number: &str) -> Result<BillId, ApiError> {
-    let code = BillCode::parse(code).map_err(|e| ApiError::bad_request(codes::INVALID_PATH, e.to_string()))?;
-    let number =
-        BillNumber::parse(number).map_err(|e| ApiError::bad_request(codes::INVALID_PATH, e.to_string()))?;
+    let code = BillCode::parse(code)
+        .map_err(|e| ApiError::bad_request(codes::INVALID_PATH, e.to_string()))?;
+    let number = BillNumber::parse(number)
+        .map_err(|e| ApiError::bad_request(codes::INVALID_PATH, e.to_string()))?;
     Ok(BillId { code, number })
 }
 

@@ -91,11 +91,12 @@ pub async fn latest(State(st): State<AppState>) -> ApiResult {
 /// `GET /v1/blocks/{height}`: 400 `invalid_path` unless the height is decimal digits,
 /// 404 `block_not_found` for height 0 (see `/v1/genesis`) or past the tip.
 pub async fn by_height(State(st): State<AppState>, ApiPath(height): ApiPath<String>) -> ApiResult {
-    let parsed = if !height.is_empty() && height.len() <= 20 && height.bytes().all(|b| b.is_ascii_digit()) {
-        height.parse::<u64>().ok()
-    } else {
-        None
-    };
+    let parsed =
+        if !height.is_empty() && height.len() <= 20 && height.bytes().all(|b| b.is_ascii_digit()) {
+            height.parse::<u64>().ok()
+        } else {
+            None
+        };
     let Some(h) = parsed else {
         return Err(ApiError::bad_request(
             codes::INVALID_PATH,

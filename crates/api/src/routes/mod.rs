@@ -15,11 +15,11 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, post};
 
+use crate::ApiConfig;
 use crate::backend::Backend;
 use crate::error::{ApiError, codes};
 use crate::limits::{MAX_BATCH_BODY_BYTES, MAX_TX_BODY_BYTES};
 use crate::metrics::{HttpMetrics, track_latency};
-use crate::ApiConfig;
 
 /// Route templates, exactly as registered.
 pub mod paths {

@@ -141,7 +141,9 @@ pub async fn submit(
     match tokio::time::timeout(st.config.wait_commit_timeout, rx).await {
         Err(_) => Err(timeout_error(id, &st.config)),
         Ok(Err(_)) => Err(shutting_down(id)),
-        Ok(Ok(TxOutcome::Committed(loc))) => Ok(json(StatusCode::OK, &TxAnswer::committed(id, loc))),
+        Ok(Ok(TxOutcome::Committed(loc))) => {
+            Ok(json(StatusCode::OK, &TxAnswer::committed(id, loc)))
+        }
         Ok(Ok(TxOutcome::Rejected(r))) => Err(ApiError::rejection(&r).with_tx(id)),
     }
 }
@@ -317,7 +319,9 @@ pub async fn submit_batch(
     let mut watched = Vec::new();
     let mut answers = answers.into_iter().zip(ids);
     for slot in results.iter_mut().filter(|s| s.is_none()) {
-        let Some((answer, id)) = answers.next() else { break };
+        let Some((answer, id)) = answers.next() else {
+            break;
+        };
         match answer {
             Ok(id) => {
                 if wait {
@@ -340,7 +344,9 @@ pub async fn submit_batch(
         }
         let (mut c, mut p) = (0, 0);
         for item in &mut results {
-            let BatchItem::Ok(answer) = item else { continue };
+            let BatchItem::Ok(answer) = item else {
+                continue;
+            };
             let id = answer.tx_id;
             match outcomes.get(&id).cloned() {
                 Some(TxOutcome::Committed(loc)) => {
@@ -367,6 +373,10 @@ pub async fn submit_batch(
         committed,
         pending,
     };
-    let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let status = if wait {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
     Ok(json(status, &answer).into_response())
 }

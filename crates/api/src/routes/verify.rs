@@ -21,7 +21,10 @@ use crate::extract::StrictJson;
 use crate::verdict::{NotAuthentic, Verdict, differing_fields, find_bill};
 
 /// `POST /v1/verify`.
-pub async fn verify(State(st): State<AppState>, StrictJson(file): StrictJson<SignedBill>) -> ApiResult {
+pub async fn verify(
+    State(st): State<AppState>,
+    StrictJson(file): StrictJson<SignedBill>,
+) -> ApiResult {
     let backend = st.backend.clone();
     blocking(move || {
         let store = backend.store().as_ref();

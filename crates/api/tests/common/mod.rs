@@ -2,7 +2,13 @@
 //! applied at once as a one-transaction block with a real commit certificate signed by
 //! the dev validator. With `hold` set, transactions are admitted and left pending.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs, dead_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    missing_docs,
+    dead_code
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +59,12 @@ impl TestBackend {
     }
 
     fn reject(&self, id: TxId, r: Rejection) -> Result<TxId, Rejection> {
-        *self.rejections.lock().unwrap().entry(r.code.clone()).or_default() += 1;
+        *self
+            .rejections
+            .lock()
+            .unwrap()
+            .entry(r.code.clone())
+            .or_default() += 1;
         // A duplicate of a committed transaction leaves it committed.
         let mut statuses = self.statuses.lock().unwrap();
         if !matches!(statuses.get(&id), Some(TxStatus::Committed(_))) {
@@ -274,5 +285,12 @@ pub async fn get(app: &Router, uri: &str) -> Answer {
 }
 
 pub async fn post_json(app: &Router, uri: &str, body: impl Into<Vec<u8>>) -> Answer {
-    call(app, Method::POST, uri, Some("application/json"), body.into()).await
+    call(
+        app,
+        Method::POST,
+        uri,
+        Some("application/json"),
+        body.into(),
+    )
+    .await
 }
