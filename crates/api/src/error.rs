@@ -64,8 +64,8 @@ pub mod codes {
     pub const SHUTTING_DOWN: &str = "shutting_down";
     /// Something failed inside the node (storage); logged, never detailed to clients.
     pub const INTERNAL: &str = "internal";
-    /// The route is not built yet.
-    pub const NOT_IMPLEMENTED: &str = "not_implemented";
+    /// A proof bundle would hold more entries than a bundle may.
+    pub const BUNDLE_TOO_LARGE: &str = "bundle_too_large";
 }
 
 /// An error answer: HTTP status, stable code, human message, and for transaction errors

@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
+pub mod proof;
 pub mod routes;
 pub mod verdict;
 

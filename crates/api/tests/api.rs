@@ -625,3 +625,61 @@ async fn serve_answers_over_tcp_and_shuts_down_gracefully() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn proof_bundle_verifies_offline() {
+    use ebill_types::proof::{ProofBundle, verify_bundle};
+
+    let (b, app) = app();
+    let tx = issue(60, 1250);
+    let sb = signed_bill(&tx);
+    post_json(&app, "/v1/txs", to_json(&tx)).await;
+    post_json(&app, "/v1/txs", to_json(&issue(61, 100))).await;
+    let r = reimburse(sb.bill.id(), sb.check_code, 1);
+    post_json(&app, "/v1/txs", to_json(&r)).await;
+
+    let uri = format!(
+        "/v1/bills/{}/{}/proof?check_code={}",
+        sb.bill.code, sb.bill.number, sb.check_code
+    );
+    let a = get(&app, &uri).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.headers.get("content-type").unwrap(), "application/json");
+    let bundle = ProofBundle::from_json(&a.text()).unwrap();
+    assert_eq!(bundle.entries.len(), 2);
+    let verified = verify_bundle(&bundle, b.genesis()).unwrap();
+    assert_eq!(verified.status.as_str(), "reimbursed");
+    assert_eq!(verified.bill, sb);
+
+    let a = get(&app, &format!("{uri}&format=binary")).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.headers.get("content-type").unwrap(),
+        "application/octet-stream"
+    );
+    assert_eq!(ProofBundle::from_bytes(&a.body).unwrap(), bundle);
+
+    get(&app, &format!("{uri}&format=xml"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_query");
+    let wrong = if sb.check_code.as_str() == "aaaaaa" {
+        "bbbbbb"
+    } else {
+        "aaaaaa"
+    };
+    get(
+        &app,
+        &format!(
+            "/v1/bills/{}/{}/proof?check_code={wrong}",
+            sb.bill.code, sb.bill.number
+        ),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, "bill_not_found");
+    get(
+        &app,
+        &format!("/v1/bills/{}/{}/proof", sb.bill.code, sb.bill.number),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, "missing_check_code");
+}

@@ -1,14 +1,17 @@
 //! `GET /v1/bills/{code}/{number}?check_code=...` (the verdict) and
-//! `GET /v1/bills/{code}/{number}/proof?check_code=...` (the proof bundle).
+//! `GET /v1/bills/{code}/{number}/proof?check_code=...[&format=binary]` (the proof
+//! bundle).
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
 use ebill_types::{BillCode, BillId, BillNumber, CheckCode};
 use serde::Deserialize;
 
 use super::{AppState, blocking};
 use crate::error::{ApiError, ApiResult, codes, json};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::proof::{BundleError, build_bundle};
 use crate::verdict::{Verdict, find_bill};
 
 /// `?check_code=...`
@@ -67,30 +70,77 @@ pub async fn verdict(
     Ok(json(StatusCode::OK, &verdict))
 }
 
-/// `GET /v1/bills/{code}/{number}/proof?check_code=...`: the proof bundle.
-///
-/// TODO: wire to `crate::proof::build_bundle` once `crates/api/src/proof.rs` and
-/// `crates/types/src/proof.rs` land; until then 501 `not_implemented` (after the same
-/// checks as the verdict, so that it is no oracle either).
+/// `?check_code=...&format=json|binary` of the proof route.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProofQuery {
+    /// The bill's check code (required).
+    #[serde(default)]
+    pub check_code: Option<String>,
+    /// `json` (the default) or `binary` (the compact canonical form,
+    /// `application/octet-stream`).
+    #[serde(default)]
+    pub format: Option<ProofFormat>,
+}
+
+/// The form of a proof bundle.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofFormat {
+    /// JSON.
+    #[default]
+    Json,
+    /// The compact binary form (`ProofBundle::to_bytes`).
+    Binary,
+}
+
+fn bundle_error(e: &BundleError) -> ApiError {
+    match e {
+        BundleError::UnknownBill(_) => ApiError::bill_not_found(),
+        BundleError::TooLarge(_) => {
+            tracing::warn!(error = %e, "proof bundle over its limit");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::BUNDLE_TOO_LARGE,
+                e.to_string(),
+            )
+        }
+        BundleError::Store(_) | BundleError::Inconsistent(_) => {
+            ApiError::internal("building a proof bundle", e)
+        }
+    }
+}
+
+/// `GET /v1/bills/{code}/{number}/proof?check_code=...`: the proof bundle
+/// ([`crate::proof::build_bundle`]), after the same check-code test as the verdict (the
+/// same 404 for an unknown bill and a wrong check code).
 pub async fn proof(
     State(st): State<AppState>,
     ApiPath((code, number)): ApiPath<(String, String)>,
-    ApiQuery(q): ApiQuery<CheckCodeQuery>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> ApiResult {
     let id = parse_bill_id(&code, &number)?;
-    let check_code = parse_check_code(&q)?;
+    let check_code = parse_check_code(&CheckCodeQuery {
+        check_code: q.check_code,
+    })?;
     let backend = st.backend.clone();
-    blocking(move || {
+    let bundle = blocking(move || {
         let store = backend.store().as_ref();
-        match find_bill(store, &id, &check_code)? {
-            Some(_) => Ok(()),
-            None => Err(ApiError::bill_not_found()),
+        if find_bill(store, &id, &check_code)?.is_none() {
+            return Err(ApiError::bill_not_found());
         }
+        build_bundle(store, backend.genesis(), &id).map_err(|e| bundle_error(&e))
     })
     .await?;
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        codes::NOT_IMPLEMENTED,
-        "proof bundles are not served by this build yet",
-    ))
+    match q.format.unwrap_or_default() {
+        ProofFormat::Json => Ok(json(StatusCode::OK, &bundle)),
+        ProofFormat::Binary => {
+            let mut resp = (StatusCode::OK, bundle.to_bytes()).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            Ok(resp)
+        }
+    }
 }
