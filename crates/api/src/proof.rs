@@ -10,6 +10,7 @@
 //! The caller checks the bill's check code first (the route answers the same 404 for an
 //! unknown bill and a wrong check code); this module only assembles.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use ebill_ledger::TxLocation;
@@ -91,20 +92,18 @@ pub fn build_bundle(
     let mut entries = Vec::with_capacity(located.len());
     for (loc, tx) in located {
         let TxLocation { height, index } = loc;
-        if !blocks.contains_key(&height) {
-            let block = store.block(height)?.ok_or_else(|| {
-                BundleError::Inconsistent(format!("block {height} is not in the store"))
-            })?;
-            let cert = store.certificate(height)?.ok_or_else(|| {
-                BundleError::Inconsistent(format!("block {height} has no certificate"))
-            })?;
-            let leaves = Block::leaf_hashes(&block.txs);
-            blocks.insert(height, (block, leaves, cert));
-        }
-        let Some((block, leaves, cert)) = blocks.get(&height) else {
-            return Err(BundleError::Inconsistent(format!(
-                "block {height} vanished"
-            )));
+        let (block, leaves, cert) = match blocks.entry(height) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let block = store.block(height)?.ok_or_else(|| {
+                    BundleError::Inconsistent(format!("block {height} is not in the store"))
+                })?;
+                let cert = store.certificate(height)?.ok_or_else(|| {
+                    BundleError::Inconsistent(format!("block {height} has no certificate"))
+                })?;
+                let leaves = Block::leaf_hashes(&block.txs);
+                e.insert((block, leaves, cert))
+            }
         };
         let i = index as usize;
         if block.txs.get(i) != Some(&tx) {
@@ -137,4 +136,200 @@ pub fn build_bundle(
         bill: *bill,
         entries,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use ebill_ledger::{Context, apply_block};
+    use ebill_store::MemStore;
+    use ebill_types::dev::{self, dev_key};
+    use ebill_types::proof::{ProvedStatus, verify_bundle};
+    use ebill_types::{
+        BillCode, CodePrefix, CommitSignature, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
+    };
+
+    use super::*;
+
+    const CHAIN: &str = "ebill-api-proof";
+
+    fn commit(store: &MemStore, genesis: &Genesis, txs: Vec<SignedTx>) {
+        let height = store.tip().unwrap().map_or(1, |t| t.height + 1);
+        let prev_hash = store
+            .tip()
+            .unwrap()
+            .map_or_else(|| genesis.hash(), |t| t.hash);
+        let time_ms = dev::DEV_GENESIS_TIME_MS as u64 + height * 1000;
+        let changes = apply_block(
+            store,
+            Context {
+                genesis,
+                height,
+                time_ms,
+            },
+            &txs,
+            None,
+        )
+        .unwrap();
+        let header = Header {
+            chain_id: genesis.chain_id.clone(),
+            height,
+            prev_hash,
+            time_ms,
+            proposer: 0,
+            tx_root: Block::tx_root(&txs),
+            tx_count: txs.len() as u32,
+            validator_set_hash: genesis.validator_set().unwrap().hash(),
+            state_root: Hash32::ZERO,
+        };
+        let hash = header.hash();
+        let cert = CommitCertificate {
+            height,
+            round: 0,
+            block: hash,
+            signatures: [0u32, 2, 3]
+                .iter()
+                .map(|&v| CommitSignature {
+                    validator: v,
+                    signature: Vote {
+                        kind: VoteKind::Precommit,
+                        height,
+                        round: 0,
+                        block: Some(hash),
+                        validator: v,
+                    }
+                    .sign(CHAIN, &dev_key("validator", v))
+                    .signature,
+                })
+                .collect(),
+        };
+        store
+            .commit_block(&Block { header, txs }, &cert, &changes)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_bundle_built_from_a_store_verifies() {
+        let genesis = dev::dev_genesis_with(CHAIN, 4);
+        let store = MemStore::new();
+        store.init_genesis(&genesis).unwrap();
+        let regs = dev::dev_regulator_keys();
+        let gov = |nonce: u64, body: TxBody| {
+            Tx { nonce, body }.sign_regulators(CHAIN, &[(0, &regs[0]), (1, &regs[1])])
+        };
+        let code_b = dev::test_credit_code('B', 1);
+        let t0 = dev::DEV_GENESIS_TIME_MS;
+        let filler = |n: u64| {
+            Tx {
+                nonce: 0,
+                body: TxBody::IssueBill(dev::sample_bill(100 + n, 500, t0)),
+            }
+            .sign_unit(CHAIN, &dev::dev_issuer_key())
+        };
+        commit(
+            &store,
+            &genesis,
+            vec![
+                filler(1),
+                gov(
+                    1,
+                    TxBody::RegisterIssuer {
+                        credit_code: code_b,
+                        name: "B 医院".into(),
+                        public_key: dev_key("issuer", 1).public(),
+                        code_prefixes: vec![CodePrefix::parse("3302").unwrap()],
+                    },
+                ),
+            ],
+        );
+        commit(
+            &store,
+            &genesis,
+            vec![gov(
+                2,
+                TxBody::RotateKey {
+                    credit_code: code_b,
+                    public_key: dev_key("issuer", 2).public(),
+                },
+            )],
+        );
+        let mut bill = dev::sample_bill(7, 1250, t0);
+        bill.code = BillCode::parse("33020126").unwrap();
+        bill.issuer = code_b;
+        let issue = Tx {
+            nonce: 0,
+            body: TxBody::IssueBill(bill.clone()),
+        }
+        .sign_unit(CHAIN, &dev_key("issuer", 2));
+        let check_code = issue.to_signed_bill().unwrap().check_code;
+        commit(&store, &genesis, vec![filler(2), filler(3), issue]);
+        let unit = dev::dev_reimburser_code();
+        let reimburser = dev::dev_reimburser_key();
+        commit(
+            &store,
+            &genesis,
+            vec![
+                Tx {
+                    nonce: 1,
+                    body: TxBody::Lock {
+                        unit,
+                        bill: bill.id(),
+                        check_code,
+                    },
+                }
+                .sign_unit(CHAIN, &reimburser),
+                filler(4),
+            ],
+        );
+        commit(
+            &store,
+            &genesis,
+            vec![
+                filler(5),
+                Tx {
+                    nonce: 2,
+                    body: TxBody::ConfirmReimbursed {
+                        unit,
+                        bill: bill.id(),
+                        check_code,
+                    },
+                }
+                .sign_unit(CHAIN, &reimburser),
+            ],
+        );
+
+        let bundle = build_bundle(&store, &genesis, &bill.id()).unwrap();
+        assert_eq!(bundle.entries.len(), 5);
+        let v = verify_bundle(&bundle, &genesis).unwrap();
+        assert_eq!(v.bill.bill, bill);
+        assert_eq!(v.bill.check_code, check_code);
+        assert_eq!(
+            v.status,
+            ProvedStatus::Reimbursed {
+                by: unit,
+                height: 5
+            }
+        );
+        assert_eq!(v.history.len(), 3);
+        assert!(!v.issuer.in_genesis);
+        // Both forms survive the trip.
+        let again = ProofBundle::decode_any(&bundle.to_bytes()).unwrap();
+        assert_eq!(verify_bundle(&again, &genesis), Ok(v));
+
+        // A bill of the genesis issuer needs no registry entries.
+        let other = dev::sample_bill(103, 500, t0).id();
+        let bundle = build_bundle(&store, &genesis, &other).unwrap();
+        assert_eq!(bundle.entries.len(), 1);
+        assert_eq!(
+            verify_bundle(&bundle, &genesis).map(|v| v.status),
+            Ok(ProvedStatus::Issued)
+        );
+
+        let missing = dev::sample_bill(999, 500, t0).id();
+        assert_eq!(
+            build_bundle(&store, &genesis, &missing).map(|_| ()),
+            Err(BundleError::UnknownBill(missing))
+        );
+    }
 }
