@@ -1,0 +1,181 @@
+//! `ebill-bench`: measures ebill against this machine's own limits, in one run, and prints
+//! a table and JSON (`--out FILE`). Every throughput is reported next to the limit that
+//! bounds it, measured in the same run, because numbers on shared machines drift.
+//!
+//! Sections: `limits` (ed25519 single and batch on one core, synced RocksDB writes,
+//! SHA-256, cores), `dev` (one `ebill-node --dev` over loopback), `storage` (bytes on disk
+//! per bill after compaction), `ratios`. `cluster` and `sync` need the network (issue 5)
+//! and are `null` until it lands.
+
+mod dev;
+mod limits;
+mod node;
+mod stats;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use ebill_store::{RocksStore, Store};
+use serde::Serialize;
+
+use crate::stats::r2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ebill-bench",
+    about = "Measure ebill against this machine's limits"
+)]
+struct Args {
+    /// A short run (under 3 minutes).
+    #[arg(long)]
+    quick: bool,
+    /// Write the JSON report here too.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// The ebill-node binary (default: next to this one).
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Storage {
+    bytes_per_bill: f64,
+    bills: u64,
+    sst_bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Ratios {
+    dev: f64,
+    cluster: Option<f64>,
+    sync: Option<f64>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: String,
+    quick: bool,
+    limits: limits::Limits,
+    dev: dev::DevReport,
+    cluster: Option<serde_json::Value>,
+    sync: Option<serde_json::Value>,
+    storage: Storage,
+    ratios: Ratios,
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    format!("{cpu}, {cores} cores")
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let bin = node::node_bin(args.node_bin.clone())?;
+    eprintln!("limits: measuring");
+    let limits = limits::measure(args.quick)?;
+
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("dev-data");
+    let running = node::start_dev(&bin, &data)?;
+    let dev = dev::run(&running.url, args.quick, || running.peak_rss_mb())?;
+    running.stop()?;
+
+    eprintln!("storage: compacting");
+    let store = RocksStore::open(&data).context("reopen the dev store")?;
+    let tip = store.tip()?.map(|t| t.height).unwrap_or(0);
+    let mut bills = 0u64;
+    for h in 1..=tip {
+        bills += store.header(h)?.map(|h| u64::from(h.tx_count)).unwrap_or(0);
+    }
+    store.compact()?;
+    let sst_bytes = store.disk_size_bytes()?;
+    drop(store);
+    let storage = Storage {
+        bytes_per_bill: if bills == 0 {
+            0.0
+        } else {
+            r2(sst_bytes as f64 / bills as f64)
+        },
+        bills,
+        sst_bytes,
+    };
+
+    let bound = limits.batch_verify_per_s_one_core * limits.cores as f64;
+    let ratios = Ratios {
+        dev: r2(dev.committed_per_s / bound),
+        cluster: None,
+        sync: None,
+    };
+    let report = Report {
+        machine: machine(),
+        quick: args.quick,
+        limits,
+        dev,
+        cluster: None,
+        sync: None,
+        storage,
+        ratios,
+    };
+    print_table(&report);
+    let json = serde_json::to_string_pretty(&report)?;
+    println!("{json}");
+    if let Some(out) = &args.out {
+        std::fs::write(out, format!("{json}\n"))
+            .with_context(|| format!("write {}", out.display()))?;
+    }
+    Ok(())
+}
+
+fn print_table(r: &Report) {
+    let l = &r.limits;
+    let d = &r.dev;
+    eprintln!();
+    eprintln!("machine: {}", r.machine);
+    eprintln!("{:<44} {:>14}", "measure", "value");
+    let rows: Vec<(&str, String)> = vec![
+        (
+            "limits.verify_per_s_one_core",
+            format!("{:.0}", l.verify_per_s_one_core),
+        ),
+        (
+            "limits.batch_verify_per_s_one_core",
+            format!("{:.0}", l.batch_verify_per_s_one_core),
+        ),
+        (
+            "limits.rocksdb_sync_writes_per_s",
+            format!("{:.0}", l.rocksdb_sync_writes_per_s),
+        ),
+        (
+            "limits.sha256_mb_per_s",
+            format!("{:.0}", l.sha256_mb_per_s),
+        ),
+        ("limits.cores", l.cores.to_string()),
+        ("dev.committed_per_s", format!("{:.0}", d.committed_per_s)),
+        ("dev.latency_p50_ms", format!("{:.1}", d.latency_p50_ms)),
+        ("dev.latency_p99_ms", format!("{:.1}", d.latency_p99_ms)),
+        ("dev.verify_per_s", format!("{:.0}", d.verify_per_s)),
+        ("dev.verify_p99_ms", format!("{:.2}", d.verify_p99_ms)),
+        ("dev.proofs_per_s", format!("{:.0}", d.proofs_per_s)),
+        ("dev.peak_rss_mb", format!("{:.0}", d.peak_rss_mb)),
+        (
+            "storage.bytes_per_bill",
+            format!("{:.0}", r.storage.bytes_per_bill),
+        ),
+        ("ratios.dev", format!("{:.2}", r.ratios.dev)),
+    ];
+    for (k, v) in rows {
+        eprintln!("{k:<44} {v:>14}");
+    }
+}
