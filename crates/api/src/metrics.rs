@@ -120,8 +120,18 @@ pub async fn track_latency(
 ) -> Response {
     let route = req.extensions().get::<MatchedPath>().cloned();
     let start = Instant::now();
+    let method = req.method().clone();
     let resp = next.run(req).await;
-    metrics.observe(route.as_ref().map(MatchedPath::as_str), start.elapsed());
+    let elapsed = start.elapsed();
+    let route = route.as_ref().map(MatchedPath::as_str);
+    metrics.observe(route, elapsed);
+    tracing::debug!(
+        %method,
+        route = route.unwrap_or(UNMATCHED_ROUTE),
+        status = resp.status().as_u16(),
+        elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "http request"
+    );
     resp
 }
 
