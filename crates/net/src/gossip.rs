@@ -1,0 +1,431 @@
+//! Gossip: topics, the canonical envelopes of gossiped messages, and the checks every
+//! message passes before it is delivered to the application or forwarded to peers.
+//!
+//! Every envelope starts with its own domain tag and is decoded strictly (bounded
+//! lengths, no trailing bytes) with the canonical decoders of `ebill-types`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ebill_types::codec::{Canonical, DecodeError, Decoder, Encoder};
+use ebill_types::{
+    Block, CommitCertificate, Hash32, Proposal, Signature, SignedProposal, SignedTx, SignedVote,
+    ValidatorSet,
+};
+use libp2p::gossipsub::IdentTopic;
+
+use crate::config::Limits;
+use crate::error::NetError;
+
+/// Domain tag of a gossiped transaction batch.
+pub const TXS_DOMAIN: &str = "ebill/net/txs/v1";
+/// Domain tag of a gossiped consensus message.
+pub const CONSENSUS_DOMAIN: &str = "ebill/net/consensus/v1";
+/// Domain tag of a committed-block announcement.
+pub const BLOCK_DOMAIN: &str = "ebill/net/block/v1";
+
+const TAG_PROPOSAL: u8 = 1;
+const TAG_VOTE: u8 = 2;
+
+/// A consensus message as it travels: a proposal with the bytes of its block (so that
+/// validators need no second round trip), or a vote.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ConsensusMsg {
+    /// A signed proposal and, normally, the block it names. `None` when the proposer
+    /// re-broadcasts a proposal whose block was already sent.
+    Proposal {
+        /// The signed proposal.
+        proposal: SignedProposal,
+        /// The proposed block; its header hash is `proposal.proposal.block`.
+        block: Option<Block>,
+    },
+    /// A signed prevote or precommit.
+    Vote(SignedVote),
+}
+
+impl ConsensusMsg {
+    /// The message for the consensus state machine (the block, if any, goes to the
+    /// node's candidate store).
+    pub fn message(&self) -> ebill_consensus::Message {
+        match self {
+            ConsensusMsg::Proposal { proposal, .. } => {
+                ebill_consensus::Message::Proposal(*proposal)
+            }
+            ConsensusMsg::Vote(v) => ebill_consensus::Message::Vote(*v),
+        }
+    }
+
+    /// Height of the message.
+    pub fn height(&self) -> u64 {
+        match self {
+            ConsensusMsg::Proposal { proposal, .. } => proposal.proposal.height,
+            ConsensusMsg::Vote(v) => v.vote.height,
+        }
+    }
+}
+
+impl From<ebill_consensus::Message> for ConsensusMsg {
+    /// A proposal without its block, or a vote.
+    fn from(m: ebill_consensus::Message) -> Self {
+        match m {
+            ebill_consensus::Message::Proposal(p) => ConsensusMsg::Proposal {
+                proposal: p,
+                block: None,
+            },
+            ebill_consensus::Message::Vote(v) => ConsensusMsg::Vote(v),
+        }
+    }
+}
+
+/// The three gossip topics of a chain.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub(crate) enum TopicKind {
+    /// Batches of signed transactions.
+    Txs,
+    /// Proposals (with blocks) and votes.
+    Consensus,
+    /// Committed blocks with their certificates.
+    Blocks,
+}
+
+impl TopicKind {
+    /// All topics.
+    pub(crate) const ALL: [TopicKind; 3] =
+        [TopicKind::Txs, TopicKind::Consensus, TopicKind::Blocks];
+
+    /// A short name for logs and errors.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            TopicKind::Txs => "txs",
+            TopicKind::Consensus => "consensus",
+            TopicKind::Blocks => "blocks",
+        }
+    }
+
+    /// Bit of this topic in a subscription mask.
+    pub(crate) fn bit(self) -> u8 {
+        match self {
+            TopicKind::Txs => 1,
+            TopicKind::Consensus => 2,
+            TopicKind::Blocks => 4,
+        }
+    }
+
+    /// The topic of `chain_id`: `/ebill/<chain id>/<name>/1`.
+    pub(crate) fn topic(self, chain_id: &str) -> IdentTopic {
+        IdentTopic::new(format!("/ebill/{chain_id}/{}/1", self.name()))
+    }
+}
+
+/// Encodes `txs` as batches of at most `limits.max_batch_txs` transactions and
+/// `limits.max_batch_bytes` bytes each. A transaction over `max_tx_bytes` is an error
+/// (nothing is published then).
+pub(crate) fn encode_tx_batches(
+    txs: &[SignedTx],
+    limits: &Limits,
+) -> Result<Vec<Vec<u8>>, NetError> {
+    let mut batches = Vec::new();
+    let mut current: Vec<Vec<u8>> = Vec::new();
+    // Domain tag (4 + len) and count (4).
+    let overhead = 4 + TXS_DOMAIN.len() + 4;
+    let mut current_bytes = overhead;
+    for tx in txs {
+        let bytes = tx.to_canonical_bytes();
+        if bytes.len() > limits.max_tx_bytes {
+            return Err(NetError::TooLarge {
+                what: "transaction",
+                bytes: bytes.len(),
+                max_bytes: limits.max_tx_bytes,
+            });
+        }
+        let item = 4 + bytes.len();
+        if !current.is_empty()
+            && (current.len() >= limits.max_batch_txs
+                || current_bytes + item > limits.max_batch_bytes)
+        {
+            batches.push(finish_batch(&current));
+            current.clear();
+            current_bytes = overhead;
+        }
+        current_bytes += item;
+        current.push(bytes);
+    }
+    if !current.is_empty() {
+        batches.push(finish_batch(&current));
+    }
+    Ok(batches)
+}
+
+fn finish_batch(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut enc = Encoder::with_domain(TXS_DOMAIN);
+    enc.seq(items, |e, b| {
+        e.bytes(b);
+    });
+    enc.finish()
+}
+
+/// Decodes a transaction batch: 1 to `max_batch_txs` transactions of at most
+/// `max_tx_bytes` each.
+pub(crate) fn decode_tx_batch(data: &[u8], limits: &Limits) -> Result<Vec<SignedTx>, DecodeError> {
+    if data.len() > limits.max_batch_bytes {
+        return Err(DecodeError::TooLong {
+            what: "transaction batch",
+            len: data.len(),
+            max: limits.max_batch_bytes,
+        });
+    }
+    let mut dec = Decoder::with_domain(data, TXS_DOMAIN)?;
+    let txs = dec.seq("transactions", limits.max_batch_txs, |d| {
+        let raw = d.bytes("transaction", limits.max_tx_bytes)?;
+        SignedTx::decode_bounded(raw, limits.max_tx_bytes)
+    })?;
+    dec.finish()?;
+    if txs.is_empty() {
+        return Err(DecodeError::Invalid {
+            what: "transaction batch",
+            reason: "empty".into(),
+        });
+    }
+    Ok(txs)
+}
+
+fn encode_proposal(enc: &mut Encoder, p: &SignedProposal) {
+    enc.u64(p.proposal.height)
+        .u32(p.proposal.round)
+        .fixed(&p.proposal.block.0)
+        .option(p.proposal.pol_round.as_ref(), |e, r| {
+            e.u32(*r);
+        })
+        .u32(p.proposal.proposer);
+    p.signature.encode_to(enc);
+}
+
+fn decode_proposal(dec: &mut Decoder<'_>) -> Result<SignedProposal, DecodeError> {
+    Ok(SignedProposal {
+        proposal: Proposal {
+            height: dec.u64("height")?,
+            round: dec.u32("round")?,
+            block: Hash32::decode_from(dec)?,
+            pol_round: dec.option("pol round", |d| d.u32("pol round"))?,
+            proposer: dec.u32("proposer")?,
+        },
+        signature: Signature::decode_from(dec)?,
+    })
+}
+
+/// The canonical envelope of a consensus message.
+pub(crate) fn encode_consensus(msg: &ConsensusMsg) -> Vec<u8> {
+    let mut enc = Encoder::with_domain(CONSENSUS_DOMAIN);
+    match msg {
+        ConsensusMsg::Proposal { proposal, block } => {
+            enc.u8(TAG_PROPOSAL);
+            encode_proposal(&mut enc, proposal);
+            enc.option(block.as_ref(), |e, b| {
+                e.bytes(&b.to_canonical_bytes());
+            });
+        }
+        ConsensusMsg::Vote(v) => {
+            enc.u8(TAG_VOTE);
+            v.encode_to(&mut enc);
+        }
+    }
+    enc.finish()
+}
+
+/// Decodes a consensus envelope, with the block (if any) bounded by `limits`.
+pub(crate) fn decode_consensus(data: &[u8], limits: &Limits) -> Result<ConsensusMsg, DecodeError> {
+    let mut dec = Decoder::with_domain(data, CONSENSUS_DOMAIN)?;
+    let msg = match dec.u8("consensus tag")? {
+        TAG_PROPOSAL => {
+            let proposal = decode_proposal(&mut dec)?;
+            let block = dec.option("block", |d| decode_block_bytes(d, limits))?;
+            ConsensusMsg::Proposal { proposal, block }
+        }
+        TAG_VOTE => ConsensusMsg::Vote(SignedVote::decode_from(&mut dec)?),
+        v => {
+            return Err(DecodeError::InvalidTag {
+                what: "consensus tag",
+                value: u64::from(v),
+            });
+        }
+    };
+    dec.finish()?;
+    Ok(msg)
+}
+
+/// Reads a length-prefixed canonical block bounded by `limits`.
+pub(crate) fn decode_block_bytes(
+    dec: &mut Decoder<'_>,
+    limits: &Limits,
+) -> Result<Block, DecodeError> {
+    let max =
+        limits.max_block_bytes + 4 * limits.max_block_txs + crate::config::ENVELOPE_SLACK_BYTES;
+    let raw = dec.bytes("block", max)?;
+    Block::decode_bounded(raw, limits.max_block_txs, limits.max_tx_bytes)
+}
+
+/// Reads a canonical commit certificate (at most `MAX_VALIDATORS` signatures).
+pub(crate) fn decode_cert(dec: &mut Decoder<'_>) -> Result<CommitCertificate, DecodeError> {
+    CommitCertificate::decode_from(dec)
+}
+
+/// The canonical envelope of a committed-block announcement.
+pub(crate) fn encode_announcement(block: &Block, cert: &CommitCertificate) -> Vec<u8> {
+    let mut enc = Encoder::with_domain(BLOCK_DOMAIN);
+    enc.bytes(&block.to_canonical_bytes());
+    cert.encode_to(&mut enc);
+    enc.finish()
+}
+
+/// Decodes an announcement bounded by `limits`.
+pub(crate) fn decode_announcement(
+    data: &[u8],
+    limits: &Limits,
+) -> Result<(Block, CommitCertificate), DecodeError> {
+    let mut dec = Decoder::with_domain(data, BLOCK_DOMAIN)?;
+    let block = decode_block_bytes(&mut dec, limits)?;
+    let cert = decode_cert(&mut dec)?;
+    dec.finish()?;
+    Ok((block, cert))
+}
+
+/// A gossip message that passed its checks, ready for the application.
+#[derive(Debug)]
+pub(crate) enum Checked {
+    /// A transaction batch.
+    Txs(Vec<SignedTx>),
+    /// A consensus message.
+    Consensus(ConsensusMsg),
+    /// A committed block with its certificate.
+    Block(Block, CommitCertificate),
+}
+
+/// Why a gossip message is not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Invalid: not forwarded, and the sender is at fault.
+    Reject(String),
+    /// Valid but useless (stale): not forwarded, nobody is at fault.
+    Ignore(String),
+}
+
+/// The checks of gossip messages. Cheap enough for any message: bounded strict decoding,
+/// signatures against the genesis validator set, block bodies against their headers and
+/// certificates against the validator set. Whether a transaction applies to the ledger
+/// is not checked here (the mempool does it).
+#[derive(Debug)]
+pub(crate) struct Checker {
+    pub(crate) chain_id: String,
+    pub(crate) validators: ValidatorSet,
+    pub(crate) limits: Limits,
+    /// Messages of this height and below are stale (set by the application).
+    pub(crate) tip_height: Arc<AtomicU64>,
+}
+
+impl Checker {
+    /// The verdict on `data` gossiped on `topic`.
+    pub(crate) fn check(&self, topic: TopicKind, data: &[u8]) -> Result<Checked, Refusal> {
+        let reject = |e: DecodeError| Refusal::Reject(format!("{} message: {e}", topic.name()));
+        match topic {
+            TopicKind::Txs => decode_tx_batch(data, &self.limits)
+                .map(Checked::Txs)
+                .map_err(reject),
+            TopicKind::Consensus => {
+                let msg = decode_consensus(data, &self.limits).map_err(reject)?;
+                self.check_consensus(&msg)?;
+                Ok(Checked::Consensus(msg))
+            }
+            TopicKind::Blocks => {
+                let (block, cert) = decode_announcement(data, &self.limits).map_err(reject)?;
+                self.check_announcement(&block, &cert)?;
+                Ok(Checked::Block(block, cert))
+            }
+        }
+    }
+
+    fn tip(&self) -> u64 {
+        self.tip_height.load(Ordering::Relaxed)
+    }
+
+    fn check_consensus(&self, msg: &ConsensusMsg) -> Result<(), Refusal> {
+        if msg.height() <= self.tip() {
+            return Err(Refusal::Ignore(format!(
+                "consensus message for height {} at tip {}",
+                msg.height(),
+                self.tip()
+            )));
+        }
+        match msg {
+            ConsensusMsg::Vote(v) => {
+                if !v.verify(&self.chain_id, &self.validators) {
+                    return Err(Refusal::Reject(format!(
+                        "vote of validator {} does not verify",
+                        v.vote.validator
+                    )));
+                }
+            }
+            ConsensusMsg::Proposal { proposal, block } => {
+                if !proposal.verify(&self.chain_id, &self.validators) {
+                    return Err(Refusal::Reject(format!(
+                        "proposal of validator {} does not verify",
+                        proposal.proposal.proposer
+                    )));
+                }
+                if let Some(block) = block {
+                    self.check_block(block)?;
+                    if block.header.height != proposal.proposal.height
+                        || block.header.hash() != proposal.proposal.block
+                    {
+                        return Err(Refusal::Reject(
+                            "proposal names another block than the one it carries".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_announcement(&self, block: &Block, cert: &CommitCertificate) -> Result<(), Refusal> {
+        if block.header.height <= self.tip() {
+            return Err(Refusal::Ignore(format!(
+                "announcement of height {} at tip {}",
+                block.header.height,
+                self.tip()
+            )));
+        }
+        self.check_block(block)?;
+        verify_certified(&self.chain_id, &self.validators, block, cert).map_err(Refusal::Reject)
+    }
+
+    /// Chain id and body of a block.
+    pub(crate) fn check_block(&self, block: &Block) -> Result<(), Refusal> {
+        check_block_body(&self.chain_id, block).map_err(Refusal::Reject)
+    }
+}
+
+/// The block is of `chain_id` and its body matches its header.
+pub(crate) fn check_block_body(chain_id: &str, block: &Block) -> Result<(), String> {
+    if block.header.chain_id != chain_id {
+        return Err(format!("block of chain {:?}", block.header.chain_id));
+    }
+    block
+        .check_body()
+        .map_err(|e| format!("block {}: {e}", block.header.height))
+}
+
+/// `cert` certifies `block` (height and hash) with a quorum of `validators`.
+pub(crate) fn verify_certified(
+    chain_id: &str,
+    validators: &ValidatorSet,
+    block: &Block,
+    cert: &CommitCertificate,
+) -> Result<(), String> {
+    cert.verify(
+        chain_id,
+        block.header.height,
+        &block.header.hash(),
+        validators,
+    )
+    .map_err(|e| format!("certificate of block {}: {e}", block.header.height))
+}
