@@ -315,8 +315,7 @@ pub async fn submit_batch(
         ));
     }
     let wait = q.wait == Some(Wait::Commit);
-    // Watch every accepted transaction before waiting on any, so that none is missed.
-    let mut watched = Vec::new();
+    let mut accepted_ids = Vec::new();
     let mut answers = answers.into_iter().zip(ids);
     for slot in results.iter_mut().filter(|s| s.is_none()) {
         let Some((answer, id)) = answers.next() else {
@@ -324,14 +323,26 @@ pub async fn submit_batch(
         };
         match answer {
             Ok(id) => {
-                if wait {
-                    watched.push((id, st.backend.watch(id)));
-                }
+                accepted_ids.push(id);
                 *slot = Some(BatchItem::Ok(TxAnswer::pending(id)));
             }
             Err(r) => *slot = Some(BatchItem::error(Some(id), &ApiError::rejection(&r))),
         }
     }
+    // Watch every accepted transaction before waiting on any, so that none is missed
+    // (on the blocking pool: a watch may read the store).
+    let watched = if wait {
+        let backend = st.backend.clone();
+        blocking(move || {
+            Ok(accepted_ids
+                .into_iter()
+                .map(|id| (id, backend.watch(id)))
+                .collect::<Vec<_>>())
+        })
+        .await?
+    } else {
+        Vec::new()
+    };
     let mut results: Vec<BatchItem> = results.into_iter().flatten().collect();
     let (mut committed, mut pending) = (None, None);
     if wait {
