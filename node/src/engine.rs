@@ -1,22 +1,25 @@
-//! The engine: one thread that owns the consensus state machine and wires it to the
-//! ledger, the store and the mempool. It builds blocks when this validator proposes,
-//! checks proposed blocks, persists its own votes before they leave, commits final
-//! blocks, and keeps time for consensus.
+//! The engine: one thread that owns the consensus state machine (on a validator) and
+//! wires it to the ledger, the store, the mempool and the network. It builds blocks when
+//! this validator proposes, checks proposed blocks, persists its own votes before they
+//! leave, commits final blocks, catches up from peers' certified blocks, and keeps time
+//! for consensus. An observer runs the same engine without consensus: it only takes
+//! certified blocks, checks each certificate against the genesis validator set,
+//! re-executes every transaction, and halts loudly if anything does not hold.
 //!
 //! A height starts only when there is something to decide: a transaction waiting, a
 //! message of that height from a peer, or the heartbeat (an empty block every
 //! `heartbeat_ms`). So an idle chain does not spin through rounds, and a busy one cuts
-//! a block as soon as the previous one is final.
+//! a block as soon as the previous one is final (see docs/adr/0004).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use ebill_api::Rejection;
 use ebill_consensus::{Config as ConsensusConfig, Consensus, Effect, Event, Message, TimeoutStep};
-use ebill_ledger::{ChangeSet, Context, select};
+use ebill_ledger::{ChangeSet, Context, apply_block, preverify, select};
 use ebill_store::{Store, Tip};
 use ebill_types::{
     Block, CommitCertificate, Genesis, Hash32, Header, SignedTx, TxId, ValidatorSet,
@@ -24,16 +27,31 @@ use ebill_types::{
 use thiserror::Error;
 use tracing::{debug, error, info, warn};
 
+use crate::network::{Outbound, OutboundQueue};
 use crate::shared::{Shared, StoreView, lock, wall_ms};
 use crate::wal;
+
+/// Most blocks received from peers and kept for the current height.
+const MAX_RECEIVED_BLOCKS: usize = 64;
+/// Most certified blocks of future heights kept while the gap is synced.
+const MAX_FUTURE_BLOCKS: usize = 512;
+/// Blocks asked for in one sync request.
+const SYNC_BATCH_BLOCKS: u32 = 64;
 
 /// What the engine reacts to.
 #[derive(Debug)]
 pub enum Input {
     /// Transactions were admitted to the mempool.
     TxsAdded,
-    /// A consensus message from a peer.
-    Message(Message),
+    /// A consensus message from a peer; a proposal may carry its block.
+    Consensus {
+        /// The message.
+        msg: Message,
+        /// The proposed block.
+        block: Option<Box<Block>>,
+    },
+    /// Certified blocks from a peer (sync answers and announcements).
+    Blocks(Vec<(Block, CommitCertificate)>),
     /// Stop after the current step.
     Shutdown,
 }
@@ -58,9 +76,17 @@ pub enum EngineError {
     /// State reads failed while building or checking a block.
     #[error("state: {0}")]
     State(#[from] ebill_ledger::StateError),
-    /// Consensus decided a block this node does not hold.
-    #[error("decided block {0} at height {1} is unknown here (block sync comes with the network)")]
-    MissingBlock(Hash32, u64),
+    /// A block certified by 2f+1 validators does not re-execute here: either the
+    /// validators or this node are faulty. An observer halts on it.
+    #[error("HALT: certified block {hash} at height {height} does not hold: {reason}")]
+    Mismatch {
+        /// Height.
+        height: u64,
+        /// Block hash.
+        hash: Hash32,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// Engine settings.
@@ -70,6 +96,9 @@ pub struct EngineConfig {
     pub heartbeat_ms: u64,
     /// How far ahead of the local clock a proposed block's time may be.
     pub max_clock_drift_ms: u64,
+    /// How often to re-send own messages while a round makes no progress, and to ask
+    /// peers for blocks when behind.
+    pub tick_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -77,8 +106,18 @@ impl Default for EngineConfig {
         Self {
             heartbeat_ms: 60_000,
             max_clock_drift_ms: 10_000,
+            tick_ms: 1_000,
         }
     }
+}
+
+/// How a block is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CheckMode {
+    /// Proposed for consensus: the clock rule applies too.
+    Proposal,
+    /// Certified by 2f+1 validators: everything but the local clock.
+    Certified,
 }
 
 /// A block this node built or checked, with the changes it makes.
@@ -87,30 +126,11 @@ struct Candidate {
     changes: ChangeSet,
 }
 
-/// The engine. Create with [`Engine::new`], run with [`Engine::run`] on its own thread.
-pub struct Engine {
-    shared: Arc<Shared>,
-    store: Arc<dyn Store>,
-    genesis: Genesis,
-    validators: ValidatorSet,
-    consensus_config: ConsensusConfig,
-    cfg: EngineConfig,
-    consensus: Option<Consensus>,
-    /// The height consensus works on, or waits to start.
-    height: u64,
-    /// The last final block (height, hash, time).
-    tip: (u64, Hash32, u64),
-    candidates: HashMap<Hash32, Candidate>,
-    timers: BinaryHeap<Reverse<(u64, u64, u32, TimeoutStepKey)>>,
-    idle_since_ms: u64,
-    epoch: Instant,
-}
-
-/// `TimeoutStep` in a heap (it is not `Ord` by itself in every version).
+/// `TimeoutStep` as a heap key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct TimeoutStepKey(u8);
+struct StepKey(u8);
 
-impl TimeoutStepKey {
+impl StepKey {
     fn from_step(s: TimeoutStep) -> Self {
         Self(match s {
             TimeoutStep::Propose => 0,
@@ -127,15 +147,43 @@ impl TimeoutStepKey {
     }
 }
 
+/// The engine. Create with [`Engine::new`], run with [`Engine::run`] on its own thread.
+pub struct Engine {
+    shared: Arc<Shared>,
+    store: Arc<dyn Store>,
+    genesis: Genesis,
+    validators: ValidatorSet,
+    /// `None` on an observer.
+    consensus_config: Option<ConsensusConfig>,
+    cfg: EngineConfig,
+    out: Option<Arc<OutboundQueue>>,
+    consensus: Option<Consensus>,
+    /// The height being decided (or waited for): the tip's height + 1.
+    height: u64,
+    /// The last final block (height, hash, time).
+    tip: (u64, Hash32, u64),
+    candidates: HashMap<Hash32, Candidate>,
+    received: HashMap<Hash32, Block>,
+    future: BTreeMap<u64, (Block, CommitCertificate)>,
+    /// A decision whose block this node does not hold yet.
+    awaiting_block: Option<(u64, Hash32, CommitCertificate)>,
+    timers: BinaryHeap<Reverse<(u64, u64, u32, StepKey)>>,
+    idle_since_ms: u64,
+    next_tick_ms: u64,
+    last_progress_ms: u64,
+    epoch: Instant,
+}
+
 impl Engine {
-    /// An engine at the store's tip, restoring consensus from the WAL if this height was
-    /// already under way before a restart.
+    /// An engine at the store's tip. A validator (`consensus_config` given) restores
+    /// consensus from the WAL if its height was under way before a restart.
     pub fn new(
         shared: Arc<Shared>,
         store: Arc<dyn Store>,
         genesis: Genesis,
-        consensus_config: ConsensusConfig,
+        consensus_config: Option<ConsensusConfig>,
         cfg: EngineConfig,
+        out: Option<Arc<OutboundQueue>>,
     ) -> Result<(Self, Vec<Effect>), EngineError> {
         let validators = genesis
             .validator_set()
@@ -155,32 +203,40 @@ impl Engine {
             validators,
             consensus_config,
             cfg,
+            out,
             consensus: None,
             height,
             tip,
             candidates: HashMap::new(),
+            received: HashMap::new(),
+            future: BTreeMap::new(),
+            awaiting_block: None,
             timers: BinaryHeap::new(),
             idle_since_ms: 0,
+            next_tick_ms: 0,
+            last_progress_ms: 0,
             epoch: Instant::now(),
         };
-        let wal: Vec<Message> = engine
-            .store
-            .wal_entries(height)?
-            .iter()
-            .map(|b| wal::decode(b))
-            .collect::<Result<_, _>>()
-            .map_err(|e| EngineError::Wal {
-                height,
-                reason: e.to_string(),
-            })?;
         let mut effects = Vec::new();
-        if !wal.is_empty() {
-            info!(
-                height,
-                entries = wal.len(),
-                "resuming consensus from the WAL"
-            );
-            effects = engine.start_consensus(&wal)?;
+        if engine.consensus_config.is_some() {
+            let wal: Vec<Message> = engine
+                .store
+                .wal_entries(height)?
+                .iter()
+                .map(|b| wal::decode(b))
+                .collect::<Result<_, _>>()
+                .map_err(|e| EngineError::Wal {
+                    height,
+                    reason: e.to_string(),
+                })?;
+            if !wal.is_empty() {
+                info!(
+                    height,
+                    entries = wal.len(),
+                    "resuming consensus from the WAL"
+                );
+                effects = engine.start_consensus(&wal)?;
+            }
         }
         Ok((engine, effects))
     }
@@ -189,8 +245,18 @@ impl Engine {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
+    fn send(&self, m: Outbound) {
+        if let Some(out) = &self.out {
+            out.send(m);
+        }
+    }
+
     fn start_consensus(&mut self, wal: &[Message]) -> Result<Vec<Effect>, EngineError> {
+        let Some(config) = &self.consensus_config else {
+            return Ok(Vec::new());
+        };
         let now = self.now_ms();
+        self.last_progress_ms = now;
         match &mut self.consensus {
             Some(c) => Ok(c.on_event(
                 now,
@@ -199,9 +265,8 @@ impl Engine {
                 },
             )),
             None => {
-                let (c, effects) =
-                    Consensus::restore(self.consensus_config.clone(), self.height, wal, now)
-                        .map_err(|e| EngineError::Consensus(e.to_string()))?;
+                let (c, effects) = Consensus::restore(config.clone(), self.height, wal, now)
+                    .map_err(|e| EngineError::Consensus(e.to_string()))?;
                 self.consensus = Some(c);
                 Ok(effects)
             }
@@ -210,34 +275,29 @@ impl Engine {
 
     /// True once consensus runs at the current height.
     fn started(&self) -> bool {
-        self.consensus
-            .as_ref()
-            .is_some_and(|c| c.height() == self.height)
-            && self
-                .consensus
-                .as_ref()
-                .is_some_and(|c| c.step() != ebill_consensus::Step::Decided)
+        self.consensus.as_ref().is_some_and(|c| {
+            c.height() == self.height && c.step() != ebill_consensus::Step::Decided
+        })
+    }
+
+    fn is_validator(&self) -> bool {
+        self.consensus_config.is_some()
     }
 
     /// Runs until [`Input::Shutdown`] or a fatal error.
     pub fn run(mut self, rx: Receiver<Input>, first: Vec<Effect>) -> Result<(), EngineError> {
-        self.idle_since_ms = self.now_ms();
+        let now = self.now_ms();
+        self.idle_since_ms = now;
+        self.next_tick_ms = now;
         self.carry_out(first)?;
         self.maybe_start()?;
         loop {
             let now = self.now_ms();
-            let deadline = self.next_deadline();
-            let wait = deadline.map(|d| d.saturating_sub(now));
-            let input = match wait {
-                Some(ms) => match rx.recv_timeout(Duration::from_millis(ms)) {
-                    Ok(i) => Some(i),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
-                },
-                None => match rx.recv() {
-                    Ok(i) => Some(i),
-                    Err(_) => return Ok(()),
-                },
+            let wait = self.next_deadline().saturating_sub(now);
+            let input = match rx.recv_timeout(Duration::from_millis(wait)) {
+                Ok(i) => Some(i),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
             };
             match input {
                 Some(Input::Shutdown) => {
@@ -245,31 +305,50 @@ impl Engine {
                     return Ok(());
                 }
                 Some(Input::TxsAdded) => self.maybe_start()?,
-                Some(Input::Message(m)) => {
-                    if m.height() == self.height && !self.started() {
-                        let effects = self.start_consensus(&[])?;
-                        self.carry_out(effects)?;
-                    }
-                    let now = self.now_ms();
-                    if let Some(c) = &mut self.consensus {
-                        let effects = c.on_event(now, m.into());
-                        self.carry_out(effects)?;
-                    }
-                }
+                Some(Input::Consensus { msg, block }) => self.on_consensus(msg, block)?,
+                Some(Input::Blocks(blocks)) => self.on_blocks(blocks)?,
                 None => {}
             }
             self.fire_timers()?;
             self.maybe_heartbeat()?;
+            self.maybe_tick()?;
         }
     }
 
-    fn next_deadline(&self) -> Option<u64> {
-        let timer = self.timers.peek().map(|Reverse((at, ..))| *at);
-        let heartbeat = (!self.started()).then(|| self.idle_since_ms + self.cfg.heartbeat_ms);
-        match (timer, heartbeat) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+    fn next_deadline(&self) -> u64 {
+        let mut d = self.next_tick_ms;
+        if let Some(Reverse((at, ..))) = self.timers.peek() {
+            d = d.min(*at);
         }
+        if self.is_validator() && !self.started() {
+            d = d.min(self.idle_since_ms + self.cfg.heartbeat_ms);
+        }
+        d
+    }
+
+    fn on_consensus(&mut self, msg: Message, block: Option<Box<Block>>) -> Result<(), EngineError> {
+        if !self.is_validator() {
+            return Ok(());
+        }
+        if let (Message::Proposal(p), Some(b)) = (&msg, block) {
+            // Keep the block only if it is the one proposed, for the height in progress.
+            if b.header.hash() == p.proposal.block && b.header.height == self.height {
+                if self.received.len() >= MAX_RECEIVED_BLOCKS {
+                    self.received.clear();
+                }
+                self.received.insert(p.proposal.block, *b);
+            }
+        }
+        if msg.height() == self.height && !self.started() {
+            let effects = self.start_consensus(&[])?;
+            self.carry_out(effects)?;
+        }
+        let now = self.now_ms();
+        if let Some(c) = &mut self.consensus {
+            let effects = c.on_event(now, msg.into());
+            self.carry_out(effects)?;
+        }
+        self.retry_awaiting_block()
     }
 
     fn fire_timers(&mut self) -> Result<(), EngineError> {
@@ -296,7 +375,7 @@ impl Engine {
 
     /// Starts the current height if transactions wait.
     fn maybe_start(&mut self) -> Result<(), EngineError> {
-        if self.started() || lock(&self.shared.mempool).is_empty() {
+        if !self.is_validator() || self.started() || lock(&self.shared.mempool).is_empty() {
             return Ok(());
         }
         let effects = self.start_consensus(&[])?;
@@ -304,7 +383,10 @@ impl Engine {
     }
 
     fn maybe_heartbeat(&mut self) -> Result<(), EngineError> {
-        if !self.started() && self.now_ms() >= self.idle_since_ms + self.cfg.heartbeat_ms {
+        if self.is_validator()
+            && !self.started()
+            && self.now_ms() >= self.idle_since_ms + self.cfg.heartbeat_ms
+        {
             debug!(
                 height = self.height,
                 "heartbeat: starting a height with no transactions"
@@ -315,12 +397,41 @@ impl Engine {
         Ok(())
     }
 
+    /// Periodic work: rebroadcast while a round is stuck; ask for blocks when behind.
+    fn maybe_tick(&mut self) -> Result<(), EngineError> {
+        let now = self.now_ms();
+        if now < self.next_tick_ms {
+            return Ok(());
+        }
+        self.next_tick_ms = now + self.cfg.tick_ms;
+        let behind = match &self.consensus {
+            Some(c) => c.highest_height_seen() > self.height,
+            None => true,
+        };
+        if behind || !self.future.is_empty() || !self.is_validator() {
+            self.send(Outbound::RequestBlocks {
+                from_height: self.height,
+                max: SYNC_BATCH_BLOCKS,
+            });
+        }
+        if let Some((_, hash, _)) = &self.awaiting_block {
+            self.send(Outbound::RequestBlock { hash: *hash });
+        }
+        if self.started()
+            && now.saturating_sub(self.last_progress_ms) >= self.cfg.tick_ms
+            && let Some(c) = &mut self.consensus
+        {
+            let effects = c.on_event(now, Event::Rebroadcast);
+            self.carry_out(effects)?;
+        }
+        Ok(())
+    }
+
     /// Carries out effects in order; answers to the state machine are fed back in turn.
     fn carry_out(&mut self, effects: Vec<Effect>) -> Result<(), EngineError> {
         let mut queue: VecDeque<Effect> = effects.into();
         while let Some(effect) = queue.pop_front() {
-            let answer = self.carry_out_one(effect)?;
-            if let Some(event) = answer {
+            if let Some(event) = self.carry_out_one(effect)? {
                 let now = self.now_ms();
                 if let Some(c) = &mut self.consensus {
                     queue.extend(c.on_event(now, event));
@@ -342,8 +453,16 @@ impl Engine {
                     .wal_append(p.proposal.height, &wal::encode(&Message::Proposal(p)))?;
                 Ok(None)
             }
-            Effect::Broadcast(_m) => {
-                // One validator: nobody to send to. The network (issue 5) plugs in here.
+            Effect::Broadcast(msg) => {
+                let block = match &msg {
+                    Message::Proposal(p) => self
+                        .candidates
+                        .get(&p.proposal.block)
+                        .map(|c| c.block.clone())
+                        .or_else(|| self.received.get(&p.proposal.block).cloned()),
+                    Message::Vote(_) => None,
+                };
+                self.send(Outbound::Consensus { msg, block });
                 Ok(None)
             }
             Effect::ScheduleTimeout {
@@ -352,12 +471,9 @@ impl Engine {
                 step,
                 at_ms,
             } => {
-                self.timers.push(Reverse((
-                    at_ms,
-                    height,
-                    round,
-                    TimeoutStepKey::from_step(step),
-                )));
+                self.last_progress_ms = self.now_ms();
+                self.timers
+                    .push(Reverse((at_ms, height, round, StepKey::from_step(step))));
                 Ok(None)
             }
             Effect::RequestProposalValue { height, round } => {
@@ -369,12 +485,7 @@ impl Engine {
                 }))
             }
             Effect::CheckBlock { height, block, .. } => {
-                // A block we built or checked before is valid; others arrive with the
-                // network (issue 5), until then they are unknown and so not valid.
-                let valid = self.candidates.contains_key(&block);
-                if !valid {
-                    warn!(height, %block, "asked to check a block this node does not hold");
-                }
+                let valid = self.check_proposed(height, &block)?;
                 Ok(Some(Event::BlockChecked {
                     height,
                     block,
@@ -386,13 +497,108 @@ impl Engine {
                 block,
                 certificate,
             } => {
-                self.commit(height, block, certificate)?;
+                self.commit_decided(height, block, certificate)?;
                 Ok(None)
             }
             Effect::Evidence(e) => {
                 warn!(offender = e.offender(), ?e, "equivocation evidence");
                 Ok(None)
             }
+        }
+    }
+
+    /// Whether a proposed block is valid on the tip (building the candidate if so).
+    fn check_proposed(&mut self, height: u64, hash: &Hash32) -> Result<bool, EngineError> {
+        if self.candidates.contains_key(hash) {
+            return Ok(true);
+        }
+        let Some(block) = self.received.get(hash).cloned() else {
+            warn!(height, %hash, "asked to check a block this node does not hold");
+            return Ok(false);
+        };
+        match self.check_block(&block, CheckMode::Proposal)? {
+            Ok(changes) => {
+                self.candidates.insert(*hash, Candidate { block, changes });
+                Ok(true)
+            }
+            Err(reason) => {
+                warn!(height, %hash, %reason, "proposed block refused");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Every rule a block must meet on top of the tip; the changes it makes if it does.
+    /// The outer error is a local failure; the inner one is the block's fault.
+    fn check_block(
+        &self,
+        block: &Block,
+        mode: CheckMode,
+    ) -> Result<Result<ChangeSet, String>, EngineError> {
+        let h = &block.header;
+        let params = &self.genesis.params;
+        let fail = |reason: String| Ok(Err(reason));
+        if h.chain_id != self.genesis.chain_id {
+            return fail(format!("chain id {:?}", h.chain_id));
+        }
+        if h.height != self.tip.0 + 1 {
+            return fail(format!("height {} on a tip of {}", h.height, self.tip.0));
+        }
+        if h.prev_hash != self.tip.1 {
+            return fail(format!(
+                "previous hash {} is not the tip {}",
+                h.prev_hash, self.tip.1
+            ));
+        }
+        if h.validator_set_hash != self.validators.hash() {
+            return fail("validator set hash".into());
+        }
+        if self.validators.get(h.proposer).is_none() {
+            return fail(format!("proposer {} is not a validator", h.proposer));
+        }
+        if h.time_ms <= self.tip.2 {
+            return fail(format!(
+                "time {} is not after the previous block's {}",
+                h.time_ms, self.tip.2
+            ));
+        }
+        if mode == CheckMode::Proposal && h.time_ms > wall_ms() + self.cfg.max_clock_drift_ms {
+            return fail(format!("time {} is ahead of this node's clock", h.time_ms));
+        }
+        if h.state_root != Hash32::ZERO {
+            return fail("state root must be zero until the state tree exists".into());
+        }
+        if let Err(e) = block.check_body() {
+            return fail(e.to_string());
+        }
+        let bytes: usize = block
+            .txs
+            .iter()
+            .map(|t| ebill_types::Canonical::to_canonical_bytes(t).len())
+            .sum();
+        if bytes > params.max_block_bytes as usize {
+            return fail(format!(
+                "{bytes} bytes of transactions, limit {}",
+                params.max_block_bytes
+            ));
+        }
+        let view = StoreView(self.store.as_ref());
+        let chain_id = self.genesis.chain_id.as_str();
+        let ids: Vec<TxId> = block.txs.iter().map(|t| t.tx.id(chain_id)).collect();
+        let (mut verified, unseen) = lock(&self.shared.mempool).verified_for(&ids);
+        if !unseen.is_empty() {
+            let rest: Vec<SignedTx> = unseen.iter().map(|&i| block.txs[i].clone()).collect();
+            verified.extend(preverify(&view, &self.genesis, &rest)?);
+        }
+        let ctx = Context {
+            genesis: &self.genesis,
+            height: h.height,
+            time_ms: h.time_ms,
+        };
+        match apply_block(&view, ctx, &block.txs, Some(&verified)) {
+            Ok(changes) => Ok(Ok(changes)),
+            Err(ebill_ledger::BlockError::State(e)) => Err(EngineError::State(e)),
+            Err(e) => fail(e.to_string()),
         }
     }
 
@@ -420,11 +626,12 @@ impl Engine {
             self.shared.on_dropped(id, Rejection::from(err.clone()));
         }
         lock(&self.shared.mempool).remove(&dropped);
-        let mut block_txs = Vec::with_capacity(selection.accepted.len());
-        for &i in &selection.accepted {
-            block_txs.push(txs[i].clone());
-        }
-        let proposer = self.consensus_config.validator_index;
+        let block_txs: Vec<SignedTx> = selection.accepted.iter().map(|&i| txs[i].clone()).collect();
+        let proposer = self
+            .consensus_config
+            .as_ref()
+            .map(|c| c.validator_index)
+            .unwrap_or(0);
         let header = Header {
             chain_id: self.genesis.chain_id.clone(),
             height,
@@ -451,27 +658,131 @@ impl Engine {
         Ok(hash)
     }
 
-    fn commit(
+    /// Consensus decided `hash` at `height`.
+    fn commit_decided(
         &mut self,
         height: u64,
         hash: Hash32,
         certificate: CommitCertificate,
     ) -> Result<(), EngineError> {
-        let Some(candidate) = self.candidates.remove(&hash) else {
-            return Err(EngineError::MissingBlock(hash, height));
+        if height != self.tip.0 + 1 {
+            // Already committed through sync.
+            return Ok(());
+        }
+        if let Some(c) = self.candidates.remove(&hash) {
+            return self.commit(c, certificate, true);
+        }
+        if let Some(block) = self.received.remove(&hash) {
+            return self.commit_certified(block, certificate);
+        }
+        warn!(height, %hash, "decided a block this node does not hold: fetching it");
+        self.awaiting_block = Some((height, hash, certificate));
+        self.send(Outbound::RequestBlock { hash });
+        Ok(())
+    }
+
+    fn retry_awaiting_block(&mut self) -> Result<(), EngineError> {
+        let Some((height, hash, _)) = &self.awaiting_block else {
+            return Ok(());
         };
+        if *height != self.tip.0 + 1 {
+            self.awaiting_block = None;
+            return Ok(());
+        }
+        let hash = *hash;
+        if self.received.contains_key(&hash)
+            && let Some((_, _, cert)) = self.awaiting_block.take()
+            && let Some(block) = self.received.remove(&hash)
+        {
+            return self.commit_certified(block, cert);
+        }
+        Ok(())
+    }
+
+    /// Certified blocks from peers: commit those that extend the tip, in order; keep
+    /// later ones until the gap is filled.
+    fn on_blocks(&mut self, blocks: Vec<(Block, CommitCertificate)>) -> Result<(), EngineError> {
+        for (block, cert) in blocks {
+            let h = block.header.height;
+            if h <= self.tip.0 {
+                continue;
+            }
+            if let Some((_, hash, _)) = &self.awaiting_block
+                && block.header.hash() == *hash
+            {
+                self.received.insert(*hash, block.clone());
+            }
+            // Bounded: only heights within reach of the tip are kept.
+            if h <= self.tip.0 + MAX_FUTURE_BLOCKS as u64 {
+                self.future.insert(h, (block, cert));
+            }
+        }
+        while let Some((block, cert)) = self.future.remove(&(self.tip.0 + 1)) {
+            self.commit_certified(block, cert)?;
+        }
+        self.future.retain(|h, _| *h > self.tip.0);
+        self.retry_awaiting_block()?;
+        self.maybe_start()
+    }
+
+    /// Commits a block that comes with a certificate: the certificate must verify
+    /// against the genesis validator set and the block must re-execute here. A
+    /// certified block that fails is a fault of 2f+1 validators or of this node: halt.
+    fn commit_certified(
+        &mut self,
+        block: Block,
+        cert: CommitCertificate,
+    ) -> Result<(), EngineError> {
+        let height = block.header.height;
+        let hash = block.header.hash();
+        if let Err(e) = cert.verify(&self.genesis.chain_id, height, &hash, &self.validators) {
+            // Not certified: a peer's fault, not ours. Drop it.
+            warn!(height, %hash, "refused a block with a bad certificate: {e}");
+            return Ok(());
+        }
+        match self.check_block(&block, CheckMode::Certified)? {
+            Ok(changes) => self.commit(Candidate { block, changes }, cert, false),
+            Err(reason) => {
+                error!(height, %hash, %reason, "HALT: a certified block does not hold");
+                Err(EngineError::Mismatch {
+                    height,
+                    hash,
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn commit(
+        &mut self,
+        candidate: Candidate,
+        certificate: CommitCertificate,
+        announce: bool,
+    ) -> Result<(), EngineError> {
+        let height = candidate.block.header.height;
+        let hash = candidate.block.header.hash();
         let ids: Vec<TxId> = candidate.changes.txs.clone();
         self.store
             .commit_block(&candidate.block, &certificate, &candidate.changes)?;
         lock(&self.shared.mempool).remove(&ids);
         self.shared.on_committed(height, &ids);
-        self.store.wal_prune_below(height + 1)?;
+        if self.is_validator() {
+            self.store.wal_prune_below(height + 1)?;
+        }
         self.candidates.clear();
+        self.received.retain(|_, b| b.header.height > height);
         self.timers.clear();
+        self.awaiting_block = None;
         self.tip = (height, hash, candidate.block.header.time_ms);
         self.height = height + 1;
         self.idle_since_ms = self.now_ms();
         info!(height, txs = ids.len(), %hash, "committed");
+        if announce {
+            self.send(Outbound::Announce {
+                block: candidate.block,
+                certificate,
+            });
+        }
         self.maybe_start()
     }
 }

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod engine;
 pub mod mempool;
+pub mod network;
 pub mod shared;
 pub mod wal;
 
@@ -64,8 +65,9 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
             Arc::clone(&shared),
             Arc::clone(&store),
             cfg.genesis.clone(),
-            consensus_config,
+            Some(consensus_config),
             engine_cfg,
+            None,
         )?;
         shared.connect_engine(engine_tx.clone());
         Some(engine::spawn(engine, engine_rx, first)?)

@@ -120,6 +120,24 @@ impl Mempool {
         debug_assert_eq!(self.order.len(), self.entries.len());
     }
 
+    /// Signatures verified at admission for those of `ids` that wait here, and the
+    /// positions (in `ids`) of those that do not.
+    pub fn verified_for(&self, ids: &[TxId]) -> (VerifiedSignatures, Vec<usize>) {
+        let mut verified = VerifiedSignatures::default();
+        let mut unseen = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            match self.entries.get(id) {
+                Some(e) if !e.verified.is_empty() => {
+                    for (key, sig) in &e.verified {
+                        verified.insert(*id, *key, *sig);
+                    }
+                }
+                _ => unseen.push(i),
+            }
+        }
+        (verified, unseen)
+    }
+
     /// The oldest transactions, up to `max_txs` of them and `max_bytes` in all, with the
     /// signatures verified at their admission.
     pub fn candidates(

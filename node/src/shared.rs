@@ -15,6 +15,16 @@ use tokio::sync::oneshot;
 
 use crate::engine::Input;
 use crate::mempool::{Insert, Mempool};
+use crate::network::{Outbound, OutboundQueue};
+
+/// Where transactions come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A client of this node's API: admitted ones are gossiped to the other nodes.
+    Client,
+    /// Another node's gossip: admitted here, not gossiped again.
+    Peer,
+}
 
 /// Rejections remembered for `GET /v1/txs/{id}`.
 const MAX_REMEMBERED_REJECTIONS: usize = 100_000;
@@ -70,6 +80,7 @@ pub struct Shared {
     syncing: AtomicBool,
     peers: AtomicU64,
     engine: Mutex<Option<mpsc::Sender<Input>>>,
+    network: Mutex<Option<Arc<OutboundQueue>>>,
 }
 
 impl Shared {
@@ -89,12 +100,24 @@ impl Shared {
             syncing: AtomicBool::new(false),
             peers: AtomicU64::new(0),
             engine: Mutex::new(None),
+            network: Mutex::new(None),
         }
     }
 
     /// Connects the engine's input, so that admission can wake it.
     pub fn connect_engine(&self, tx: mpsc::Sender<Input>) {
         *lock(&self.engine) = Some(tx);
+    }
+
+    /// Connects the network, so that admitted transactions reach the other nodes.
+    pub fn connect_network(&self, out: Arc<OutboundQueue>) {
+        *lock(&self.network) = Some(out);
+    }
+
+    /// Transactions gossiped by another node: admitted like a client's, not gossiped
+    /// again. Rejections are counted, and otherwise dropped: nobody waits for them here.
+    pub fn admit_from_peer(&self, txs: Vec<SignedTx>) {
+        let _ = self.admit(txs, Origin::Peer);
     }
 
     fn wake_engine(&self) {
@@ -152,7 +175,7 @@ impl Shared {
 
     /// Admission: format, limits, duplicates, signatures (batched, on every core for a
     /// large batch) and the ledger's rules against the last final state.
-    fn admit(&self, txs: Vec<SignedTx>) -> Vec<Result<TxId, Rejection>> {
+    fn admit(&self, txs: Vec<SignedTx>, origin: Origin) -> Vec<Result<TxId, Rejection>> {
         let chain_id = self.genesis.chain_id.as_str();
         let max_tx_bytes = self.genesis.params.max_tx_bytes as usize;
         let mut out: Vec<Option<Result<TxId, Rejection>>> = vec![None; txs.len()];
@@ -197,6 +220,8 @@ impl Shared {
         let view = StoreView(store);
         let mut exec = Executor::new(&view, ctx).with_verified(&verified);
         let mut added = false;
+        let mut gossip: Vec<SignedTx> = Vec::new();
+        let forward_only = self.role == Role::Observer;
         for (i, id, len, tx) in todo {
             let result = match exec.apply(&tx) {
                 Err(e) => Err(Rejection {
@@ -204,11 +229,18 @@ impl Shared {
                     message: format!("state could not be read: {e}"),
                 }),
                 Ok(Err(e)) => Err(Rejection::from(e)),
+                Ok(Ok(_)) if forward_only => {
+                    // An observer takes part in no block: it checks, then forwards.
+                    gossip.push(tx);
+                    Ok(id)
+                }
                 Ok(Ok(_)) => {
                     let sigs = admitted_signatures(&tx, &view, &self.genesis);
+                    let copy = (origin == Origin::Client).then(|| tx.clone());
                     match lock(&self.mempool).insert(id, Arc::new(tx), len, sigs) {
                         Insert::Added => {
                             added = true;
+                            gossip.extend(copy);
                             Ok(id)
                         }
                         Insert::AlreadyPending => Ok(id),
@@ -223,6 +255,11 @@ impl Shared {
         }
         if added {
             self.wake_engine();
+        }
+        if !gossip.is_empty()
+            && let Some(out) = lock(&self.network).as_ref()
+        {
+            out.send(Outbound::Txs(gossip));
         }
         out.into_iter()
             .map(|r| {
@@ -358,19 +395,18 @@ impl Backend for Shared {
     }
 
     fn submit(&self, txs: Vec<SignedTx>) -> Vec<Result<TxId, Rejection>> {
-        if self.role == Role::Observer {
-            // Forwarding to validators arrives with the network (issue 5).
+        if self.role == Role::Observer && lock(&self.network).is_none() {
             return txs
                 .iter()
                 .map(|_| {
                     Err(Rejection {
                         code: "not_a_validator".into(),
-                        message: "this observer does not forward transactions yet".into(),
+                        message: "this observer has no network to forward transactions on".into(),
                     })
                 })
                 .collect();
         }
-        self.admit(txs)
+        self.admit(txs, Origin::Client)
     }
 
     fn watch(&self, id: TxId) -> oneshot::Receiver<TxOutcome> {

@@ -1,0 +1,79 @@
+//! What the engine and the admission path send to peers, and a bounded queue to carry it
+//! to whatever network is plugged in (libp2p in a node, channels in tests). A full queue
+//! drops the message and counts it: consensus recovers lost messages by rebroadcast and
+//! sync, so a slow network must never block the engine.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use ebill_consensus::Message;
+use ebill_types::{Block, CommitCertificate, Hash32, SignedTx};
+use tokio::sync::mpsc;
+
+/// Messages for the network.
+#[derive(Clone, Debug)]
+pub enum Outbound {
+    /// A consensus message; a proposal carries its block.
+    Consensus {
+        /// The message.
+        msg: Message,
+        /// The proposed block, with a proposal.
+        block: Option<Block>,
+    },
+    /// Admitted transactions, for the other nodes' mempools.
+    Txs(Vec<SignedTx>),
+    /// A block just committed, with its certificate (observers follow these).
+    Announce {
+        /// The block.
+        block: Block,
+        /// Its certificate.
+        certificate: CommitCertificate,
+    },
+    /// Ask peers for final blocks from `from_height` on.
+    RequestBlocks {
+        /// First height wanted.
+        from_height: u64,
+        /// Most blocks wanted.
+        max: u32,
+    },
+    /// Ask peers for one block by hash (decided here, but its proposal was missed).
+    RequestBlock {
+        /// Its hash.
+        hash: Hash32,
+    },
+}
+
+/// Most messages queued for the network.
+pub const OUTBOUND_QUEUE: usize = 8_192;
+
+/// The sending side of the outbound queue.
+#[derive(Debug)]
+pub struct OutboundQueue {
+    tx: mpsc::Sender<Outbound>,
+    dropped: AtomicU64,
+}
+
+impl OutboundQueue {
+    /// A queue and its receiving end.
+    pub fn new() -> (Self, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        (
+            Self {
+                tx,
+                dropped: AtomicU64::new(0),
+            },
+            rx,
+        )
+    }
+
+    /// Queues a message; drops it (and counts) if the queue is full or closed.
+    pub fn send(&self, m: Outbound) {
+        if self.tx.try_send(m).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Messages dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
