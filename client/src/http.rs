@@ -1,0 +1,186 @@
+//! A small blocking client of the node's HTTP API (design section 9), over plain HTTP.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::CliError;
+
+/// Most bytes read from one answer (a proof bundle is the largest).
+pub const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long one request may take in all; `?wait=commit` answers within the node's
+/// own wait timeout (30 s by default).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// An answer: HTTP status and body.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// True for a 2xx status.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> Result<Value, CliError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            CliError::new(
+                "bad_answer",
+                format!(
+                    "the node answered {} with a body that is not JSON: {e}",
+                    self.status
+                ),
+            )
+        })
+    }
+
+    /// The body as text (for printing an answer unchanged).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The API's error as a [`CliError`]: its `{"error": {"code", "message"}}`, or
+    /// `http_<status>` when the body has none.
+    pub fn error(&self) -> CliError {
+        if let Ok(v) = serde_json::from_slice::<Value>(&self.body)
+            && let (Some(code), Some(message)) =
+                (v["error"]["code"].as_str(), v["error"]["message"].as_str())
+        {
+            return CliError::new(code, message);
+        }
+        CliError::new(
+            format!("http_{}", self.status),
+            format!(
+                "the node answered HTTP {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            ),
+        )
+    }
+
+    /// The JSON body of a successful answer, or the API's error.
+    pub fn ok_json(self) -> Result<Value, CliError> {
+        if self.is_success() {
+            self.json()
+        } else {
+            Err(self.error())
+        }
+    }
+}
+
+/// The node's API at a base URL.
+pub struct Node {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Node {
+    /// A client of the API at `base` (`http://127.0.0.1:8080`).
+    pub fn new(base: &str) -> Result<Self, CliError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !base.starts_with("http://") {
+            return Err(CliError::argument(format!(
+                "--node {base:?}: only http:// URLs are supported"
+            )));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(REQUEST_TIMEOUT))
+            .build()
+            .into();
+        Ok(Self { agent, base })
+    }
+
+    /// The base URL.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    fn unreachable(&self, e: &ureq::Error) -> CliError {
+        CliError::new(
+            "node_unreachable",
+            format!("cannot reach the node at {}: {e}", self.base),
+        )
+    }
+
+    fn read(
+        &self,
+        result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<Answer, CliError> {
+        let mut resp = result.map_err(|e| self.unreachable(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(&e))?;
+        Ok(Answer { status, body })
+    }
+
+    /// `GET path` (path starts with `/`).
+    pub fn get(&self, path: &str) -> Result<Answer, CliError> {
+        let url = format!("{}{path}", self.base);
+        self.read(self.agent.get(&url).call())
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post_json(&self, path: &str, body: &impl Serialize) -> Result<Answer, CliError> {
+        let url = format!("{}{path}", self.base);
+        self.read(self.agent.post(&url).send_json(body))
+    }
+
+    /// The chain id, from `GET /v1/status`.
+    pub fn chain_id(&self) -> Result<String, CliError> {
+        let v = self.get("/v1/status")?.ok_json()?;
+        v["chain_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| CliError::new("bad_answer", "GET /v1/status has no chain_id"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn api_errors_keep_their_code() {
+        let a = Answer {
+            status: 409,
+            body: br#"{"error":{"code":"bill_exists","message":"bill 1 was issued"}}"#.to_vec(),
+        };
+        assert_eq!(a.error(), CliError::new("bill_exists", "bill 1 was issued"));
+        let a = Answer {
+            status: 502,
+            body: b"bad gateway".to_vec(),
+        };
+        assert_eq!(a.error().code, "http_502");
+        assert!(Node::new("https://x").is_err());
+    }
+
+    #[test]
+    fn an_unreachable_node_is_named() {
+        // A port nobody listens on: bind one, then let it go.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let node = Node::new(&format!("http://127.0.0.1:{port}")).unwrap();
+        assert_eq!(node.get("/v1/status").unwrap_err().code, "node_unreachable");
+    }
+}

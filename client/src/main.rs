@@ -1,0 +1,1083 @@
+//! `ebill`: the command-line client of an ebill chain (design section 9).
+//!
+//! Every command prints a human summary, or with `--json` one JSON object on stdout.
+//! The exit code is 0 only on success; on failure `--json` prints
+//! `{"error": {"code": "...", "message": "..."}}` on stdout, and without it a message
+//! goes to stderr.
+//!
+//! Nonces of lifecycle transactions (reverse, exchange, lock, unlock, reimburse) are a
+//! fresh random `u64` from the OS: two otherwise identical transactions (lock, unlock,
+//! lock again) never share an id, even when sent within the same millisecond.
+
+use std::fs::File;
+use std::io::{BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use ebill_client::input::{self, Format, SourceBill};
+use ebill_client::network::{self, Plan};
+use ebill_client::{CliError, devkeys, files, http::Node};
+use ebill_types::keyfile::KeyFile;
+use ebill_types::proof::{ProofBundle, verify_bundle};
+use ebill_types::{
+    Bill, BillCode, BillId, BillNumber, CheckCode, CreditCode, Keypair, SignedTx, Timestamp, Tx,
+    TxBody,
+};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+/// The command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "ebill",
+    version,
+    about = "Client of an ebill chain: keys, networks, bills, verification and proofs"
+)]
+struct Cli {
+    /// The node's API.
+    #[arg(
+        long,
+        global = true,
+        env = "EBILL_NODE",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    node: String,
+    /// Print one JSON object on stdout instead of a human summary.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Make a new key (OS randomness) and write it as a key file, mode 0600.
+    Keygen {
+        /// The key file to write.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        /// The unit this key signs for.
+        #[arg(long)]
+        credit_code: Option<String>,
+        /// What the key is for (issuer, reimburser, regulator, validator, observer).
+        #[arg(long)]
+        role: Option<String>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write the dev chain's well-known keys (`ebill-node --dev`) as key files.
+    DevKeys {
+        /// The folder to write them into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace different files in the way.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Genesis files.
+    Genesis {
+        #[command(subcommand)]
+        command: GenesisCommand,
+    },
+    /// Issue a bill (or a batch of bills) signed with the issuer's key.
+    Issue(IssueArgs),
+    /// Red-reverse (冲红) a bill: issuer only.
+    Reverse {
+        #[command(flatten)]
+        target: Target,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Exchange a bill for paper (换开): issuer only.
+    Exchange {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Lock a bill for reimbursement: a reimbursing unit.
+    Lock {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Release a lock: the unit holding it.
+    Unlock {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Confirm a bill reimbursed (final, irreversible): a reimbursing unit.
+    Reimburse {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Ask the node for a bill's verdict; exit 0 only if authentic and final.
+    Verify {
+        /// Bill code (8 digits).
+        code: String,
+        /// Bill number (10 digits).
+        number: String,
+        /// Check code (6 characters).
+        check_code: String,
+    },
+    /// Fetch a bill's proof bundle for offline verification.
+    Proof {
+        /// Bill code.
+        code: String,
+        /// Bill number.
+        number: String,
+        /// Check code.
+        check_code: String,
+        /// The file to write.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        /// Write the compact binary form instead of JSON.
+        #[arg(long)]
+        binary: bool,
+    },
+    /// Verify a proof bundle offline against a genesis file; exit 0 only if every link
+    /// holds.
+    VerifyProof {
+        /// The bundle (JSON or binary).
+        bundle: PathBuf,
+        /// The chain's genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
+    /// The node's status.
+    Status,
+    /// A block by height, or the latest.
+    Block {
+        /// A height, or `latest`.
+        height: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GenesisCommand {
+    /// Write a whole local network: genesis, node keys and configs, unit keys.
+    Init(InitArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// Validators.
+    #[arg(long)]
+    validators: u32,
+    /// Observer nodes.
+    #[arg(long, default_value_t = 0)]
+    observers: u32,
+    /// The folder to write into.
+    #[arg(long)]
+    out: PathBuf,
+    /// The chain id.
+    #[arg(long, default_value = "ebill-local")]
+    chain_id: String,
+    /// Issuing units (prefixes 3301, 3302, ...).
+    #[arg(long, default_value_t = 1)]
+    issuers: u32,
+    /// Reimbursing units.
+    #[arg(long, default_value_t = 1)]
+    reimbursers: u32,
+    /// Regulator keys.
+    #[arg(long, default_value_t = 3)]
+    regulators: u32,
+    /// Regulator signatures needed for a registry change.
+    #[arg(long, default_value_t = 2)]
+    threshold: u16,
+    /// Replace a network already in the folder.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct IssueArgs {
+    /// The issuer's key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// The bill (JSON, design section 2).
+    #[arg(required_unless_present = "batch", conflicts_with = "batch")]
+    bill: Option<PathBuf>,
+    /// A batch: one bill per line (.jsonl) or one item per row (.csv).
+    #[arg(long)]
+    batch: Option<PathBuf>,
+    /// Do not wait until final.
+    #[arg(long)]
+    no_wait: bool,
+    /// Set issued_at to the current time (keeping the bill's UTC offset): the ledger
+    /// accepts issued_at from 7 days before to 10 minutes after the block time.
+    #[arg(long)]
+    now: bool,
+    /// The issuer's credit code, if the key file has none (CSV bills take it too).
+    #[arg(long)]
+    unit: Option<String>,
+    /// Bills per request of a batch.
+    #[arg(long, default_value_t = 500)]
+    chunk: usize,
+    /// Also write the signed bill (bill + signature + check code) to this file.
+    #[arg(long)]
+    signed_out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct Target {
+    /// The unit's key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// The unit's credit code, if the key file has none.
+    #[arg(long)]
+    unit: Option<String>,
+    /// Do not wait until final.
+    #[arg(long)]
+    no_wait: bool,
+    /// Bill code.
+    code: String,
+    /// Bill number.
+    number: String,
+    /// Check code.
+    check_code: String,
+}
+
+/// How a command ended that did not fail outright.
+enum Outcome {
+    /// Exit 0.
+    Success,
+    /// Exit 1; the output is printed already.
+    Failure,
+}
+
+fn main() -> ExitCode {
+    let json_flag = std::env::args().any(|a| a == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if json_flag {
+                let msg = e.to_string();
+                let first = msg
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("error: ");
+                print_json(&CliError::new("usage", first).to_json());
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(2);
+        }
+    };
+    match run(&cli) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => ExitCode::FAILURE,
+        Err(e) => {
+            let (code, message) = match e.downcast_ref::<CliError>() {
+                Some(c) => (c.code.clone(), format!("{e:#}")),
+                None => ("error".to_owned(), format!("{e:#}")),
+            };
+            if cli.json {
+                print_json(&CliError::new(code, message).to_json());
+            } else {
+                eprintln!("ebill: {message}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(v: &Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, v);
+    let _ = writeln!(out);
+}
+
+fn run(cli: &Cli) -> Result<Outcome> {
+    match &cli.command {
+        Command::Keygen {
+            out,
+            credit_code,
+            role,
+            force,
+        } => keygen(cli, out, credit_code.as_deref(), role.as_deref(), *force),
+        Command::DevKeys { out, force } => {
+            let keys = devkeys::write_dev_keys(out, *force)?;
+            if cli.json {
+                print_json(&serde_json::to_value(&keys)?);
+            } else {
+                println!(
+                    "dev keys written to {} (anyone can sign with them: dev chain only)",
+                    out.display()
+                );
+                println!(
+                    "  issuer      {}  {}",
+                    keys.issuer.credit_code,
+                    keys.issuer.key_file.display()
+                );
+                println!(
+                    "  reimburser  {}  {}",
+                    keys.reimburser.credit_code,
+                    keys.reimburser.key_file.display()
+                );
+                for r in &keys.regulators {
+                    println!("  regulator   {}", r.key_file.display());
+                }
+                println!("  validator   {}", keys.validator.key_file.display());
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Genesis {
+            command: GenesisCommand::Init(args),
+        } => genesis_init(cli, args),
+        Command::Issue(args) => {
+            if args.batch.is_some() {
+                issue_batch(cli, args)
+            } else {
+                issue_one(cli, args)
+            }
+        }
+        Command::Reverse { target, reason } => lifecycle(cli, target, Action::Reverse(reason)),
+        Command::Exchange { target } => lifecycle(cli, target, Action::Exchange),
+        Command::Lock { target } => lifecycle(cli, target, Action::Lock),
+        Command::Unlock { target } => lifecycle(cli, target, Action::Unlock),
+        Command::Reimburse { target } => lifecycle(cli, target, Action::Reimburse),
+        Command::Verify {
+            code,
+            number,
+            check_code,
+        } => verify(cli, code, number, check_code),
+        Command::Proof {
+            code,
+            number,
+            check_code,
+            out,
+            binary,
+        } => proof(cli, code, number, check_code, out, *binary),
+        Command::VerifyProof { bundle, genesis } => verify_proof(cli, bundle, genesis),
+        Command::Status => status(cli),
+        Command::Block { height } => block(cli, height),
+    }
+}
+
+fn parse_credit_code(s: &str) -> Result<CreditCode, CliError> {
+    CreditCode::parse(s).map_err(|e| CliError::argument(format!("credit code {s:?}: {e}")))
+}
+
+fn parse_target(
+    code: &str,
+    number: &str,
+    check_code: &str,
+) -> Result<(BillId, CheckCode), CliError> {
+    let id = BillId {
+        code: BillCode::parse(code).map_err(|e| CliError::argument(e.to_string()))?,
+        number: BillNumber::parse(number).map_err(|e| CliError::argument(e.to_string()))?,
+    };
+    let cc = CheckCode::parse(check_code).map_err(|e| CliError::argument(e.to_string()))?;
+    Ok((id, cc))
+}
+
+fn keygen(
+    cli: &Cli,
+    out: &Path,
+    credit_code: Option<&str>,
+    role: Option<&str>,
+    force: bool,
+) -> Result<Outcome> {
+    let code = credit_code.map(parse_credit_code).transpose()?;
+    let key = Keypair::from_seed(files::random_seed()?);
+    files::write_key_file(out, &KeyFile::new(&key, code, role), force)?;
+    if cli.json {
+        let mut v = json!({"public_key": key.public(), "key_file": out});
+        if let Some(c) = code {
+            v["credit_code"] = json!(c);
+        }
+        if let Some(r) = role {
+            v["role"] = json!(r);
+        }
+        print_json(&v);
+    } else {
+        println!("wrote {} (mode 0600)", out.display());
+        println!("public key {}", key.public());
+    }
+    Ok(Outcome::Success)
+}
+
+fn genesis_init(cli: &Cli, a: &InitArgs) -> Result<Outcome> {
+    let now = now_ms()?;
+    let plan = Plan {
+        chain_id: a.chain_id.clone(),
+        validators: a.validators,
+        observers: a.observers,
+        issuers: a.issuers,
+        reimbursers: a.reimbursers,
+        regulators: a.regulators,
+        threshold: a.threshold,
+        genesis_time: Timestamp {
+            unix_ms: now - now.rem_euclid(1000),
+            offset_min: 480,
+        },
+    };
+    let out = network::init(&a.out, &plan, a.force, files::random_seed)?;
+    if cli.json {
+        print_json(&serde_json::to_value(&out)?);
+    } else {
+        println!("network {} written to {}", a.chain_id, a.out.display());
+        println!("  genesis  {}", out.genesis.display());
+        for n in &out.nodes {
+            println!(
+                "  {:<12} {:<9} {}  ebill-node --config {}",
+                n.name,
+                n.role,
+                n.api,
+                n.config.display()
+            );
+        }
+        for i in &out.issuers {
+            let prefixes: Vec<&str> = i.code_prefixes.iter().map(|p| p.as_str()).collect();
+            println!(
+                "  issuer     {} prefixes {}  {}",
+                i.credit_code,
+                prefixes.join(","),
+                i.key_file.display()
+            );
+        }
+        for r in &out.reimbursers {
+            println!("  reimburser {}  {}", r.credit_code, r.key_file.display());
+        }
+        for r in &out.regulators {
+            println!("  regulator  {}", r.key_file.display());
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn now_ms() -> Result<i64, CliError> {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| CliError::new("io", format!("the clock is before 1970: {e}")))?;
+    i64::try_from(d.as_millis()).map_err(|_| CliError::new("io", "the clock is out of range"))
+}
+
+/// The signing key and the unit it signs for: the key file's credit code, or `--unit`.
+fn load_signer(key: &Path, unit: Option<&str>) -> Result<(Keypair, Option<CreditCode>), CliError> {
+    let (file, keypair) = files::read_key_file(key)?;
+    let flag = unit.map(parse_credit_code).transpose()?;
+    match (file.credit_code, flag) {
+        (Some(a), Some(b)) if a != b => Err(CliError::new(
+            "key_mismatch",
+            format!("{} is the key of {a}, not of {b}", key.display()),
+        )),
+        (a, b) => Ok((keypair, a.or(b))),
+    }
+}
+
+fn sign_bill(chain_id: &str, key: &Keypair, bill: Bill) -> SignedTx {
+    Tx {
+        nonce: 0,
+        body: TxBody::IssueBill(bill),
+    }
+    .sign_unit(chain_id, key)
+}
+
+fn check_issuer(bill: &Bill, unit: Option<CreditCode>, what: &str) -> Result<(), CliError> {
+    match unit {
+        Some(u) if u != bill.issuer => Err(CliError::new(
+            "key_mismatch",
+            format!(
+                "{what}: the bill's issuer is {}, the key is {u}'s",
+                bill.issuer
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn wait_query(no_wait: bool) -> &'static str {
+    if no_wait { "" } else { "?wait=commit" }
+}
+
+fn issue_one(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
+    let Some(path) = &a.bill else {
+        return Err(CliError::new("usage", "give a bill file or --batch FILE").into());
+    };
+    let (key, unit) = load_signer(&a.key, a.unit.as_deref())?;
+    let text = files::read_text(path)?;
+    let mut bill = input::parse_bill_json(&text)
+        .map_err(|e| CliError::new("invalid_bill", format!("{}: {e}", path.display())))?;
+    if a.now {
+        bill.issued_at.unix_ms = now_ms()?;
+    }
+    check_issuer(&bill, unit, &path.display().to_string())?;
+    let node = Node::new(&cli.node)?;
+    let chain_id = node.chain_id()?;
+    let stx = sign_bill(&chain_id, &key, bill.clone());
+    let signed = stx
+        .to_signed_bill()
+        .ok_or_else(|| CliError::new("internal", "a unit-signed IssueBill has a signed bill"))?;
+    let answer = node
+        .post_json(&format!("/v1/txs{}", wait_query(a.no_wait)), &stx)?
+        .ok_json()?;
+    if let Some(out) = &a.signed_out {
+        let mut text = serde_json::to_string_pretty(&signed)?;
+        text.push('\n');
+        files::write_public(out, text.as_bytes(), true)?;
+    }
+    let status = answer["status"].as_str().unwrap_or("pending").to_owned();
+    let height = answer.get("height").cloned().unwrap_or(Value::Null);
+    if cli.json {
+        print_json(&json!({
+            "tx_id": answer["tx_id"],
+            "code": bill.code,
+            "number": bill.number,
+            "check_code": signed.check_code,
+            "height": height,
+            "status": status,
+        }));
+    } else {
+        match height.as_u64() {
+            Some(h) => println!(
+                "issued {} check code {} — {status} at height {h}",
+                bill.id(),
+                signed.check_code
+            ),
+            None => println!(
+                "issued {} check code {} — {status}",
+                bill.id(),
+                signed.check_code
+            ),
+        }
+        println!("tx {}", answer["tx_id"].as_str().unwrap_or("?"));
+    }
+    Ok(Outcome::Success)
+}
+
+fn open_batch(
+    path: &Path,
+    default_issuer: Option<CreditCode>,
+) -> Result<Box<dyn Iterator<Item = Result<SourceBill, input::InputError>>>, CliError> {
+    let format = Format::from_path(path).ok_or_else(|| {
+        CliError::argument(format!(
+            "{}: a batch is a .jsonl or a .csv file",
+            path.display()
+        ))
+    })?;
+    let file = File::open(path).map_err(|e| CliError::io(path, &e))?;
+    Ok(input::reader(
+        format,
+        BufReader::new(file),
+        &path.display().to_string(),
+        default_issuer,
+    ))
+}
+
+/// A batch's results, written as they come so that memory stays bounded: with
+/// `--json`, `{"results": [...]` streams out and the counts close the object.
+struct BatchOut {
+    json: bool,
+    first: bool,
+    submitted: u64,
+    final_: u64,
+    rejected: u64,
+    pending: u64,
+}
+
+impl BatchOut {
+    fn start(json: bool) -> Self {
+        if json {
+            print!("{{\"results\":[");
+        }
+        Self {
+            json,
+            first: true,
+            submitted: 0,
+            final_: 0,
+            rejected: 0,
+            pending: 0,
+        }
+    }
+
+    fn item(&mut self, v: &Value, pb: &ProgressBar) {
+        if self.json {
+            let sep = if self.first { "" } else { "," };
+            print!("{sep}{v}");
+            self.first = false;
+        } else if let Some(err) = v.get("error") {
+            pb.println(format!(
+                "rejected {}/{}: {}: {}",
+                v["code"].as_str().unwrap_or("?"),
+                v["number"].as_str().unwrap_or("?"),
+                err["code"].as_str().unwrap_or("?"),
+                err["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+
+    fn finish(&self, error: Option<&CliError>) {
+        if self.json {
+            let mut tail = format!(
+                "],\"submitted\":{},\"final\":{},\"rejected\":{}",
+                self.submitted, self.final_, self.rejected
+            );
+            if let Some(e) = error {
+                tail.push_str(&format!(",\"error\":{}", e.to_json()["error"]));
+            }
+            println!("{tail}}}");
+        } else {
+            eprintln!(
+                "submitted {}, final {}, rejected {}{}",
+                self.submitted,
+                self.final_,
+                self.rejected,
+                if self.pending > 0 {
+                    format!(", still pending {}", self.pending)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+}
+
+fn issue_batch(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
+    let Some(path) = &a.batch else {
+        return Err(CliError::new("usage", "give --batch FILE").into());
+    };
+    if a.chunk == 0 || a.chunk > 10_000 {
+        return Err(CliError::argument("--chunk is 1 to 10000").into());
+    }
+    let (key, unit) = load_signer(&a.key, a.unit.as_deref())?;
+    // Pass 1: every line is read and checked before anything is sent, so that a bad
+    // line is reported (by number) with nothing submitted.
+    let mut total = 0u64;
+    for item in open_batch(path, unit)? {
+        let sb = item.map_err(|e| CliError::new(e.code(), e.to_string()))?;
+        check_issuer(
+            &sb.bill,
+            unit,
+            &format!("{}: line {}", path.display(), sb.line),
+        )?;
+        total += 1;
+    }
+    let node = Node::new(&cli.node)?;
+    let chain_id = node.chain_id()?;
+    let pb = if cli.json {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} bills  {per_sec}  eta {eta}")
+        {
+            pb.set_style(style);
+        }
+        pb
+    };
+    let mut out = BatchOut::start(cli.json);
+    let now = if a.now { Some(now_ms()?) } else { None };
+    // Pass 2: stream, sign and submit in chunks.
+    let mut bills = open_batch(path, unit)?;
+    let result = (|| -> Result<(), CliError> {
+        loop {
+            let mut chunk: Vec<(Bill, SignedTx)> = Vec::with_capacity(a.chunk);
+            for item in bills.by_ref().take(a.chunk) {
+                let mut bill = item
+                    .map_err(|e| CliError::new(e.code(), e.to_string()))?
+                    .bill;
+                if let Some(ms) = now {
+                    bill.issued_at.unix_ms = ms;
+                }
+                let stx = sign_bill(&chain_id, &key, bill.clone());
+                chunk.push((bill, stx));
+            }
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let txs: Vec<&SignedTx> = chunk.iter().map(|(_, t)| t).collect();
+            let answer = node
+                .post_json(
+                    &format!("/v1/txs/batch{}", wait_query(a.no_wait)),
+                    &json!({ "txs": txs }),
+                )?
+                .ok_json()?;
+            let results = answer["results"].as_array().cloned().unwrap_or_default();
+            if results.len() != chunk.len() {
+                return Err(CliError::new(
+                    "bad_answer",
+                    format!(
+                        "the node answered {} results for {} transactions",
+                        results.len(),
+                        chunk.len()
+                    ),
+                ));
+            }
+            for ((bill, stx), r) in chunk.iter().zip(&results) {
+                out.submitted += 1;
+                let item = if let Some(err) = r.get("error") {
+                    out.rejected += 1;
+                    json!({"code": bill.code, "number": bill.number, "error": {
+                        "code": err["code"], "message": err["message"]}})
+                } else {
+                    let status = r["status"].as_str().unwrap_or("pending");
+                    if status == "committed" {
+                        out.final_ += 1;
+                    } else {
+                        out.pending += 1;
+                    }
+                    let check_code = stx.to_signed_bill().map(|s| s.check_code);
+                    let mut item = json!({
+                        "code": bill.code,
+                        "number": bill.number,
+                        "check_code": check_code,
+                        "tx_id": r["tx_id"],
+                        "status": status,
+                    });
+                    if let Some(h) = r.get("height") {
+                        item["height"] = h.clone();
+                    }
+                    item
+                };
+                out.item(&item, &pb);
+                pb.inc(1);
+            }
+        }
+    })();
+    pb.finish_and_clear();
+    out.finish(result.as_ref().err());
+    match result {
+        Err(e) if !cli.json => Err(e.into()),
+        Err(_) => Ok(Outcome::Failure),
+        Ok(()) => {
+            let ok = out.rejected == 0 && (a.no_wait || out.final_ == out.submitted);
+            Ok(if ok {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            })
+        }
+    }
+}
+
+/// A lifecycle action.
+enum Action<'a> {
+    Reverse(&'a str),
+    Exchange,
+    Lock,
+    Unlock,
+    Reimburse,
+}
+
+fn lifecycle(cli: &Cli, t: &Target, action: Action<'_>) -> Result<Outcome> {
+    let (bill, check_code) = parse_target(&t.code, &t.number, &t.check_code)?;
+    let (key, unit) = load_signer(&t.key, t.unit.as_deref())?;
+    let unit = unit.ok_or_else(|| {
+        CliError::argument(format!(
+            "{} has no credit_code: give --unit CODE",
+            t.key.display()
+        ))
+    })?;
+    let body = match action {
+        Action::Reverse(reason) => TxBody::RedReverse {
+            issuer: unit,
+            bill,
+            reason: reason.to_owned(),
+        },
+        Action::Exchange => TxBody::ExchangePaper { issuer: unit, bill },
+        Action::Lock => TxBody::Lock {
+            unit,
+            bill,
+            check_code,
+        },
+        Action::Unlock => TxBody::Unlock { unit, bill },
+        Action::Reimburse => TxBody::ConfirmReimbursed {
+            unit,
+            bill,
+            check_code,
+        },
+    };
+    let node = Node::new(&cli.node)?;
+    if matches!(
+        body,
+        TxBody::RedReverse { .. } | TxBody::ExchangePaper { .. } | TxBody::Unlock { .. }
+    ) {
+        // These transactions do not carry the check code: check it here, so that a
+        // mistyped bill number is caught before anything is signed.
+        let answer = node.get(&bill_path(&bill, &check_code, ""))?;
+        if !answer.is_success() {
+            return Err(answer.error().into());
+        }
+    }
+    let chain_id = node.chain_id()?;
+    let kind = body.kind();
+    let stx = Tx {
+        nonce: files::random_u64()?,
+        body,
+    }
+    .sign_unit(&chain_id, &key);
+    let answer = node
+        .post_json(&format!("/v1/txs{}", wait_query(t.no_wait)), &stx)?
+        .ok_json()?;
+    let status = answer["status"].as_str().unwrap_or("pending").to_owned();
+    let height = answer.get("height").cloned().unwrap_or(Value::Null);
+    if cli.json {
+        print_json(&json!({
+            "tx_id": answer["tx_id"],
+            "action": kind.as_str(),
+            "code": bill.code,
+            "number": bill.number,
+            "status": status,
+            "height": height,
+        }));
+    } else {
+        println!(
+            "{} {bill} — {status}{}",
+            kind.as_str(),
+            height
+                .as_u64()
+                .map(|h| format!(" at height {h}"))
+                .unwrap_or_default()
+        );
+        println!("tx {}", answer["tx_id"].as_str().unwrap_or("?"));
+    }
+    Ok(Outcome::Success)
+}
+
+fn bill_path(bill: &BillId, check_code: &CheckCode, suffix: &str) -> String {
+    format!(
+        "/v1/bills/{}/{}{suffix}?check_code={check_code}",
+        bill.code, bill.number
+    )
+}
+
+fn verify(cli: &Cli, code: &str, number: &str, check_code: &str) -> Result<Outcome> {
+    let (bill, cc) = parse_target(code, number, check_code)?;
+    let node = Node::new(&cli.node)?;
+    let answer = node.get(&bill_path(&bill, &cc, ""))?;
+    if !answer.is_success() {
+        if cli.json && answer.json().is_ok() {
+            // The API's answer, unchanged.
+            println!("{}", answer.text().trim_end());
+            return Ok(Outcome::Failure);
+        }
+        return Err(answer.error().into());
+    }
+    let v = answer.json()?;
+    let authentic = v["authentic"].as_bool() == Some(true);
+    let final_ = v["final"].as_bool() == Some(true);
+    if cli.json {
+        println!("{}", answer.text().trim_end());
+    } else {
+        let verdict = match (authentic, final_) {
+            (true, true) => "AUTHENTIC and FINAL",
+            (true, false) => "authentic but NOT FINAL yet",
+            _ => "NOT AUTHENTIC",
+        };
+        println!("{bill}: {verdict}");
+        println!("  status    {}", v["status"].as_str().unwrap_or("?"));
+        println!(
+            "  issuer    {} {}",
+            v["issuer"]["credit_code"].as_str().unwrap_or("?"),
+            v["issuer"]["name"].as_str().unwrap_or("")
+        );
+        println!("  total     {}", v["total"].as_str().unwrap_or("?"));
+        println!("  issued at {}", v["issued_at"].as_str().unwrap_or("?"));
+        if let Some(h) = v["height"].as_u64() {
+            println!("  block     {h} {}", v["block_hash"].as_str().unwrap_or(""));
+        }
+        for step in v["history"].as_array().into_iter().flatten() {
+            println!(
+                "  - {} by {} at height {} ({})",
+                step["action"].as_str().unwrap_or("?"),
+                step["by"].as_str().unwrap_or("?"),
+                step["height"],
+                step["time"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(if authentic && final_ {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    })
+}
+
+fn proof(
+    cli: &Cli,
+    code: &str,
+    number: &str,
+    check_code: &str,
+    out: &Path,
+    binary: bool,
+) -> Result<Outcome> {
+    let (bill, cc) = parse_target(code, number, check_code)?;
+    let node = Node::new(&cli.node)?;
+    let mut path = bill_path(&bill, &cc, "/proof");
+    if binary {
+        path.push_str("&format=binary");
+    }
+    let answer = node.get(&path)?;
+    if !answer.is_success() {
+        return Err(answer.error().into());
+    }
+    // Check that it is a bundle of this bill before writing it.
+    let bundle = ProofBundle::decode_any(&answer.body).map_err(|e| {
+        CliError::new(
+            "bad_answer",
+            format!("the node's bundle does not decode: {e}"),
+        )
+    })?;
+    if bundle.bill != bill {
+        return Err(CliError::new(
+            "bad_answer",
+            format!("the node sent a bundle of bill {}, not {bill}", bundle.bill),
+        )
+        .into());
+    }
+    let bytes = if binary {
+        bundle.to_bytes()
+    } else {
+        let mut text = bundle.to_json();
+        text.push('\n');
+        text.into_bytes()
+    };
+    files::write_public(out, &bytes, true)?;
+    if cli.json {
+        print_json(&json!({
+            "file": out,
+            "code": bill.code,
+            "number": bill.number,
+            "entries": bundle.entries.len(),
+            "bytes": bytes.len(),
+            "format": if binary { "binary" } else { "json" },
+        }));
+    } else {
+        println!(
+            "wrote {} ({} entries, {} bytes); check it offline with: ebill verify-proof {} --genesis GENESIS.json",
+            out.display(),
+            bundle.entries.len(),
+            bytes.len(),
+            out.display()
+        );
+    }
+    Ok(Outcome::Success)
+}
+
+fn verify_proof(cli: &Cli, bundle_path: &Path, genesis_path: &Path) -> Result<Outcome> {
+    let genesis = files::read_genesis(genesis_path)?;
+    let bytes = files::read_bounded(bundle_path)?;
+    let checked = ProofBundle::decode_any(&bytes).and_then(|b| verify_bundle(&b, &genesis));
+    let v = match checked {
+        Ok(v) => v,
+        Err(e) => {
+            if cli.json {
+                print_json(&json!({"error": {
+                    "code": e.code(),
+                    "message": e.to_string(),
+                    "link": e.link,
+                    "entry": e.entry,
+                }}));
+            } else {
+                eprintln!(
+                    "ebill: proof NOT valid: broken link {}{}: {}",
+                    e.link,
+                    e.entry.map(|i| format!(" (entry {i})")).unwrap_or_default(),
+                    e.reason
+                );
+            }
+            return Ok(Outcome::Failure);
+        }
+    };
+    let bill = &v.bill.bill;
+    if cli.json {
+        print_json(&json!({
+            "valid": true,
+            "chain_id": v.chain_id,
+            "genesis_hash": v.genesis_hash,
+            "code": bill.code,
+            "number": bill.number,
+            "check_code": v.bill.check_code,
+            "issuer": v.issuer,
+            "total": bill.total,
+            "issued_at": bill.issued_at,
+            "status": v.status.as_str(),
+            "status_detail": v.status,
+            "final": v.status.is_final(),
+            "height": v.height,
+            "history": v.history,
+            "entries": v.entries,
+        }));
+    } else {
+        println!(
+            "proof VALID: every link holds ({} entries, chain {})",
+            v.entries, v.chain_id
+        );
+        println!("  bill      {} check code {}", bill.id(), v.bill.check_code);
+        println!("  issuer    {} {}", v.issuer.credit_code, v.issuer.name);
+        println!("  total     {}  issued at {}", bill.total, bill.issued_at);
+        println!(
+            "  status    {} as of height {}",
+            v.status.as_str(),
+            v.height
+        );
+        for s in &v.history {
+            println!(
+                "  - {} by {} at height {}",
+                s.action.as_str(),
+                s.by,
+                s.height
+            );
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn status(cli: &Cli) -> Result<Outcome> {
+    let node = Node::new(&cli.node)?;
+    let answer = node.get("/v1/status")?;
+    let v = answer.clone().ok_json()?;
+    if cli.json {
+        println!("{}", answer.text().trim_end());
+    } else {
+        println!("node      {}", node.base());
+        println!("chain     {}", v["chain_id"].as_str().unwrap_or("?"));
+        println!("height    {}", v["height"]);
+        println!("tip       {}", v["tip_hash"].as_str().unwrap_or("-"));
+        println!("role      {}", v["role"].as_str().unwrap_or("?"));
+        println!("peers     {}", v["peers"]);
+        println!("syncing   {}", v["syncing"]);
+    }
+    Ok(Outcome::Success)
+}
+
+fn block(cli: &Cli, height: &str) -> Result<Outcome> {
+    if height != "latest" && height.parse::<u64>().is_err() {
+        return Err(CliError::argument(format!("{height:?} is not a height or \"latest\"")).into());
+    }
+    let node = Node::new(&cli.node)?;
+    let answer = node.get(&format!("/v1/blocks/{height}"))?;
+    let v = answer.clone().ok_json()?;
+    if cli.json {
+        println!("{}", answer.text().trim_end());
+    } else {
+        println!(
+            "block     {} {}",
+            v["height"],
+            v["hash"].as_str().unwrap_or("?")
+        );
+        println!("time      {}", v["time"].as_str().unwrap_or("?"));
+        println!("prev      {}", v["prev_hash"].as_str().unwrap_or("?"));
+        println!("tx root   {}", v["tx_root"].as_str().unwrap_or("?"));
+        println!("txs       {}", v["tx_count"]);
+        for id in v["tx_ids"].as_array().into_iter().flatten() {
+            println!("  {}", id.as_str().unwrap_or("?"));
+        }
+        let signers = v["certificate"]["signatures"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0);
+        println!("certified by {signers} validators");
+    }
+    Ok(Outcome::Success)
+}
