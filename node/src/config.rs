@@ -50,6 +50,12 @@ pub struct Args {
     /// An empty block at least this often when no transaction comes.
     #[arg(long, default_value_t = 60_000)]
     pub heartbeat_ms: u64,
+    /// Listen for peers on this multiaddr (e.g. /ip4/127.0.0.1/tcp/19080).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// A peer to dial (multiaddr); repeat for more.
+    #[arg(long = "peer")]
+    pub peers: Vec<String>,
 }
 
 /// Role flag.
@@ -71,11 +77,9 @@ struct FileConfig {
     key: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     api: Option<SocketAddr>,
-    /// Listen address for peers (used by the network, issue 5).
-    #[allow(dead_code)]
+    /// Listen address for peers (a multiaddr).
     listen: Option<String>,
-    /// Peers' addresses (used by the network, issue 5).
-    #[allow(dead_code)]
+    /// Peers' addresses (multiaddrs) to dial.
     #[serde(default)]
     peers: Vec<String>,
 }
@@ -99,6 +103,10 @@ pub struct NodeConfig {
     pub mempool_max_bytes: usize,
     /// Heartbeat.
     pub heartbeat_ms: u64,
+    /// Where to listen for peers; `None` runs without a network (one validator).
+    pub listen: Option<ebill_net::Multiaddr>,
+    /// Peers to dial.
+    pub peers: Vec<ebill_net::Multiaddr>,
 }
 
 /// Reads a file of at most [`MAX_FILE_BYTES`].
@@ -187,6 +195,27 @@ impl NodeConfig {
                 api.ok_or_else(|| anyhow!("no API address: give --api ADDR or api in the config"))?,
             )
         };
+        let listen = match args.listen.clone().or(file.listen.clone()) {
+            Some(l) => Some(
+                l.parse::<ebill_net::Multiaddr>()
+                    .map_err(|e| anyhow!("listen address {l:?}: {e}"))?,
+            ),
+            None => None,
+        };
+        let mut peers = Vec::new();
+        for p in args.peers.iter().chain(&file.peers) {
+            peers.push(
+                p.parse::<ebill_net::Multiaddr>()
+                    .map_err(|e| anyhow!("peer address {p:?}: {e}"))?,
+            );
+        }
+        if listen.is_none() && (genesis.validators.len() > 1 || role == RoleArg::Observer) {
+            bail!(
+                "chain {} has {} validators (or this is an observer): give a listen address for peers (--listen or listen in the config)",
+                genesis.chain_id,
+                genesis.validators.len()
+            );
+        }
         if role == RoleArg::Validator && genesis.validator_set()?.index_of(&key.public()).is_none()
         {
             bail!(
@@ -204,6 +233,8 @@ impl NodeConfig {
             mempool_max_txs: args.mempool_max_txs,
             mempool_max_bytes: args.mempool_max_bytes,
             heartbeat_ms: args.heartbeat_ms,
+            listen,
+            peers,
         })
     }
 }

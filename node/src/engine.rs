@@ -52,6 +52,8 @@ pub enum Input {
     },
     /// Certified blocks from a peer (sync answers and announcements).
     Blocks(Vec<(Block, CommitCertificate)>),
+    /// A block without a certificate, fetched by hash after a decision on it.
+    Block(Box<Block>),
     /// Stop after the current step.
     Shutdown,
 }
@@ -307,6 +309,13 @@ impl Engine {
                 Some(Input::TxsAdded) => self.maybe_start()?,
                 Some(Input::Consensus { msg, block }) => self.on_consensus(msg, block)?,
                 Some(Input::Blocks(blocks)) => self.on_blocks(blocks)?,
+                Some(Input::Block(block)) => {
+                    let hash = block.header.hash();
+                    if self.awaiting_block.as_ref().is_some_and(|a| a.1 == hash) {
+                        self.received.insert(hash, *block);
+                        self.retry_awaiting_block()?;
+                    }
+                }
                 None => {}
             }
             self.fire_timers()?;

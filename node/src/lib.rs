@@ -8,6 +8,7 @@ pub mod config;
 pub mod engine;
 pub mod mempool;
 pub mod network;
+pub mod p2p;
 pub mod shared;
 pub mod wal;
 
@@ -21,6 +22,7 @@ use tracing::info;
 use crate::config::{NodeConfig, RoleArg};
 use crate::engine::{Engine, EngineConfig, Input};
 use crate::mempool::Mempool;
+use crate::network::OutboundQueue;
 use crate::shared::Shared;
 
 /// Runs a node until SIGINT/SIGTERM or a fatal engine error.
@@ -46,33 +48,65 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
     ));
 
     let (engine_tx, engine_rx) = mpsc::channel::<Input>();
-    let engine_thread = if role == Role::Validator {
-        let validators = cfg.genesis.validator_set()?;
-        let index = validators
-            .index_of(&cfg.key.public())
-            .ok_or_else(|| anyhow!("this key is not a validator"))?;
-        let consensus_config = ebill_consensus::Config::new(
-            cfg.genesis.chain_id.clone(),
-            validators,
-            index,
-            cfg.key.clone(),
-        );
-        let engine_cfg = EngineConfig {
-            heartbeat_ms: cfg.heartbeat_ms,
-            ..EngineConfig::default()
-        };
-        let (engine, first) = Engine::new(
-            Arc::clone(&shared),
-            Arc::clone(&store),
-            cfg.genesis.clone(),
-            Some(consensus_config),
-            engine_cfg,
-            None,
-        )?;
-        shared.connect_engine(engine_tx.clone());
-        Some(engine::spawn(engine, engine_rx, first)?)
-    } else {
-        None
+    let (outbound, outbound_rx) = match cfg.listen {
+        Some(_) => {
+            let (q, rx) = OutboundQueue::new();
+            let q = Arc::new(q);
+            shared.connect_network(Arc::clone(&q));
+            (Some(q), Some(rx))
+        }
+        None => (None, None),
+    };
+    let consensus_config = match role {
+        Role::Validator => {
+            let validators = cfg.genesis.validator_set()?;
+            let index = validators
+                .index_of(&cfg.key.public())
+                .ok_or_else(|| anyhow!("this key is not a validator"))?;
+            Some(ebill_consensus::Config::new(
+                cfg.genesis.chain_id.clone(),
+                validators,
+                index,
+                cfg.key.clone(),
+            ))
+        }
+        Role::Observer => None,
+    };
+    let engine_cfg = EngineConfig {
+        heartbeat_ms: cfg.heartbeat_ms,
+        ..EngineConfig::default()
+    };
+    let (engine, first) = Engine::new(
+        Arc::clone(&shared),
+        Arc::clone(&store),
+        cfg.genesis.clone(),
+        consensus_config,
+        engine_cfg,
+        outbound,
+    )?;
+    shared.connect_engine(engine_tx.clone());
+    let engine_thread = Some(engine::spawn(engine, engine_rx, first)?);
+
+    let p2p = match (&cfg.listen, outbound_rx) {
+        (Some(listen), Some(rx)) => {
+            let net_cfg = ebill_net::NetConfig::from_genesis(
+                &cfg.genesis,
+                cfg.key.seed(),
+                listen.clone(),
+                cfg.peers.clone(),
+            )?;
+            Some(
+                p2p::start(
+                    net_cfg,
+                    Arc::clone(&shared),
+                    Arc::clone(&store),
+                    engine_tx.clone(),
+                    rx,
+                )
+                .await?,
+            )
+        }
+        _ => None,
     };
 
     let listener = tokio::net::TcpListener::bind(cfg.api)
@@ -112,6 +146,9 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
     .context("HTTP API failed")?;
 
     info!("stopping");
+    if let Some(p) = p2p {
+        p.shutdown().await;
+    }
     let _ = engine_tx.send(Input::Shutdown);
     if let Some(w) = engine_watch {
         match w.await {

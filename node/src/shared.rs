@@ -163,6 +163,11 @@ impl Shared {
         }
     }
 
+    /// Height of the last final block.
+    pub fn height(&self) -> u64 {
+        self.height.load(Ordering::Acquire)
+    }
+
     /// Marks whether the node is catching up.
     pub fn set_syncing(&self, syncing: bool) {
         self.syncing.store(syncing, Ordering::Relaxed);

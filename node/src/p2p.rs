@@ -1,0 +1,204 @@
+//! Joins the engine to the libp2p network of `ebill-net`: outbound messages are
+//! published or turned into sync requests; gossip and answers come back as engine
+//! inputs; peers' sync requests are served from the store. Nothing here decides
+//! anything: it only carries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc as std_mpsc;
+
+use ebill_consensus::Message;
+use ebill_net::{Client, ConsensusMsg, NetConfig, NetEvent, PeerId};
+use ebill_store::Store;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::engine::Input;
+use crate::network::Outbound;
+use crate::shared::Shared;
+
+/// The running network: its client and the tasks that carry messages.
+pub struct P2p {
+    /// The libp2p client.
+    pub client: Client,
+    tasks: Vec<JoinHandle<()>>,
+    event_loop: JoinHandle<()>,
+}
+
+impl P2p {
+    /// Stops the carrying tasks and the swarm.
+    pub async fn shutdown(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        self.client.shutdown().await;
+        let _ = self.event_loop.await;
+    }
+}
+
+/// Starts the network and the tasks that join it to the engine and the store.
+pub async fn start(
+    cfg: NetConfig,
+    shared: Arc<Shared>,
+    store: Arc<dyn Store>,
+    engine: std_mpsc::Sender<Input>,
+    outbound: mpsc::Receiver<Outbound>,
+) -> Result<P2p, ebill_net::NetError> {
+    let (client, events, event_loop) = ebill_net::start(cfg).await?;
+    info!(peer_id = %client.local_peer_id(), "p2p started");
+    let out_task = tokio::spawn(carry_out(client.clone(), outbound, engine.clone()));
+    let in_task = tokio::spawn(carry_in(client.clone(), events, shared, store, engine));
+    Ok(P2p {
+        client,
+        tasks: vec![out_task, in_task],
+        event_loop,
+    })
+}
+
+/// Picks peers for requests in turn.
+fn pick_peer(client: &Client, turn: &AtomicUsize) -> Option<PeerId> {
+    let peers = client.connected_peers();
+    if peers.is_empty() {
+        return None;
+    }
+    let i = turn.fetch_add(1, Ordering::Relaxed) % peers.len();
+    peers.get(i).copied()
+}
+
+async fn carry_out(
+    client: Client,
+    mut outbound: mpsc::Receiver<Outbound>,
+    engine: std_mpsc::Sender<Input>,
+) {
+    let turn = Arc::new(AtomicUsize::new(0));
+    while let Some(o) = outbound.recv().await {
+        match o {
+            Outbound::Consensus { msg, block } => {
+                let m = match msg {
+                    Message::Proposal(proposal) => ConsensusMsg::Proposal { proposal, block },
+                    Message::Vote(v) => ConsensusMsg::Vote(v),
+                };
+                if let Err(e) = client.publish_consensus(m).await {
+                    debug!("publish consensus: {e}");
+                }
+            }
+            Outbound::Txs(txs) => {
+                if let Err(e) = client.publish_txs(txs).await {
+                    debug!("publish transactions: {e}");
+                }
+            }
+            Outbound::Announce { block, certificate } => {
+                if let Err(e) = client.announce_block(block, certificate).await {
+                    debug!("announce block: {e}");
+                }
+            }
+            Outbound::RequestBlocks { from_height, max } => {
+                let Some(peer) = pick_peer(&client, &turn) else {
+                    continue;
+                };
+                let client = client.clone();
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    match client.request_blocks(peer, from_height, max).await {
+                        Ok(blocks) if !blocks.is_empty() => {
+                            let _ = engine.send(Input::Blocks(blocks));
+                        }
+                        Ok(_) => {}
+                        Err(e) => debug!(%peer, "block sync request: {e}"),
+                    }
+                });
+            }
+            Outbound::RequestBlock { hash } => {
+                let Some(peer) = pick_peer(&client, &turn) else {
+                    continue;
+                };
+                let client = client.clone();
+                let engine = engine.clone();
+                tokio::spawn(async move {
+                    match client.request_block(peer, hash).await {
+                        Ok(Some((block, Some(cert)))) => {
+                            let _ = engine.send(Input::Blocks(vec![(block, cert)]));
+                        }
+                        Ok(Some((block, None))) => {
+                            let _ = engine.send(Input::Block(Box::new(block)));
+                        }
+                        Ok(None) => {}
+                        Err(e) => debug!(%peer, "block request: {e}"),
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn carry_in(
+    client: Client,
+    mut events: mpsc::Receiver<NetEvent>,
+    shared: Arc<Shared>,
+    store: Arc<dyn Store>,
+    engine: std_mpsc::Sender<Input>,
+) {
+    while let Some(event) = events.recv().await {
+        client.set_tip_height(shared.height());
+        match event {
+            NetEvent::Txs { txs, .. } => {
+                let shared = Arc::clone(&shared);
+                // Signature checks are CPU work: off the async threads.
+                tokio::task::spawn_blocking(move || shared.admit_from_peer(txs));
+            }
+            NetEvent::Consensus { msg, .. } => {
+                let (msg, block) = match msg {
+                    ConsensusMsg::Proposal { proposal, block } => {
+                        (Message::Proposal(proposal), block.map(Box::new))
+                    }
+                    ConsensusMsg::Vote(v) => (Message::Vote(v), None),
+                };
+                let _ = engine.send(Input::Consensus { msg, block });
+            }
+            NetEvent::BlockAnnounced { block, cert, .. } => {
+                let _ = engine.send(Input::Blocks(vec![(block, cert)]));
+            }
+            NetEvent::BlocksRequested {
+                from_height,
+                max,
+                respond,
+                ..
+            } => {
+                let store = Arc::clone(&store);
+                tokio::task::spawn_blocking(move || {
+                    let mut blocks = Vec::new();
+                    for h in from_height..from_height.saturating_add(u64::from(max)) {
+                        match (store.block(h), store.certificate(h)) {
+                            (Ok(Some(b)), Ok(Some(c))) => blocks.push((b, c)),
+                            _ => break,
+                        }
+                    }
+                    respond.respond(blocks);
+                });
+            }
+            NetEvent::BlockRequested { hash, respond, .. } => {
+                let store = Arc::clone(&store);
+                tokio::task::spawn_blocking(move || {
+                    let found = store.height_of_block(&hash).ok().flatten().and_then(|h| {
+                        match (store.block(h), store.certificate(h)) {
+                            (Ok(Some(b)), Ok(c)) => Some((b, c)),
+                            _ => None,
+                        }
+                    });
+                    respond.respond(found);
+                });
+            }
+            NetEvent::PeerConnected(peer) => {
+                info!(%peer, "peer connected");
+                shared.set_peers(client.connected_peers().len());
+            }
+            NetEvent::PeerDisconnected(peer) => {
+                info!(%peer, "peer disconnected");
+                shared.set_peers(client.connected_peers().len());
+            }
+            NetEvent::PeerDenied(peer) => warn!(%peer, "refused a peer that is not allowed"),
+            NetEvent::Listening(addr) => info!(%addr, "p2p listening"),
+        }
+    }
+}
