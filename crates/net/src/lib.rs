@@ -43,6 +43,7 @@ pub use config::{Limits, NetConfig};
 pub use error::NetError;
 pub use event::NetEvent;
 pub use gossip::ConsensusMsg;
+pub use libp2p;
 pub use libp2p::{Multiaddr, PeerId};
 pub use stats::NetStats;
 pub use sync::{BlockResponder, BlocksResponder};
