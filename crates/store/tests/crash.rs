@@ -142,10 +142,10 @@ fn killed_child_loses_nothing_committed() {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
                 // The test harness may print its own text in front of the first line.
-                if let Some((_, h)) = line.rsplit_once("committed ") {
-                    if send.send(h.trim().parse::<u64>().unwrap()).is_err() {
-                        break;
-                    }
+                if let Some((_, h)) = line.rsplit_once("committed ")
+                    && send.send(h.trim().parse::<u64>().unwrap()).is_err()
+                {
+                    break;
                 }
             }
         });

@@ -119,10 +119,19 @@ pub fn verify_many(items: &[(&PublicKey, &[u8], &Signature)]) -> Vec<bool> {
     let mut msgs = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
     let mut prechecked = true;
+    // Keys repeat (one issuer signs many bills): decompress and check each key once per
+    // call, not once per item; decompression costs about a fifth of a batch check.
+    let mut decompressed: std::collections::HashMap<PublicKey, Option<VerifyingKey>> =
+        std::collections::HashMap::new();
     for (pk, msg, sig) in items {
-        match VerifyingKey::from_bytes(&pk.0) {
-            Ok(vk) if !vk.is_weak() => keys.push(vk),
-            _ => {
+        let vk = *decompressed.entry(**pk).or_insert_with(|| {
+            VerifyingKey::from_bytes(&pk.0)
+                .ok()
+                .filter(|vk| !vk.is_weak())
+        });
+        match vk {
+            Some(vk) => keys.push(vk),
+            None => {
                 prechecked = false;
                 break;
             }
