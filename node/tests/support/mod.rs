@@ -1,0 +1,207 @@
+//! Helpers for tests that run the real `ebill-node` and `ebill` binaries on loopback.
+#![allow(
+    dead_code,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// How long a node may take to start (the bound, not a guess: the test waits for the
+/// node's own "ready" line and fails after this).
+pub const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A free loopback port, picked by the OS.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `ebill` client binary: built next to `ebill-node` by `cargo test --workspace`
+/// (the client package has integration tests, so cargo builds its binary).
+pub fn ebill_bin() -> PathBuf {
+    let node = PathBuf::from(env!("CARGO_BIN_EXE_ebill-node"));
+    let path = node.with_file_name("ebill");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build -p ebill-client` (cargo test --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A running `ebill-node`, stopped (SIGKILL) when dropped if still running.
+pub struct Node {
+    child: Option<Child>,
+    pub url: String,
+    lines: Receiver<String>,
+    pub log: Vec<String>,
+}
+
+impl Node {
+    /// Starts `ebill-node --dev` on a free port with its data in `data`.
+    pub fn start_dev(data: &Path) -> Node {
+        let port = free_port();
+        let args = vec![
+            "--dev".to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--api".into(),
+            format!("127.0.0.1:{port}"),
+        ];
+        Self::start(&args, port)
+    }
+
+    /// Starts `ebill-node` with `args`; `port` is its API port.
+    pub fn start(args: &[String], port: u16) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ebill-node"))
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start ebill-node");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut node = Node {
+            child: Some(child),
+            url: format!("http://127.0.0.1:{port}"),
+            lines: rx,
+            log: Vec::new(),
+        };
+        node.wait_for_line("ebill-node ready", START_DEADLINE);
+        node
+    }
+
+    /// Waits until the node logs a line containing `needle`.
+    pub fn wait_for_line(&mut self, needle: &str, deadline: Duration) {
+        let end = Instant::now() + deadline;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line.contains(needle);
+                    self.log.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => panic!(
+                    "node did not log {needle:?} within {deadline:?}; its log:\n{}",
+                    self.log.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let pid = child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        child.wait().unwrap()
+    }
+
+    /// Kills with SIGKILL.
+    pub fn kill9(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Runs the `ebill` client against `node_url` with `--json`.
+pub fn ebill(node_url: &str, args: &[&str]) -> Output {
+    Command::new(ebill_bin())
+        .arg("--node")
+        .arg(node_url)
+        .arg("--json")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ebill")
+}
+
+/// The JSON a client run printed on stdout.
+pub fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "ebill printed no JSON ({e}); stdout: {} stderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A small HTTP client that treats every status as an answer.
+pub struct Http {
+    agent: ureq::Agent,
+    base: String,
+}
+
+impl Http {
+    pub fn new(base: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        Self {
+            agent,
+            base: base.to_owned(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> (u16, String) {
+        let mut r = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .send(body)
+            .unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+}
