@@ -110,7 +110,14 @@ impl Format {
 
 /// Parses one bill from JSON text and validates it.
 pub fn parse_bill_json(text: &str) -> Result<Bill, String> {
-    let bill: Bill = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let bill: Bill = serde_json::from_str(text).map_err(|e| {
+        // On one line, serde's "at line 1 column N" says only the column.
+        let msg = e.to_string();
+        match (e.line(), msg.rfind(" at line ")) {
+            (1, Some(i)) => format!("{} (column {})", &msg[..i], e.column()),
+            _ => msg,
+        }
+    })?;
     bill.validate().map_err(|e| e.to_string())?;
     Ok(bill)
 }
@@ -787,5 +794,40 @@ mod tests {
             Some(Format::JsonLines)
         );
         assert_eq!(Format::from_path(Path::new("b.txt")), None);
+    }
+}
+
+#[cfg(test)]
+mod example_files {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn examples() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../genesis/examples")
+    }
+
+    /// The sample files in `genesis/examples/` are valid bills of the dev issuer.
+    #[test]
+    fn the_example_files_are_valid_bills_of_the_dev_issuer() {
+        let issuer = ebill_types::dev::dev_issuer_code();
+        let text = std::fs::read_to_string(examples().join("bill.json")).unwrap();
+        let bill = parse_bill_json(&text).unwrap();
+        assert_eq!(bill.issuer, issuer);
+        assert_eq!(bill.code.as_str(), "33010126");
+        for (name, format, count) in [
+            ("bills.jsonl", Format::JsonLines, 3),
+            ("bills.csv", Format::Csv, 3),
+        ] {
+            let file = std::fs::File::open(examples().join(name)).unwrap();
+            let bills: Vec<SourceBill> =
+                reader(format, std::io::BufReader::new(file), name, Some(issuer))
+                    .map(Result::unwrap)
+                    .collect();
+            assert_eq!(bills.len(), count, "{name}");
+            assert!(bills.iter().all(|b| b.bill.issuer == issuer), "{name}");
+        }
     }
 }

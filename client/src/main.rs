@@ -283,7 +283,7 @@ fn main() -> ExitCode {
             if cli.json {
                 print_json(&CliError::new(code, message).to_json());
             } else {
-                eprintln!("ebill: {message}");
+                eprintln!("ebill: {message} [{code}]");
             }
             ExitCode::FAILURE
         }

@@ -188,18 +188,18 @@ pub fn init(
         plan.threshold >= 1 && u32::from(plan.threshold) <= plan.regulators,
         "--threshold is 1 to the number of regulators",
     )?;
-    let genesis_path = out.join("genesis.json");
-    if genesis_path.exists() && !force {
+    if out.join("genesis.json").exists() && !force {
         return Err(CliError::new(
             "file_exists",
             format!(
                 "{} exists already; give --force to replace the network",
-                genesis_path.display()
+                out.join("genesis.json").display()
             ),
         ));
     }
     std::fs::create_dir_all(out).map_err(|e| CliError::io(out, &e))?;
     let out = out.canonicalize().map_err(|e| CliError::io(out, &e))?;
+    let genesis_path = out.join("genesis.json");
     let keys_dir = out.join("keys");
     std::fs::create_dir_all(&keys_dir).map_err(|e| CliError::io(&keys_dir, &e))?;
 
@@ -403,6 +403,7 @@ mod tests {
     fn init_writes_a_valid_genesis_and_parsable_configs() {
         let dir = tempfile::tempdir().unwrap();
         let out = init(dir.path(), &plan(4, 1), false, files::random_seed).unwrap();
+        assert!(out.genesis.is_absolute());
         let genesis = files::read_genesis(&out.genesis).unwrap();
         assert_eq!(genesis.chain_id, "ebill-local");
         assert_eq!(genesis.validators.len(), 4);
