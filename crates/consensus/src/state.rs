@@ -626,15 +626,37 @@ impl Consensus {
             .add(sv);
         match outcome {
             AddVote::Added => {}
-            AddVote::Duplicate | AddVote::ConflictAgain => self.stats.duplicates += 1,
+            AddVote::Duplicate => self.stats.duplicates += 1,
+            AddVote::ConflictAgain => {
+                if !self.add_extra_vote(sv) {
+                    self.stats.duplicates += 1;
+                }
+            }
             AddVote::Conflict { first } => {
                 self.stats.equivocations += 1;
                 effects.push(Effect::Evidence(Evidence::ConflictingVotes {
                     first,
                     second: sv,
                 }));
+                self.add_extra_vote(sv);
             }
         }
+    }
+
+    /// Counts an equivocator's conflicting vote too if its value is proposed at this
+    /// height (see `VoteSet::add_extra`); bounded by the stored proposals.
+    fn add_extra_vote(&mut self, sv: SignedVote) -> bool {
+        let v = sv.vote;
+        let proposed = v.block.is_some_and(|b| {
+            self.rounds
+                .values()
+                .any(|log| log.proposal.is_some_and(|p| p.proposal.block == b))
+        });
+        proposed
+            && self
+                .rounds
+                .get_mut(&v.round)
+                .is_some_and(|log| log.votes_mut(v.kind).add_extra(sv))
     }
 
     fn on_certificate(&mut self, cert: &CommitCertificate, effects: &mut Vec<Effect>) {

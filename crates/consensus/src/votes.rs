@@ -20,12 +20,17 @@ pub(crate) enum AddVote {
     ConflictAgain,
 }
 
-/// The votes of one kind in one round: the first vote of each validator counts.
+/// The votes of one kind in one round: the first vote of each validator counts, and an
+/// equivocator's later votes count too for values proposed at the height (see
+/// [`VoteSet::add_extra`]).
 #[derive(Default, Debug)]
 pub(crate) struct VoteSet {
     votes: BTreeMap<u32, SignedVote>,
     tally: BTreeMap<Option<Hash32>, usize>,
     reported: BTreeSet<u32>,
+    /// Conflicting votes of equivocators, one per (validator, value), only for values
+    /// some proposal of the height names (so bounded by the stored proposals).
+    extra: BTreeMap<(u32, Hash32), SignedVote>,
 }
 
 impl VoteSet {
@@ -53,6 +58,31 @@ impl VoteSet {
         }
     }
 
+    /// Counts a vote that conflicts with the validator's first one, for its value, as
+    /// the paper does (every received message counts). Without this, a polka or a
+    /// decision that leaned on an equivocator's vote stays invisible to a validator that
+    /// counted the equivocator's other vote first: a validator locked on that value
+    /// then refuses every other one, the others can never see the polka that would
+    /// unlock them, and the height stalls (found by crates/sim). The caller passes only
+    /// votes for values proposed at the height; returns whether the vote was new.
+    pub(crate) fn add_extra(&mut self, vote: SignedVote) -> bool {
+        let Some(block) = vote.vote.block else {
+            return false;
+        };
+        let validator = vote.vote.validator;
+        if self
+            .votes
+            .get(&validator)
+            .is_none_or(|first| first.vote.block == Some(block))
+            || self.extra.contains_key(&(validator, block))
+        {
+            return false;
+        }
+        self.extra.insert((validator, block), vote);
+        *self.tally.entry(Some(block)).or_insert(0) += 1;
+        true
+    }
+
     /// Votes for `block` (`None`: nil).
     pub(crate) fn count(&self, block: &Option<Hash32>) -> usize {
         self.tally.get(block).copied().unwrap_or(0)
@@ -71,11 +101,22 @@ impl VoteSet {
             .filter_map(|(b, _)| *b)
     }
 
-    /// The votes for `block`, in increasing validator order.
+    /// The votes for `block` (an equivocator's counted extra vote included), in
+    /// increasing validator order.
     pub(crate) fn votes_for(&self, block: Hash32) -> impl Iterator<Item = &SignedVote> + '_ {
-        self.votes
+        let mut votes: Vec<&SignedVote> = self
+            .votes
             .values()
-            .filter(move |v| v.vote.block == Some(block))
+            .filter(|v| v.vote.block == Some(block))
+            .chain(
+                self.extra
+                    .iter()
+                    .filter(|((_, b), _)| *b == block)
+                    .map(|(_, v)| v),
+            )
+            .collect();
+        votes.sort_by_key(|v| v.vote.validator);
+        votes.into_iter()
     }
 
     /// Signatures of the votes for `block`, in increasing validator order.

@@ -385,3 +385,98 @@ fn timeouts_grow_per_round() {
     let s = crate::TimeoutSchedule::new(u64::MAX - 1, 10);
     assert_eq!(s.duration_ms(3), u64::MAX, "saturates");
 }
+
+/// Regression (found by crates/sim, seed 186 of 4 validators / 1 Byzantine): an
+/// equivocator's vote that completes a polka must count even when its other vote came
+/// first. Validator 0 prevoted nil (timeout); v1 and v2 prevote the proposal A; the
+/// Byzantine v3 first sends v0 a prevote for another value, then (relayed by a peer)
+/// its prevote for A. With only the first vote counted, v0 never saw the polka for A
+/// that v1 and v2 locked on, refused their later proposals of A with that POL round
+/// forever, and the height stalled.
+#[test]
+fn an_equivocators_vote_for_a_proposed_value_completes_a_polka() {
+    use crate::Consensus;
+    use ebill_types::VoteKind::{Precommit, Prevote};
+    let keys = keys(4);
+    let (mut c, _) = Consensus::new(config(&keys, 0), 1, 0).unwrap();
+    let a = block_of(1, 1, 0);
+    c.on_event(
+        1_000_000,
+        Event::Timeout {
+            height: 1,
+            round: 0,
+            step: TimeoutStep::Propose,
+        },
+    );
+    assert_eq!(c.own_vote(0, Prevote).unwrap().vote.block, None);
+    c.on_event(
+        0,
+        Event::Vote(vote(&keys, 3, Prevote, 1, 0, Some(named("other")))),
+    );
+    let effects = c.on_event(0, Event::Proposal(proposal(&keys, 1, 1, 0, a, None)));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::CheckBlock { .. }))
+    );
+    c.on_event(
+        0,
+        Event::BlockChecked {
+            height: 1,
+            block: a,
+            valid: true,
+        },
+    );
+    c.on_event(0, Event::Vote(vote(&keys, 1, Prevote, 1, 0, Some(a))));
+    c.on_event(0, Event::Vote(vote(&keys, 2, Prevote, 1, 0, Some(a))));
+    assert!(
+        c.own_vote(0, Precommit).is_none(),
+        "two prevotes for A are no polka"
+    );
+    let effects = c.on_event(0, Event::Vote(vote(&keys, 3, Prevote, 1, 0, Some(a))));
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::Evidence(Evidence::ConflictingVotes { .. })))
+    );
+    assert_eq!(
+        c.own_vote(0, Precommit).unwrap().vote.block,
+        Some(a),
+        "the polka counts v3"
+    );
+    assert_eq!(c.locked().map(|l| l.block), Some(a));
+    // A vote for a value nobody proposed still does not count (memory stays bounded).
+    c.on_event(
+        0,
+        Event::Vote(vote(&keys, 2, Precommit, 1, 0, Some(named("x")))),
+    );
+    c.on_event(
+        0,
+        Event::Vote(vote(&keys, 2, Precommit, 1, 0, Some(named("y")))),
+    );
+    c.on_event(0, Event::Vote(vote(&keys, 1, Precommit, 1, 0, Some(a))));
+    c.on_event(
+        0,
+        Event::Vote(vote(&keys, 3, Precommit, 1, 0, Some(named("z")))),
+    );
+    assert!(
+        c.decision().is_none(),
+        "A has only the precommits of v0 and v1"
+    );
+    let effects = c.on_event(0, Event::Vote(vote(&keys, 3, Precommit, 1, 0, Some(a))));
+    let cert = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Commit { certificate, .. } => Some(certificate.clone()),
+            _ => None,
+        })
+        .expect("decided with v3's extra precommit");
+    assert_eq!(
+        cert.signatures
+            .iter()
+            .map(|s| s.validator)
+            .collect::<Vec<_>>(),
+        vec![0, 1, 3]
+    );
+    cert.verify(CHAIN, 1, &a, &validator_set(&keys)).unwrap();
+}
