@@ -201,3 +201,32 @@ pub struct Limits {
     /// Most bytes of one sync response.
     pub max_sync_response_bytes: usize,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_fit_the_largest_block_of_the_default_genesis() {
+        let g = ebill_types::dev::dev_genesis();
+        let cfg = NetConfig::from_genesis(
+            &g,
+            [7; 32],
+            "/ip4/127.0.0.1/tcp/0"
+                .parse()
+                .unwrap_or_else(|e| unreachable!("{e}")),
+            vec![],
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let l = cfg.limits().unwrap_or_else(|e| unreachable!("{e}"));
+        // 8 MiB of transactions, 5,000 length prefixes, header and envelope.
+        assert!(l.max_gossip_bytes >= 8 * 1024 * 1024 + 4 * 5_000 + 1024);
+        assert!(l.max_gossip_bytes <= 9 * 1024 * 1024);
+        assert!(l.max_sync_response_bytes >= l.max_gossip_bytes);
+        assert_eq!(cfg.idle_connection_timeout, Duration::from_secs(3600));
+        assert_eq!(cfg.allowed.len(), 1);
+        let mut bad = cfg.clone();
+        bad.chain_id = "Bad Chain".into();
+        assert!(bad.limits().is_err());
+    }
+}

@@ -429,3 +429,208 @@ pub(crate) fn verify_certified(
     )
     .map_err(|e| format!("certificate of block {}: {e}", block.header.height))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebill_types::dev::{dev_genesis_with, dev_key};
+    use ebill_types::{Header, Vote, VoteKind};
+
+    const CHAIN: &str = "unit";
+
+    fn checker() -> Checker {
+        let g = dev_genesis_with(CHAIN, 4);
+        Checker {
+            chain_id: CHAIN.into(),
+            validators: g.validator_set().unwrap_or_else(|e| unreachable!("{e}")),
+            limits: Limits {
+                max_block_bytes: 1 << 20,
+                max_block_txs: 100,
+                max_tx_bytes: 1 << 16,
+                max_batch_txs: 10,
+                max_batch_bytes: 1 << 20,
+                max_gossip_bytes: 2 << 20,
+                max_txs_gossip_bytes: 2 << 20,
+                max_sync_blocks: 8,
+                max_sync_response_bytes: 4 << 20,
+            },
+            tip_height: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn vote(validator: u32, signer: u32) -> SignedVote {
+        Vote {
+            kind: VoteKind::Prevote,
+            height: 3,
+            round: 0,
+            block: None,
+            validator,
+        }
+        .sign(CHAIN, &dev_key("validator", signer))
+    }
+
+    fn block(height: u64) -> Block {
+        let header = Header {
+            chain_id: CHAIN.into(),
+            height,
+            prev_hash: Hash32::ZERO,
+            time_ms: 1,
+            proposer: 0,
+            tx_root: Block::tx_root(&[]),
+            tx_count: 0,
+            validator_set_hash: Hash32::ZERO,
+            state_root: Hash32::ZERO,
+        };
+        Block {
+            header,
+            txs: vec![],
+        }
+    }
+
+    fn proposal(b: &Block, signer: u32) -> SignedProposal {
+        Proposal {
+            height: b.header.height,
+            round: 0,
+            block: b.header.hash(),
+            pol_round: None,
+            proposer: 0,
+        }
+        .sign(CHAIN, &dev_key("validator", signer))
+    }
+
+    fn is_reject(r: Result<Checked, Refusal>) -> bool {
+        matches!(r, Err(Refusal::Reject(_)))
+    }
+
+    #[test]
+    fn votes_must_be_signed_by_their_validator() {
+        let c = checker();
+        let good = encode_consensus(&ConsensusMsg::Vote(vote(1, 1)));
+        assert!(c.check(TopicKind::Consensus, &good).is_ok());
+        let forged = encode_consensus(&ConsensusMsg::Vote(vote(1, 2)));
+        assert!(is_reject(c.check(TopicKind::Consensus, &forged)));
+        let unknown = encode_consensus(&ConsensusMsg::Vote(vote(9, 9)));
+        assert!(is_reject(c.check(TopicKind::Consensus, &unknown)));
+        // Any change of framing is refused: trailing byte, truncation, wrong topic.
+        let mut long = good.clone();
+        long.push(0);
+        assert!(is_reject(c.check(TopicKind::Consensus, &long)));
+        assert!(is_reject(
+            c.check(TopicKind::Consensus, &good[..good.len() - 1])
+        ));
+        assert!(is_reject(c.check(TopicKind::Txs, &good)));
+        assert!(is_reject(c.check(TopicKind::Blocks, &good)));
+        assert!(is_reject(c.check(TopicKind::Consensus, &[])));
+    }
+
+    #[test]
+    fn a_proposal_must_carry_the_block_it_names() {
+        let c = checker();
+        let b = block(3);
+        let p = proposal(&b, 0);
+        let ok = ConsensusMsg::Proposal {
+            proposal: p,
+            block: Some(b.clone()),
+        };
+        let bytes = encode_consensus(&ok);
+        assert_eq!(decode_consensus(&bytes, &c.limits), Ok(ok));
+        assert!(c.check(TopicKind::Consensus, &bytes).is_ok());
+        let other = ConsensusMsg::Proposal {
+            proposal: p,
+            block: Some(block(4)),
+        };
+        assert!(is_reject(
+            c.check(TopicKind::Consensus, &encode_consensus(&other))
+        ));
+        let forged = ConsensusMsg::Proposal {
+            proposal: proposal(&b, 1),
+            block: Some(b.clone()),
+        };
+        assert!(is_reject(
+            c.check(TopicKind::Consensus, &encode_consensus(&forged))
+        ));
+        let mut bad_body = b.clone();
+        bad_body.header.tx_count = 1;
+        let p2 = proposal(&bad_body, 0);
+        let bad = ConsensusMsg::Proposal {
+            proposal: p2,
+            block: Some(bad_body),
+        };
+        assert!(is_reject(
+            c.check(TopicKind::Consensus, &encode_consensus(&bad))
+        ));
+        // Stale once the tip passes it.
+        c.tip_height.store(3, Ordering::Relaxed);
+        assert!(matches!(
+            c.check(TopicKind::Consensus, &bytes),
+            Err(Refusal::Ignore(_))
+        ));
+    }
+
+    #[test]
+    fn announcements_need_a_quorum_certificate() {
+        let c = checker();
+        let b = block(2);
+        let hash = b.header.hash();
+        let sign = |signers: &[u32]| CommitCertificate {
+            height: 2,
+            round: 0,
+            block: hash,
+            signatures: signers
+                .iter()
+                .map(|&i| ebill_types::CommitSignature {
+                    validator: i,
+                    signature: Vote {
+                        kind: VoteKind::Precommit,
+                        height: 2,
+                        round: 0,
+                        block: Some(hash),
+                        validator: i,
+                    }
+                    .sign(CHAIN, &dev_key("validator", i))
+                    .signature,
+                })
+                .collect(),
+        };
+        let good = encode_announcement(&b, &sign(&[0, 1, 3]));
+        assert!(matches!(
+            c.check(TopicKind::Blocks, &good),
+            Ok(Checked::Block(..))
+        ));
+        let weak = encode_announcement(&b, &sign(&[0, 1]));
+        assert!(is_reject(c.check(TopicKind::Blocks, &weak)));
+    }
+
+    #[test]
+    fn tx_batches_split_by_count_and_bytes_and_decode_back() {
+        let c = checker();
+        let txs: Vec<SignedTx> = (0..25)
+            .map(|n| {
+                ebill_types::tx::Tx {
+                    nonce: 0,
+                    body: ebill_types::tx::TxBody::IssueBill(ebill_types::dev::sample_bill(
+                        n,
+                        100,
+                        ebill_types::dev::DEV_GENESIS_TIME_MS,
+                    )),
+                }
+                .sign_unit(CHAIN, &ebill_types::dev::dev_issuer_key())
+            })
+            .collect();
+        let batches = encode_tx_batches(&txs, &c.limits).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(batches.len(), 3);
+        let mut back = Vec::new();
+        for b in &batches {
+            match c.check(TopicKind::Txs, b) {
+                Ok(Checked::Txs(t)) => back.extend(t),
+                other => unreachable!("{other:?}"),
+            }
+        }
+        assert_eq!(back, txs);
+        let mut small = c.limits;
+        small.max_batch_bytes = 2 * txs[0].to_canonical_bytes().len() + 100;
+        assert_eq!(encode_tx_batches(&txs[..6], &small).map(|b| b.len()), Ok(3));
+        // An empty batch is refused.
+        assert!(is_reject(c.check(TopicKind::Txs, &finish_batch(&[]))));
+    }
+}

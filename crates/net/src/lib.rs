@@ -147,3 +147,19 @@ pub async fn start(
     };
     Ok((client, event_rx, handle))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_id_of_a_public_key_is_that_of_the_libp2p_key_from_the_same_seed() {
+        for i in 0..8 {
+            let key = ebill_types::dev::dev_key("validator", i);
+            let mut seed = key.seed();
+            let libp2p_key = identity::Keypair::ed25519_from_bytes(&mut seed)
+                .unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(peer_id_of(&key.public()), libp2p_key.public().to_peer_id());
+        }
+    }
+}

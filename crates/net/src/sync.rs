@@ -232,3 +232,121 @@ pub(crate) fn decode_block_response(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebill_types::{CommitSignature, Header, Signature};
+
+    fn limits() -> Limits {
+        Limits {
+            max_block_bytes: 1 << 20,
+            max_block_txs: 100,
+            max_tx_bytes: 1 << 16,
+            max_batch_txs: 10,
+            max_batch_bytes: 1 << 20,
+            max_gossip_bytes: 2 << 20,
+            max_txs_gossip_bytes: 2 << 20,
+            max_sync_blocks: 8,
+            max_sync_response_bytes: 4 << 20,
+        }
+    }
+
+    fn empty_block(height: u64) -> (Block, CommitCertificate) {
+        let header = Header {
+            chain_id: "c".into(),
+            height,
+            prev_hash: Hash32::ZERO,
+            time_ms: 1,
+            proposer: 0,
+            tx_root: Block::tx_root(&[]),
+            tx_count: 0,
+            validator_set_hash: Hash32::ZERO,
+            state_root: Hash32::ZERO,
+        };
+        let cert = CommitCertificate {
+            height,
+            round: 0,
+            block: header.hash(),
+            signatures: vec![CommitSignature {
+                validator: 0,
+                signature: Signature([0; 64]),
+            }],
+        };
+        (
+            Block {
+                header,
+                txs: vec![],
+            },
+            cert,
+        )
+    }
+
+    fn count(bytes: &[u8]) -> usize {
+        let mut dec =
+            Decoder::with_domain(bytes, BLOCKS_DOMAIN).unwrap_or_else(|e| unreachable!("{e}"));
+        dec.seq("blocks", 100, |d| {
+            decode_block_bytes(d, &limits())?;
+            CommitCertificate::decode_from(d)
+        })
+        .unwrap_or_else(|e| unreachable!("{e}"))
+        .len()
+    }
+
+    #[test]
+    fn requests_round_trip_and_refuse_other_bytes() {
+        for r in [
+            SyncRequest::Blocks {
+                from_height: 7,
+                max: 3,
+            },
+            SyncRequest::Block {
+                hash: Hash32([4; 32]),
+            },
+        ] {
+            let mut bytes = r.encode();
+            assert_eq!(SyncRequest::decode(&bytes), Ok(r));
+            bytes.push(0);
+            assert!(SyncRequest::decode(&bytes).is_err());
+            bytes.truncate(bytes.len() - 2);
+            assert!(SyncRequest::decode(&bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn responders_cut_answers_to_count_and_bytes() {
+        let blocks: Vec<_> = (1..=10).map(empty_block).collect();
+        let one =
+            4 + blocks[0].0.to_canonical_bytes().len() + blocks[0].1.to_canonical_bytes().len();
+        let header = 4 + BLOCKS_DOMAIN.len() + 4;
+
+        let (tx, mut rx) = oneshot::channel();
+        let r = BlocksResponder {
+            tx,
+            max_count: 4,
+            max_bytes: 1 << 20,
+        };
+        assert_eq!(r.respond(blocks.clone()), 4);
+        assert_eq!(
+            count(&rx.try_recv().unwrap_or_else(|e| unreachable!("{e}"))),
+            4
+        );
+
+        let (tx, mut rx) = oneshot::channel();
+        let r = BlocksResponder {
+            tx,
+            max_count: 10,
+            max_bytes: header + 3 * one + one / 2,
+        };
+        assert_eq!(r.respond(blocks.clone()), 3);
+        let bytes = rx.try_recv().unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(bytes.len() <= header + 3 * one + one / 2);
+        assert_eq!(count(&bytes), 3);
+
+        let (tx, mut rx) = oneshot::channel();
+        let r = BlockResponder { tx, max_bytes: 20 };
+        assert!(!r.respond(Some((blocks[0].0.clone(), None))));
+        let bytes = rx.try_recv().unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(bytes, encode_block_by_hash(None));
+    }
+}
