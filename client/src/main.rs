@@ -606,13 +606,19 @@ impl BatchOut {
             print!("{sep}{v}");
             self.first = false;
         } else if let Some(err) = v.get("error") {
-            pb.println(format!(
+            let line = format!(
                 "rejected {}/{}: {}: {}",
                 v["code"].as_str().unwrap_or("?"),
                 v["number"].as_str().unwrap_or("?"),
                 err["code"].as_str().unwrap_or("?"),
                 err["message"].as_str().unwrap_or("")
-            ));
+            );
+            // A hidden bar (stderr is no terminal) prints nothing: write directly then.
+            if pb.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                pb.println(line);
+            }
         }
     }
 
