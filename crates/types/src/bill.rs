@@ -138,7 +138,10 @@ impl CodePrefix {
     /// Validates 1 to 8 ASCII digits.
     pub fn parse(s: &str) -> Result<Self, BillError> {
         if s.is_empty() || s.len() > 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(field("code_prefixes", format!("a prefix is 1 to 8 digits, got {s:?}")));
+            return Err(field(
+                "code_prefixes",
+                format!("a prefix is 1 to 8 digits, got {s:?}"),
+            ));
         }
         Ok(Self(s.to_owned()))
     }
@@ -310,7 +313,10 @@ pub(crate) fn check_text(
         return Err(field(what, "must not be empty"));
     }
     if s.len() > max_bytes {
-        return Err(field(what, format!("is {} bytes, over the limit of {max_bytes}", s.len())));
+        return Err(field(
+            what,
+            format!("is {} bytes, over the limit of {max_bytes}", s.len()),
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(field(what, "must not contain control characters"));
@@ -338,7 +344,10 @@ impl Payer {
             PayerType::Person => {
                 if self.id.is_empty()
                     || self.id.len() > limits::MAX_PAYER_ID_BYTES
-                    || !self.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    || !self
+                        .id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 {
                     return Err(field(
                         "payer.id",
@@ -388,7 +397,9 @@ impl Canonical for Payer {
         Ok(Self {
             payer_type: PayerType::decode_from(dec)?,
             name: dec.str("payer name", limits::MAX_NAME_BYTES)?.to_owned(),
-            id: dec.str("payer id", limits::MAX_PAYER_ID_BYTES.max(18))?.to_owned(),
+            id: dec
+                .str("payer id", limits::MAX_PAYER_ID_BYTES.max(18))?
+                .to_owned(),
         })
     }
 }
@@ -425,7 +436,10 @@ impl Item {
                     self.quantity, self.unit_price, self.amount
                 ),
             )),
-            None => Err(field("items.amount", format!("item {index}: amount overflows"))),
+            None => Err(field(
+                "items.amount",
+                format!("item {index}: amount overflows"),
+            )),
         }
     }
 }
@@ -441,7 +455,9 @@ impl Canonical for Item {
     }
     fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
-            code: dec.str("item code", limits::MAX_ITEM_CODE_BYTES)?.to_owned(),
+            code: dec
+                .str("item code", limits::MAX_ITEM_CODE_BYTES)?
+                .to_owned(),
             name: dec.str("item name", limits::MAX_NAME_BYTES)?.to_owned(),
             quantity: Quantity(dec.u64("quantity")?),
             unit: dec.str("item unit", limits::MAX_UNIT_BYTES)?.to_owned(),
@@ -509,7 +525,11 @@ impl Bill {
         if self.items.len() > limits::MAX_ITEMS {
             return Err(field(
                 "items",
-                format!("{} items, over the limit of {}", self.items.len(), limits::MAX_ITEMS),
+                format!(
+                    "{} items, over the limit of {}",
+                    self.items.len(),
+                    limits::MAX_ITEMS
+                ),
             ));
         }
         let mut sum = Fen(0);
@@ -618,7 +638,11 @@ impl CheckCode {
     /// Parses six characters of `[0-9a-z]`.
     pub fn parse(s: &str) -> Result<Self, BillError> {
         let b = s.as_bytes();
-        if b.len() != 6 || !b.iter().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()) {
+        if b.len() != 6
+            || !b
+                .iter()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        {
             return Err(field("check_code", "must be 6 characters of 0-9 and a-z"));
         }
         let mut out = [0u8; 6];

@@ -508,7 +508,9 @@ pub struct CommitCertificate {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum CertificateError {
     /// For another block or height.
-    #[error("certificate is for height {cert_height} block {cert_block}, not height {height} block {block}")]
+    #[error(
+        "certificate is for height {cert_height} block {cert_block}, not height {height} block {block}"
+    )]
     WrongBlock {
         /// The certificate's height.
         cert_height: u64,

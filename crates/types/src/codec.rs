@@ -164,9 +164,8 @@ impl Encoder {
 
     /// Appends a `u32` count and then each item.
     pub fn seq<T>(&mut self, items: &[T], mut f: impl FnMut(&mut Self, &T)) -> &mut Self {
-        let len = u32::try_from(items.len()).unwrap_or_else(|_| {
-            unreachable!("canonical sequence over 4G items: {}", items.len())
-        });
+        let len = u32::try_from(items.len())
+            .unwrap_or_else(|_| unreachable!("canonical sequence over 4G items: {}", items.len()));
         self.u32(len);
         for item in items {
             f(self, item);
@@ -293,7 +292,11 @@ impl<'a> Decoder<'a> {
         what: &'static str,
         f: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<Option<T>, DecodeError> {
-        if self.bool(what)? { Ok(Some(f(self)?)) } else { Ok(None) }
+        if self.bool(what)? {
+            Ok(Some(f(self)?))
+        } else {
+            Ok(None)
+        }
     }
 
     /// Reads a sequence of at most `max` items written by [`Encoder::seq`].
@@ -366,7 +369,10 @@ mod tests {
         let dec = Decoder::new(&[1]);
         assert_eq!(dec.finish(), Err(DecodeError::TrailingBytes(1)));
         let mut dec = Decoder::new(&[2]);
-        assert!(matches!(dec.bool("flag"), Err(DecodeError::InvalidTag { .. })));
+        assert!(matches!(
+            dec.bool("flag"),
+            Err(DecodeError::InvalidTag { .. })
+        ));
     }
 
     #[test]
@@ -380,7 +386,11 @@ mod tests {
         ));
         // A sequence that claims a billion items in four bytes.
         let bytes = [0x3b, 0x9a, 0xca, 0x00];
-        assert!(Decoder::new(&bytes).seq("items", usize::MAX, |d| d.u8("x")).is_err());
+        assert!(
+            Decoder::new(&bytes)
+                .seq("items", usize::MAX, |d| d.u8("x"))
+                .is_err()
+        );
     }
 
     #[test]

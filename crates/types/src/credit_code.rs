@@ -9,7 +9,9 @@ use thiserror::Error;
 /// The 31 characters of GB 32100 (no I, O, S, V, Z), in value order.
 const ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// Weights of positions 1..=17: 3^(i-1) mod 31.
-const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// Why a credit code was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

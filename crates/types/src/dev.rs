@@ -3,7 +3,9 @@
 //! Every key here is derived from a public seed: anyone can sign as these units. They
 //! exist for a one-machine dev chain, tests and the simulator, never for a real network.
 
-use crate::bill::{Bill, BillCode, BillKind, BillNumber, CodePrefix, Currency, Item, Payer, PayerType};
+use crate::bill::{
+    Bill, BillCode, BillKind, BillNumber, CodePrefix, Currency, Item, Payer, PayerType,
+};
 use crate::block::Validator;
 use crate::credit_code::CreditCode;
 use crate::genesis::{Genesis, IssuerEntry, Params, Regulator, Regulators, ReimburserEntry};
@@ -161,6 +163,10 @@ mod tests {
         assert_eq!(g.validate(), Ok(()));
         assert_eq!(sample_bill(1, 1250, DEV_GENESIS_TIME_MS).validate(), Ok(()));
         assert_eq!(dev_genesis_with("ebill-sim", 7).validate(), Ok(()));
-        assert!(test_credit_code('B', 3).to_string().starts_with("91330100MB"));
+        assert!(
+            test_credit_code('B', 3)
+                .to_string()
+                .starts_with("91330100MB")
+        );
     }
 }

@@ -153,7 +153,8 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> GenesisError {
 impl Genesis {
     /// Parses and validates genesis JSON.
     pub fn from_json(text: &str) -> Result<Self, GenesisError> {
-        let g: Genesis = serde_json::from_str(text).map_err(|e| GenesisError::Json(e.to_string()))?;
+        let g: Genesis =
+            serde_json::from_str(text).map_err(|e| GenesisError::Json(e.to_string()))?;
         g.validate()?;
         Ok(g)
     }
@@ -180,10 +181,16 @@ impl Genesis {
         }
         let p = &self.params;
         if p.max_block_txs == 0 || p.max_block_txs as usize > limits::MAX_BLOCK_TXS {
-            return Err(invalid("params.max_block_txs", format!("1 to {}", limits::MAX_BLOCK_TXS)));
+            return Err(invalid(
+                "params.max_block_txs",
+                format!("1 to {}", limits::MAX_BLOCK_TXS),
+            ));
         }
         if p.max_tx_bytes < 1024 || p.max_tx_bytes as usize > limits::MAX_TX_BYTES {
-            return Err(invalid("params.max_tx_bytes", format!("1024 to {}", limits::MAX_TX_BYTES)));
+            return Err(invalid(
+                "params.max_tx_bytes",
+                format!("1024 to {}", limits::MAX_TX_BYTES),
+            ));
         }
         if p.max_block_bytes < p.max_tx_bytes {
             return Err(invalid("params.max_block_bytes", "at least max_tx_bytes"));
@@ -197,15 +204,24 @@ impl Genesis {
             check_text("observers.name", &o.name, limits::MAX_NAME_BYTES, false)
                 .map_err(|e| invalid("observers", e.to_string()))?;
             if !keys.insert(o.public_key) {
-                return Err(invalid("observers", format!("key {} used twice", o.public_key)));
+                return Err(invalid(
+                    "observers",
+                    format!("key {} used twice", o.public_key),
+                ));
             }
         }
         let r = &self.regulators;
         if r.keys.is_empty() || r.keys.len() > limits::MAX_REGULATORS {
-            return Err(invalid("regulators.keys", format!("1 to {}", limits::MAX_REGULATORS)));
+            return Err(invalid(
+                "regulators.keys",
+                format!("1 to {}", limits::MAX_REGULATORS),
+            ));
         }
         if r.threshold == 0 || usize::from(r.threshold) > r.keys.len() {
-            return Err(invalid("regulators.threshold", "1 to the number of regulator keys"));
+            return Err(invalid(
+                "regulators.threshold",
+                "1 to the number of regulator keys",
+            ));
         }
         let mut reg_keys = BTreeSet::new();
         for k in &r.keys {
@@ -213,16 +229,25 @@ impl Genesis {
                 .check_registrable()
                 .map_err(|e| invalid("regulators.keys", format!("{}: {e}", k.name)))?;
             if !reg_keys.insert(k.public_key) {
-                return Err(invalid("regulators.keys", format!("key {} used twice", k.public_key)));
+                return Err(invalid(
+                    "regulators.keys",
+                    format!("key {} used twice", k.public_key),
+                ));
             }
         }
         if self.issuers.len() + self.reimbursers.len() > limits::MAX_GENESIS_UNITS {
-            return Err(invalid("issuers", format!("at most {} units", limits::MAX_GENESIS_UNITS)));
+            return Err(invalid(
+                "issuers",
+                format!("at most {} units", limits::MAX_GENESIS_UNITS),
+            ));
         }
         let mut codes = BTreeSet::new();
         for u in &self.issuers {
             if !codes.insert(u.credit_code) {
-                return Err(invalid("issuers", format!("{} registered twice", u.credit_code)));
+                return Err(invalid(
+                    "issuers",
+                    format!("{} registered twice", u.credit_code),
+                ));
             }
             check_text("issuers.name", &u.name, limits::MAX_NAME_BYTES, false)
                 .map_err(|e| invalid("issuers", e.to_string()))?;
@@ -238,7 +263,10 @@ impl Genesis {
         }
         for u in &self.reimbursers {
             if !codes.insert(u.credit_code) {
-                return Err(invalid("reimbursers", format!("{} registered twice", u.credit_code)));
+                return Err(invalid(
+                    "reimbursers",
+                    format!("{} registered twice", u.credit_code),
+                ));
             }
             check_text("reimbursers.name", &u.name, limits::MAX_NAME_BYTES, false)
                 .map_err(|e| invalid("reimbursers", e.to_string()))?;

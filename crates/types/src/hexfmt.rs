@@ -26,7 +26,10 @@ pub fn decode_fixed<const N: usize>(s: &str) -> Result<[u8; N], HexError> {
             got: s.len(),
         });
     }
-    if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(HexError::NotLowerHex);
     }
     let mut out = [0u8; N];

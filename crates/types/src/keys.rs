@@ -56,7 +56,8 @@ impl PublicKey {
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), KeyError> {
         let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        vk.verify_strict(msg, &sig).map_err(|_| KeyError::BadSignature)
+        vk.verify_strict(msg, &sig)
+            .map_err(|_| KeyError::BadSignature)
     }
 }
 
@@ -139,8 +140,7 @@ pub fn verify_many(items: &[(&PublicKey, &[u8], &Signature)]) -> Vec<bool> {
         msgs.push(*msg);
         sigs.push(ed25519_dalek::Signature::from_bytes(&sig.0));
     }
-    if prechecked && !items.is_empty() && ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
-    {
+    if prechecked && !items.is_empty() && ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok() {
         return vec![true; items.len()];
     }
     items

@@ -25,8 +25,14 @@ pub mod proof;
 pub mod timestamp;
 pub mod tx;
 
-pub use bill::{Bill, BillCode, BillError, BillId, BillKind, BillNumber, CheckCode, CodePrefix, Item, Payer, PayerType, SignedBill};
-pub use block::{Block, CommitCertificate, CommitSignature, Header, Proposal, SignedProposal, SignedVote, Validator, ValidatorSet, Vote, VoteKind};
+pub use bill::{
+    Bill, BillCode, BillError, BillId, BillKind, BillNumber, CheckCode, CodePrefix, Item, Payer,
+    PayerType, SignedBill,
+};
+pub use block::{
+    Block, CommitCertificate, CommitSignature, Header, Proposal, SignedProposal, SignedVote,
+    Validator, ValidatorSet, Vote, VoteKind,
+};
 pub use codec::{Canonical, DecodeError, Decoder, Encoder};
 pub use credit_code::CreditCode;
 pub use genesis::{Genesis, Params};

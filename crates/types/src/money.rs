@@ -157,7 +157,18 @@ mod tests {
         assert_eq!(Fen::parse("0"), Ok(Fen(0)));
         assert_eq!(Fen::parse("0.01"), Ok(Fen(1)));
         for bad in [
-            "", "-1", "+1", "1.", ".5", "1.234", "01", "1e3", " 1", "1 ", "1,00", "１",
+            "",
+            "-1",
+            "+1",
+            "1.",
+            ".5",
+            "1.234",
+            "01",
+            "1e3",
+            " 1",
+            "1 ",
+            "1,00",
+            "１",
             "99999999999999999999",
         ] {
             assert!(Fen::parse(bad).is_err(), "{bad:?} should be refused");
@@ -169,7 +180,10 @@ mod tests {
     #[test]
     fn json_numbers_are_refused() {
         assert!(serde_json::from_str::<Fen>("12.5").is_err());
-        assert_eq!(serde_json::from_str::<Fen>("\"12.5\"").ok(), Some(Fen(1250)));
+        assert_eq!(
+            serde_json::from_str::<Fen>("\"12.5\"").ok(),
+            Some(Fen(1250))
+        );
     }
 
     #[test]

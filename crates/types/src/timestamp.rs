@@ -43,7 +43,10 @@ impl Timestamp {
         }
         let unix_ms = i64::try_from(nanos / 1_000_000).map_err(|_| TimeError::OutOfRange)?;
         let offset_min = dt.offset().whole_minutes();
-        let ts = Self { unix_ms, offset_min };
+        let ts = Self {
+            unix_ms,
+            offset_min,
+        };
         ts.to_datetime()?;
         Ok(ts)
     }

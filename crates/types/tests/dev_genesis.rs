@@ -20,7 +20,10 @@ fn dev_json_is_the_built_in_dev_genesis() {
     }
     let text = std::fs::read_to_string(path())
         .expect("genesis/dev.json is missing: regenerate it with EBILL_REGENERATE_VECTORS=1");
-    assert_eq!(text, expected, "genesis/dev.json differs from ebill_types::dev::dev_genesis()");
+    assert_eq!(
+        text, expected,
+        "genesis/dev.json differs from ebill_types::dev::dev_genesis()"
+    );
     let parsed = Genesis::from_json(&text).unwrap();
     assert_eq!(parsed, dev_genesis());
     assert_eq!(parsed.hash(), dev_genesis().hash());
