@@ -786,7 +786,14 @@ impl Engine {
         self.height = height + 1;
         self.idle_since_ms = self.now_ms();
         info!(height, txs = ids.len(), %hash, "committed");
-        if announce {
+        // Only the proposer announces: every validator's certificate differs, so each
+        // announcement is another copy of the block on the wire. Observers that miss it
+        // sync the block on their next tick.
+        let proposed_here = self
+            .consensus_config
+            .as_ref()
+            .is_some_and(|c| c.validator_index == candidate.block.header.proposer);
+        if announce && proposed_here {
             self.send(Outbound::Announce {
                 block: candidate.block,
                 certificate,
