@@ -69,6 +69,29 @@ impl Node {
 
     /// Starts `ebill-node` with `args`; `port` is its API port.
     pub fn start(args: &[String], port: u16) -> Node {
+        Self::spawn(args, format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Starts `ebill-node --config CONFIG` (a node of `ebill genesis init`); its API URL
+    /// comes from the config's `api`.
+    pub fn start_config(config: &Path) -> Node {
+        Self::start_config_with(config, &[])
+    }
+
+    /// Starts `ebill-node --config CONFIG` with more flags (flags override the file).
+    pub fn start_config_with(config: &Path, extra: &[String]) -> Node {
+        let text = std::fs::read_to_string(config)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", config.display()));
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        let api = table["api"].as_str().expect("api in the node config");
+        let mut args = vec!["--config".to_string(), config.display().to_string()];
+        args.extend(extra.iter().cloned());
+        Self::spawn(&args, format!("http://{api}"))
+    }
+
+    /// Starts `ebill-node` with `args`, serving its API at `url`; returns once the node
+    /// has logged "ebill-node ready".
+    pub fn spawn(args: &[String], url: String) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ebill-node"))
             .args(args)
             .env("RUST_LOG", "info")
@@ -89,7 +112,7 @@ impl Node {
         });
         let mut node = Node {
             child: Some(child),
-            url: format!("http://127.0.0.1:{port}"),
+            url,
             lines: rx,
             log: Vec::new(),
         };
@@ -116,6 +139,36 @@ impl Node {
                 ),
             }
         }
+    }
+
+    /// Moves every line logged so far (without waiting) into `log`.
+    pub fn drain(&mut self) {
+        while let Ok(line) = self.lines.try_recv() {
+            self.log.push(line);
+        }
+    }
+
+    /// Whether the node has logged a line containing `needle` so far.
+    pub fn logged(&mut self, needle: &str) -> bool {
+        self.drain();
+        self.log.iter().any(|l| l.contains(needle))
+    }
+
+    /// The lines logged so far that contain `needle`.
+    pub fn lines_with(&mut self, needle: &str) -> Vec<String> {
+        self.drain();
+        self.log
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the process is still running (a node that stops by itself has failed).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
     }
 
     /// Sends SIGTERM and waits for a clean exit.
