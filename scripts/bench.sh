@@ -7,5 +7,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${EBILL_BENCH_TARGET_DIR:-/var/tmp/ebill-target-release}"
-cargo build --release --locked -p ebill-node -p ebill-bench
-exec "$CARGO_TARGET_DIR/release/ebill-bench" --node-bin "$CARGO_TARGET_DIR/release/ebill-node" "$@"
+cargo build --release --locked -p ebill-node -p ebill-client -p ebill-bench
+exec "$CARGO_TARGET_DIR/release/ebill-bench" --node-bin "$CARGO_TARGET_DIR/release/ebill-node" --ebill-bin "$CARGO_TARGET_DIR/release/ebill" "$@"

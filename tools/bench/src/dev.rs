@@ -32,7 +32,7 @@ pub struct Presigned {
     pub ids: Vec<(String, String, String)>,
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(120)))
@@ -47,10 +47,41 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Signs `n` bills of the dev issuer, numbered from `first`, in batches of `batch`, on
-/// every core. Done before any clock starts.
-pub fn presign(first: u64, n: usize, batch: usize) -> Presigned {
-    let key = dev::dev_issuer_key();
+/// Who signs the bills of a run.
+#[derive(Clone)]
+pub struct Signer {
+    /// The issuer's key.
+    pub key: ebill_types::Keypair,
+    /// Its credit code.
+    pub issuer: ebill_types::CreditCode,
+    /// The chain.
+    pub chain_id: String,
+}
+
+impl Signer {
+    /// The dev chain's issuer.
+    pub fn dev() -> Self {
+        Self {
+            key: dev::dev_issuer_key(),
+            issuer: dev::dev_issuer_code(),
+            chain_id: dev::DEV_CHAIN_ID.to_owned(),
+        }
+    }
+
+    fn sign(&self, number: u64, amount_fen: u64, issued: i64) -> SignedTx {
+        let mut bill = dev::sample_bill(number, amount_fen, issued);
+        bill.issuer = self.issuer;
+        Tx {
+            nonce: 0,
+            body: TxBody::IssueBill(bill),
+        }
+        .sign_unit(&self.chain_id, &self.key)
+    }
+}
+
+/// Signs `n` bills, numbered from `first`, in batches of `batch`, on every core. Done
+/// before any clock starts.
+pub fn presign(signer: &Signer, first: u64, n: usize, batch: usize) -> Presigned {
     let issued = now_ms();
     let cores = std::thread::available_parallelism()
         .map(|c| c.get())
@@ -59,18 +90,12 @@ pub fn presign(first: u64, n: usize, batch: usize) -> Presigned {
     let parts: Vec<Vec<(SignedTx, CheckCode)>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..cores)
             .map(|c| {
-                let key = key.clone();
                 s.spawn(move || {
                     let lo = c * per;
                     let hi = ((c + 1) * per).min(n);
                     (lo..hi)
                         .map(|i| {
-                            let bill = dev::sample_bill(first + i as u64, 1250, issued);
-                            let stx = Tx {
-                                nonce: 0,
-                                body: TxBody::IssueBill(bill),
-                            }
-                            .sign_unit(dev::DEV_CHAIN_ID, &key);
+                            let stx = signer.sign(first + i as u64, 1250, issued);
                             let check = stx
                                 .to_signed_bill()
                                 .map(|b| b.check_code)
@@ -101,10 +126,11 @@ pub fn presign(first: u64, n: usize, batch: usize) -> Presigned {
     Presigned { batches, ids }
 }
 
-/// Submits batches from `threads` threads with `?wait=commit` until `seconds` pass or
-/// the batches run out. Returns (committed transactions, elapsed, per-batch latency).
+/// Submits batches from `threads` threads (thread i to `urls[i % len]`) with
+/// `?wait=commit` until `seconds` pass or the batches run out. Returns (committed
+/// transactions, elapsed, per-batch latency).
 pub fn submit_load(
-    url: &str,
+    urls: &[String],
     batches: &[String],
     threads: usize,
     seconds: f64,
@@ -115,9 +141,10 @@ pub fn submit_load(
     let deadline = start + Duration::from_secs_f64(seconds);
     let results: Vec<Result<Latencies>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| {
+            .map(|t| {
                 let next = Arc::clone(&next);
                 let committed = Arc::clone(&committed);
+                let url = urls[t % urls.len()].as_str();
                 s.spawn(move || -> Result<Latencies> {
                     let agent = agent();
                     let mut lat = Latencies::default();
@@ -222,10 +249,10 @@ pub fn get_load(
     Ok((total as f64 / secs, all))
 }
 
-/// Submits single transactions with `?wait=commit` from `threads` threads for
-/// `seconds`; the latency of each is submit-to-final.
+/// Submits single transactions with `?wait=commit` from `threads` threads (thread i to
+/// `urls[i % len]`) for `seconds`; the latency of each is submit-to-final.
 pub fn single_latency(
-    url: &str,
+    urls: &[String],
     txs: &[String],
     threads: usize,
     seconds: f64,
@@ -234,8 +261,9 @@ pub fn single_latency(
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let results: Vec<Result<Latencies>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
-            .map(|_| {
+            .map(|t| {
                 let next = &next;
+                let url = urls[t % urls.len()].as_str();
                 s.spawn(move || -> Result<Latencies> {
                     let agent = agent();
                     let mut lat = Latencies::default();
@@ -273,18 +301,16 @@ pub fn single_latency(
     Ok(all)
 }
 
-/// Pre-signed single transactions (JSON bodies) numbered from `first`.
-pub fn presign_singles(first: u64, n: usize) -> Vec<String> {
-    let key = dev::dev_issuer_key();
+/// Pre-signed single transactions (JSON bodies) numbered from `first`, with their ids.
+pub fn presign_singles(signer: &Signer, first: u64, n: usize) -> Vec<(String, String)> {
     let issued = now_ms();
     (0..n)
         .map(|i| {
-            let stx = Tx {
-                nonce: 0,
-                body: TxBody::IssueBill(dev::sample_bill(first + i as u64, 300, issued)),
-            }
-            .sign_unit(dev::DEV_CHAIN_ID, &key);
-            serde_json::to_string(&stx).unwrap_or_else(|e| unreachable!("a tx serialises: {e}"))
+            let stx = signer.sign(first + i as u64, 300, issued);
+            let id = stx.tx.id(&signer.chain_id).to_hex();
+            let body = serde_json::to_string(&stx)
+                .unwrap_or_else(|e| unreachable!("a tx serialises: {e}"));
+            (body, id)
         })
         .collect()
 }
@@ -294,10 +320,12 @@ pub fn run(url: &str, quick: bool, node_rss: impl Fn() -> Result<f64>) -> Result
     let seconds = if quick { 8.0 } else { 30.0 };
     // Enough bills for 30 s at up to 40,000/s.
     let n = if quick { 200_000 } else { 1_200_000 };
+    let signer = Signer::dev();
+    let urls = vec![url.to_owned()];
     eprintln!("dev: pre-signing {n} bills");
-    let pre = presign(1, n, 5_000);
+    let pre = presign(&signer, 1, n, 5_000);
     eprintln!("dev: submitting batches for {seconds} s");
-    let (committed, elapsed, _) = submit_load(url, &pre.batches, 4, seconds)?;
+    let (committed, elapsed, _) = submit_load(&urls, &pre.batches, 4, seconds)?;
     let committed_per_s = committed as f64 / elapsed.as_secs_f64();
     eprintln!(
         "dev: {committed} committed in {:.1} s",
@@ -305,8 +333,12 @@ pub fn run(url: &str, quick: bool, node_rss: impl Fn() -> Result<f64>) -> Result
     );
 
     eprintln!("dev: submit-to-final latency of single transactions");
-    let singles = presign_singles(5_000_000_000, if quick { 2_000 } else { 10_000 });
-    let mut lat = single_latency(url, &singles, 8, if quick { 4.0 } else { 10.0 })?;
+    let singles: Vec<String> =
+        presign_singles(&signer, 5_000_000_000, if quick { 2_000 } else { 10_000 })
+            .into_iter()
+            .map(|(body, _)| body)
+            .collect();
+    let mut lat = single_latency(&urls, &singles, 8, if quick { 4.0 } else { 10.0 })?;
 
     let issued = &pre.ids[..committed.min(pre.ids.len())];
     let verify_paths: Vec<String> = issued

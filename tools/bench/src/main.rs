@@ -4,9 +4,10 @@
 //!
 //! Sections: `limits` (ed25519 single and batch on one core, synced RocksDB writes,
 //! SHA-256, cores), `dev` (one `ebill-node --dev` over loopback), `storage` (bytes on disk
-//! per bill after compaction), `ratios`. `cluster` and `sync` need the network (issue 5)
-//! and are `null` until it lands.
+//! per bill after compaction), `cluster` (4 validators and an observer over libp2p),
+//! `sync` (a fresh observer catching up), `ratios`.
 
+mod cluster;
 mod dev;
 mod limits;
 mod node;
@@ -36,6 +37,12 @@ struct Args {
     /// The ebill-node binary (default: next to this one).
     #[arg(long)]
     node_bin: Option<PathBuf>,
+    /// The ebill client binary (default: next to this one).
+    #[arg(long)]
+    ebill_bin: Option<PathBuf>,
+    /// Measure the dev chain only.
+    #[arg(long)]
+    skip_cluster: bool,
 }
 
 #[derive(Serialize)]
@@ -58,8 +65,8 @@ struct Report {
     quick: bool,
     limits: limits::Limits,
     dev: dev::DevReport,
-    cluster: Option<serde_json::Value>,
-    sync: Option<serde_json::Value>,
+    cluster: Option<cluster::ClusterReport>,
+    sync: Option<cluster::SyncReport>,
     storage: Storage,
     ratios: Ratios,
 }
@@ -82,7 +89,7 @@ fn machine() -> String {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let bin = node::node_bin(args.node_bin.clone())?;
+    let bin = node::sibling_bin(args.node_bin.clone(), "ebill-node")?;
     eprintln!("limits: measuring");
     let limits = limits::measure(args.quick)?;
 
@@ -112,19 +119,31 @@ fn main() -> Result<()> {
         sst_bytes,
     };
 
+    let (cluster, sync) = if args.skip_cluster {
+        (None, None)
+    } else {
+        let ebill = node::sibling_bin(args.ebill_bin.clone(), "ebill")?;
+        let (c, s) = cluster::run(&ebill, &bin, args.quick)?;
+        (Some(c), Some(s))
+    };
+
+    // Each throughput over the limit that bounds it: every transaction's signature is
+    // checked once per node, so a node's ceiling is batch verification on its cores.
     let bound = limits.batch_verify_per_s_one_core * limits.cores as f64;
     let ratios = Ratios {
         dev: r2(dev.committed_per_s / bound),
-        cluster: None,
-        sync: None,
+        cluster: cluster
+            .as_ref()
+            .map(|c| r2(c.committed_per_s / (bound / c.nodes as f64))),
+        sync: sync.as_ref().map(|s| r2(s.bills_per_s / bound)),
     };
     let report = Report {
         machine: machine(),
         quick: args.quick,
         limits,
         dev,
-        cluster: None,
-        sync: None,
+        cluster,
+        sync,
         storage,
         ratios,
     };

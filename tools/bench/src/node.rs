@@ -24,15 +24,27 @@ pub fn free_port() -> Result<u16> {
 /// Starts `bin --dev --data data --api 127.0.0.1:PORT` and waits for its ready line.
 pub fn start_dev(bin: &Path, data: &Path) -> Result<RunningNode> {
     let port = free_port()?;
+    let args: Vec<String> = vec![
+        "--dev".into(),
+        "--data".into(),
+        data.display().to_string(),
+        "--api".into(),
+        format!("127.0.0.1:{port}"),
+        "--heartbeat-ms".into(),
+        "600000".into(),
+    ];
+    start(bin, &args, format!("http://127.0.0.1:{port}"))
+}
+
+/// Starts `bin --config config` (its API URL is `url`) and waits for its ready line.
+pub fn start_config(bin: &Path, config: &Path, url: &str) -> Result<RunningNode> {
+    let args = vec!["--config".to_string(), config.display().to_string()];
+    start(bin, &args, url.to_owned())
+}
+
+fn start(bin: &Path, args: &[String], url: String) -> Result<RunningNode> {
     let mut child = Command::new(bin)
-        .args(["--dev", "--data"])
-        .arg(data)
-        .args([
-            "--api",
-            &format!("127.0.0.1:{port}"),
-            "--heartbeat-ms",
-            "600000",
-        ])
+        .args(args)
         .env("RUST_LOG", "warn,ebill_node=info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -50,7 +62,7 @@ pub fn start_dev(bin: &Path, data: &Path) -> Result<RunningNode> {
     });
     let node = RunningNode {
         child: Some(child),
-        url: format!("http://127.0.0.1:{port}"),
+        url,
     };
     if rx.recv_timeout(Duration::from_secs(60)).is_err() {
         bail!("the node did not become ready within 60 s");
@@ -101,13 +113,13 @@ impl Drop for RunningNode {
     }
 }
 
-/// `ebill-node` next to this binary, unless given.
-pub fn node_bin(given: Option<PathBuf>) -> Result<PathBuf> {
+/// `name` (a binary) next to this one, unless given.
+pub fn sibling_bin(given: Option<PathBuf>, name: &str) -> Result<PathBuf> {
     if let Some(p) = given {
         return Ok(p);
     }
     let me = std::env::current_exe()?;
-    let p = me.with_file_name("ebill-node");
+    let p = me.with_file_name(name);
     if !p.exists() {
         bail!(
             "{} not found: build it (cargo build --release -p ebill-node) or pass --node-bin",
