@@ -15,3 +15,7 @@ pub const MAX_BATCH_TXS: usize = 10_000;
 
 /// How long `?wait=commit` waits by default.
 pub const WAIT_COMMIT_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// Blocks whose Merkle trees the proof route keeps (about 320 KB each for 5,000
+/// transactions).
+pub const PROOF_TREE_CACHE_BLOCKS: usize = 64;

@@ -17,7 +17,7 @@ use ebill_ledger::TxLocation;
 use ebill_store::{Store, StoreError};
 use ebill_types::merkle::{self, InclusionProof};
 use ebill_types::proof::{BUNDLE_VERSION, MAX_BUNDLE_ENTRIES, ProofBundle, ProvedTx};
-use ebill_types::{BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, TxId};
+use ebill_types::{BillId, Block, Canonical, CommitCertificate, CreditCode, Genesis, Header, TxId};
 use thiserror::Error;
 
 /// Why a bundle could not be built.
@@ -48,11 +48,92 @@ impl BundleError {
     }
 }
 
+/// Merkle trees of recent blocks, shared by every proof request: a final block never
+/// changes, so its tree is computed once and answers every path in O(log n). Bounded to
+/// `capacity` blocks; the oldest inserted goes first.
+#[derive(Debug)]
+pub struct TreeCache {
+    capacity: usize,
+    inner: std::sync::Mutex<CachedTrees>,
+}
+
+/// The cached trees by height, and their heights in insertion order.
+type CachedTrees = (
+    std::collections::HashMap<u64, std::sync::Arc<merkle::MerkleTree>>,
+    std::collections::VecDeque<u64>,
+);
+
+impl TreeCache {
+    /// A cache of at most `capacity` block trees (a tree of 5,000 leaves is ~320 KB).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: std::sync::Mutex::new(Default::default()),
+        }
+    }
+
+    fn get(&self, height: u64) -> Option<std::sync::Arc<merkle::MerkleTree>> {
+        let guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.0.get(&height).cloned()
+    }
+
+    fn insert(&self, height: u64, tree: std::sync::Arc<merkle::MerkleTree>) {
+        let mut guard = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (map, order) = &mut *guard;
+        if map.insert(height, tree).is_none() {
+            order.push_back(height);
+        }
+        while order.len() > self.capacity {
+            if let Some(old) = order.pop_front() {
+                map.remove(&old);
+            }
+        }
+    }
+
+    /// The tree of block `height`, from the cache or built from the stored block.
+    fn tree(
+        &self,
+        store: &dyn Store,
+        height: u64,
+    ) -> Result<std::sync::Arc<merkle::MerkleTree>, BundleError> {
+        if let Some(t) = self.get(height) {
+            return Ok(t);
+        }
+        let block = store.block(height)?.ok_or_else(|| {
+            BundleError::Inconsistent(format!("block {height} is not in the store"))
+        })?;
+        let tree = std::sync::Arc::new(merkle::MerkleTree::new(Block::leaf_hashes(&block.txs)));
+        if tree.root() != block.header.tx_root {
+            return Err(BundleError::Inconsistent(format!(
+                "block {height}'s transactions do not hash to its root"
+            )));
+        }
+        self.insert(height, std::sync::Arc::clone(&tree));
+        Ok(tree)
+    }
+}
+
 /// Builds the proof bundle of `bill` from `store`.
 pub fn build_bundle(
     store: &dyn Store,
     genesis: &Genesis,
     bill: &BillId,
+) -> Result<ProofBundle, BundleError> {
+    build_bundle_with(store, genesis, bill, &TreeCache::new(16))
+}
+
+/// Builds the proof bundle of `bill` from `store`, with block trees from `trees`.
+pub fn build_bundle_with(
+    store: &dyn Store,
+    genesis: &Genesis,
+    bill: &BillId,
+    trees: &TreeCache,
 ) -> Result<ProofBundle, BundleError> {
     let record = store
         .find_bill(bill)?
@@ -87,44 +168,51 @@ pub fn build_bundle(
     }
     located.sort_by_key(|(loc, _)| (loc.height, loc.index));
 
-    // One read per block: its leaf hashes, header and certificate.
-    let mut blocks: BTreeMap<u64, (Block, Vec<Hash32>, CommitCertificate)> = BTreeMap::new();
+    // Per block: its tree (cached), header and certificate.
+    let mut blocks: BTreeMap<
+        u64,
+        (
+            std::sync::Arc<merkle::MerkleTree>,
+            Header,
+            CommitCertificate,
+        ),
+    > = BTreeMap::new();
     let mut entries = Vec::with_capacity(located.len());
     for (loc, tx) in located {
         let TxLocation { height, index } = loc;
-        let (block, leaves, cert) = match blocks.entry(height) {
+        let (tree, header, cert) = match blocks.entry(height) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
-                let block = store.block(height)?.ok_or_else(|| {
-                    BundleError::Inconsistent(format!("block {height} is not in the store"))
+                let tree = trees.tree(store, height)?;
+                let header = store.header(height)?.ok_or_else(|| {
+                    BundleError::Inconsistent(format!("block {height} has no header"))
                 })?;
                 let cert = store.certificate(height)?.ok_or_else(|| {
                     BundleError::Inconsistent(format!("block {height} has no certificate"))
                 })?;
-                let leaves = Block::leaf_hashes(&block.txs);
-                e.insert((block, leaves, cert))
+                e.insert((tree, header, cert))
             }
         };
         let i = index as usize;
-        if block.txs.get(i) != Some(&tx) {
+        if tree.leaf(i) != Some(&merkle::leaf_hash(&tx.to_canonical_bytes())) {
             return Err(BundleError::Inconsistent(format!(
                 "block {height} position {index} does not hold the indexed transaction"
             )));
         }
-        let path = merkle::inclusion_path(leaves, i).ok_or_else(|| {
+        let path = tree.path(i).ok_or_else(|| {
             BundleError::Inconsistent(format!(
                 "position {index} is outside block {height} of {} transactions",
-                leaves.len()
+                tree.len()
             ))
         })?;
         entries.push(ProvedTx {
             tx,
             proof: InclusionProof {
                 leaf_index: u64::from(index),
-                tree_size: leaves.len() as u64,
+                tree_size: tree.len() as u64,
                 path,
             },
-            header: block.header.clone(),
+            header: header.clone(),
             certificate: cert.clone(),
         });
     }
@@ -147,7 +235,7 @@ mod tests {
     use ebill_types::dev::{self, dev_key};
     use ebill_types::proof::{ProvedStatus, verify_bundle};
     use ebill_types::{
-        BillCode, CodePrefix, CommitSignature, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
+        BillCode, CodePrefix, CommitSignature, Hash32, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
     };
 
     use super::*;

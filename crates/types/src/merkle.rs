@@ -85,6 +85,78 @@ fn path_into(leaves: &[Hash32], index: usize, out: &mut Vec<Hash32>) {
     }
 }
 
+/// A whole tree, every level kept, for answering many inclusion paths of one block in
+/// O(log n) each. Built bottom-up, an odd last node promoted to the next level unchanged,
+/// which gives exactly the RFC 6962 tree (tested against [`root_from_leaf_hashes`] and
+/// [`inclusion_path`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MerkleTree {
+    /// `levels[0]` are the leaf hashes; the last level is the root alone.
+    levels: Vec<Vec<Hash32>>,
+}
+
+impl MerkleTree {
+    /// The tree over `leaves` (leaf hashes).
+    pub fn new(leaves: Vec<Hash32>) -> Self {
+        let mut levels = vec![leaves];
+        while levels.last().is_some_and(|l| l.len() > 1) {
+            let below = levels.last().map(Vec::as_slice).unwrap_or_default();
+            let mut up = Vec::with_capacity(below.len().div_ceil(2));
+            for pair in below.chunks(2) {
+                match pair {
+                    [l, r] => up.push(node_hash(l, r)),
+                    [odd] => up.push(*odd),
+                    _ => {}
+                }
+            }
+            levels.push(up);
+        }
+        Self { levels }
+    }
+
+    /// Number of leaves.
+    pub fn len(&self) -> usize {
+        self.levels.first().map_or(0, Vec::len)
+    }
+
+    /// True for a tree of no leaves.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The leaf hash at `index`.
+    pub fn leaf(&self, index: usize) -> Option<&Hash32> {
+        self.levels.first().and_then(|l| l.get(index))
+    }
+
+    /// The root.
+    pub fn root(&self) -> Hash32 {
+        match self.levels.last().and_then(|l| l.first()) {
+            Some(r) if !self.is_empty() => *r,
+            _ => empty_root(),
+        }
+    }
+
+    /// The audit path of leaf `index`, from the leaf upwards (the same as
+    /// [`inclusion_path`] over the leaves).
+    pub fn path(&self, index: usize) -> Option<Vec<Hash32>> {
+        if index >= self.len() {
+            return None;
+        }
+        let mut path = Vec::new();
+        let mut i = index;
+        for level in &self.levels[..self.levels.len() - 1] {
+            let sibling = i ^ 1;
+            // A promoted odd node has no sibling on its level: nothing to add.
+            if let Some(h) = level.get(sibling) {
+                path.push(*h);
+            }
+            i /= 2;
+        }
+        Some(path)
+    }
+}
+
 /// Why an inclusion proof failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ProofError {
@@ -223,6 +295,19 @@ mod tests {
             empty_root().to_hex(),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn the_kept_tree_is_the_rfc6962_tree() {
+        for n in 0..=130usize {
+            let leaves: Vec<Hash32> = (0..n as u32).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+            let tree = MerkleTree::new(leaves.clone());
+            assert_eq!(tree.root(), root_from_leaf_hashes(&leaves), "n={n}");
+            for i in 0..n {
+                assert_eq!(tree.path(i), inclusion_path(&leaves, i), "n={n} i={i}");
+            }
+            assert_eq!(tree.path(n), None);
+        }
     }
 
     #[test]

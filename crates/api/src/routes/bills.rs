@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::{AppState, blocking};
 use crate::error::{ApiError, ApiResult, codes, json};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::proof::{BundleError, build_bundle};
+use crate::proof::{BundleError, build_bundle_with};
 use crate::verdict::{Verdict, find_bill};
 
 /// `?check_code=...`
@@ -124,12 +124,13 @@ pub async fn proof(
         check_code: q.check_code,
     })?;
     let backend = st.backend.clone();
+    let trees = st.trees.clone();
     let bundle = blocking(move || {
         let store = backend.store().as_ref();
         if find_bill(store, &id, &check_code)?.is_none() {
             return Err(ApiError::bill_not_found());
         }
-        build_bundle(store, backend.genesis(), &id).map_err(|e| bundle_error(&e))
+        build_bundle_with(store, backend.genesis(), &id, &trees).map_err(|e| bundle_error(&e))
     })
     .await?;
     match q.format.unwrap_or_default() {

@@ -74,6 +74,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Latency histograms.
     pub http: Arc<HttpMetrics>,
+    /// Merkle trees of recently proved blocks.
+    pub trees: Arc<crate::proof::TreeCache>,
 }
 
 /// Runs `f` (store reads, signature checks) on the blocking pool; a panic in it is a
@@ -112,6 +114,9 @@ pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
         backend,
         config: Arc::new(config),
         http: http.clone(),
+        trees: Arc::new(crate::proof::TreeCache::new(
+            crate::limits::PROOF_TREE_CACHE_BLOCKS,
+        )),
     };
     Router::new()
         .route(
