@@ -28,11 +28,11 @@ pub enum Strategy {
     /// Sends its honest messages, but to random subsets, and a lot of garbage.
     Garbage,
     /// Tries to make a decision that one validator alone sees and then get another
-    /// value decided: prevotes for a proposal go to all but one peer (who then sees no
-    /// polka and proposes a fresh value later), its real precommit to one peer only,
-    /// every proposal it sees later gets its prevote and precommit, and its own
-    /// proposals are always fresh values. Harmless to a correct Tendermint; fatal
-    /// without locks.
+    /// value decided: its proposal and prevotes of round r go to all but the proposer
+    /// of round r+1 (who then sees no polka and proposes a fresh value), its real
+    /// precommit to one other peer only, and every fresh proposal after round 0 gets
+    /// its prevote and precommit. Harmless to a correct Tendermint; fatal without
+    /// locks.
     ForkHunter,
 }
 
@@ -221,43 +221,35 @@ impl Adversary {
         }
     }
 
+    /// ForkHunter: in round r, everything about the value of round r is withheld from
+    /// the proposer of round r+1 (who then has no validValue and proposes a fresh
+    /// value), and the real precommit goes to one other peer only (who alone decides).
     fn hunt_fork(
         &mut self,
         rng: &mut Rng,
         msg: Message,
         block: Option<Rc<Block>>,
     ) -> Vec<(u32, Payload)> {
+        let (height, round) = (msg.height(), msg.round());
+        let next = self.validators.proposer(height, round.saturating_add(1));
         let mut peers = self.peers();
         rng.shuffle(&mut peers);
+        let others: Vec<u32> = peers.iter().copied().filter(|p| *p != next).collect();
         let send = |to: &u32, msg: Message, block: Option<Rc<Block>>| {
             (*to, Payload::Consensus { msg, block })
         };
         match msg {
-            Message::Proposal(sp) => {
-                let Some(block) = block else {
-                    return Vec::new();
-                };
-                let fresh = Rc::new(variant(&block));
-                let p = Proposal {
-                    block: fresh.header.hash(),
-                    pol_round: None,
-                    ..sp.proposal
-                }
-                .sign(&self.chain_id, &self.key);
-                peers
-                    .iter()
-                    .map(|to| send(to, Message::Proposal(p), Some(Rc::clone(&fresh))))
-                    .collect()
-            }
+            Message::Proposal(_) => others
+                .iter()
+                .map(|to| send(to, msg, block.clone()))
+                .collect(),
             Message::Vote(sv) => {
-                let keep = match (sv.vote.kind, sv.vote.block) {
-                    (VoteKind::Prevote, Some(_)) => peers.len().saturating_sub(1),
-                    (VoteKind::Precommit, Some(_)) => 1,
-                    (_, None) => peers.len(),
+                let to: Vec<u32> = match (sv.vote.kind, sv.vote.block) {
+                    (VoteKind::Prevote, Some(_)) => others,
+                    (VoteKind::Precommit, Some(_)) => others.into_iter().take(1).collect(),
+                    (_, None) => peers,
                 };
-                peers
-                    .iter()
-                    .take(keep)
+                to.iter()
                     .map(|to| send(to, Message::Vote(sv), None))
                     .collect()
             }

@@ -20,8 +20,8 @@ use ebill_consensus::{
 };
 use ebill_ledger::{ChangeSet, Context, MemState, apply_block, genesis_changes, select};
 use ebill_types::{
-    Block, Canonical, CommitCertificate, Genesis, Hash32, Header, Keypair, SignedTx, TxId,
-    ValidatorSet, VoteKind,
+    Block, Canonical, CommitCertificate, Genesis, Hash32, Header, Keypair, SignedTx, SignedVote,
+    TxId, ValidatorSet, VoteKind,
 };
 
 use crate::byzantine::Adversary;
@@ -159,9 +159,16 @@ pub struct Disk {
     pub heights: BTreeMap<Hash32, u64>,
     /// Own votes and proposals, persisted before they were sent.
     pub wal: Vec<WalEntry>,
-    /// Bytes of the blocks this node proposed (persisted with the proposal, so that a
-    /// restarted proposer can still serve them).
+    /// Bytes of the blocks this node proposed or voted for (persisted with the proposal
+    /// or vote, so that after a restart it can still serve them).
     pub own_blocks: BTreeMap<Hash32, Rc<Block>>,
+    /// Votes received for the next height, nil or for a block this node holds,
+    /// written lazily (losing some is like losing messages) and fed back to consensus
+    /// after a restart. `Consensus::restore` rebuilds the own votes and the lock, not
+    /// the polka behind the lock: when every honest validator holding a polka that
+    /// includes a Byzantine prevote has restarted, nobody could prove that POL round
+    /// again, and locked validators would refuse everything else for good.
+    pub received: BTreeMap<(u64, u32, u8, u32, Option<Hash32>), SignedVote>,
 }
 
 /// The tip: the last final block.
@@ -199,6 +206,10 @@ struct Mem {
 
 /// Most blocks of the next height a node keeps (Byzantine proposers could send many).
 const MAX_KNOWN_BLOCKS: usize = 64;
+
+/// Received votes kept on disk per height, per validator of the set (a bound against
+/// Byzantine floods; honest validators sign two votes a round).
+const MAX_RECEIVED_PER_VALIDATOR: usize = 128;
 
 /// One validator.
 #[derive(Debug)]
@@ -364,6 +375,7 @@ impl Node {
                         m.consensus = Some(c);
                     }
                     self.carry_out(now_ms, rng, effects, out);
+                    self.replay_received(now_ms, rng, next, out);
                 }
                 Err(e) => out.push(Output::Fault(format!("consensus restore refused: {e}"))),
             }
@@ -500,6 +512,9 @@ impl Node {
         let Some(tip) = self.mem.as_ref().map(|m| m.tip.height) else {
             return;
         };
+        if let Message::Vote(v) = msg {
+            self.persist_received(tip, v);
+        }
         if let (Some(adv), Message::Proposal(p)) = (self.adversary.as_mut(), &msg)
             && p.proposal.height == tip + 1
             && p.proposal.proposer != self.index
@@ -523,6 +538,43 @@ impl Node {
             .is_some_and(|c| c.highest_height_seen() > c.height() + 1);
         if height > tip + 1 || behind {
             self.request_sync(now_ms, rng, out);
+        }
+    }
+
+    fn persist_received(&mut self, tip: u64, v: SignedVote) {
+        let vote = v.vote;
+        let cap = MAX_RECEIVED_PER_VALIDATOR * self.params.validators.len();
+        let held = |b: &Hash32| {
+            self.disk.own_blocks.contains_key(b)
+                || self
+                    .mem
+                    .as_ref()
+                    .is_some_and(|m| m.known_blocks.contains_key(b))
+        };
+        if vote.height != tip + 1
+            || self.disk.received.len() >= cap
+            || !vote.block.as_ref().is_none_or(held)
+        {
+            return;
+        }
+        let kind = u8::from(vote.kind == VoteKind::Precommit);
+        self.disk
+            .received
+            .entry((vote.height, vote.round, kind, vote.validator, vote.block))
+            .or_insert(v);
+    }
+
+    /// Feeds the received votes of `height` kept on disk back to consensus.
+    fn replay_received(&mut self, now_ms: u64, rng: &mut Rng, height: u64, out: &mut Vec<Output>) {
+        let votes: Vec<SignedVote> = self
+            .disk
+            .received
+            .range((height, 0, 0, 0, None)..)
+            .take_while(|(k, _)| k.0 == height)
+            .map(|(_, v)| *v)
+            .collect();
+        for v in votes {
+            self.feed(now_ms, rng, Event::Vote(v), out);
         }
     }
 
@@ -715,6 +767,7 @@ impl Node {
                         m.consensus = Some(c);
                     }
                     self.carry_out(now_ms, rng, effects, out);
+                    self.replay_received(now_ms, rng, height, out);
                 }
                 Err(e) => out.push(Output::Fault(format!("consensus refused to start: {e}"))),
             }
@@ -758,6 +811,14 @@ impl Node {
         match effect {
             Effect::PersistVote(v) => {
                 self.disk.wal.push(Message::Vote(v));
+                // The bytes of a block this validator votes for are persisted with the
+                // vote: if it is decided, some honest validator must still hold them
+                // after every holder restarted.
+                if let Some(hash) = v.vote.block
+                    && let Some(b) = self.block_by_hash(&hash)
+                {
+                    self.disk.own_blocks.insert(hash, b);
+                }
                 None
             }
             Effect::PersistProposal(p) => {
@@ -1107,6 +1168,7 @@ impl Node {
             .insert(height, (Rc::clone(&block), certificate.clone()));
         self.disk.heights.insert(hash, height);
         self.disk.wal.retain(|e| e.height() > height);
+        self.disk.received.retain(|k, _| k.0 > height);
         self.disk.own_blocks.retain(|_, b| b.header.height > height);
         out.push(Output::Committed {
             height,

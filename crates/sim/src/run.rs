@@ -333,6 +333,14 @@ impl World {
     }
 
     fn boot(&mut self) {
+        let strategies: Vec<String> = self
+            .scenario
+            .strategies
+            .iter()
+            .map(|(i, s)| format!("v{i} {s:?}"))
+            .collect();
+        let gst = self.scenario.network.gst_ms;
+        self.log(|| format!("BYZANTINE {strategies:?}, GST at {gst} ms"));
         for i in 0..self.config.validators {
             let mut out = Vec::new();
             if let Some(node) = self.nodes.get_mut(i as usize) {
