@@ -478,6 +478,75 @@ fn a_validator_killed_under_load_catches_up_and_agrees() {
     assert_no_faults(&mut nodes);
 }
 
+/// A validator killed with SIGKILL five times in the middle of heavy load (batches of
+/// 200), restarted each time on its data folder (resuming consensus from its WAL when
+/// the kill hit a height under way): nobody ever sees it sign two conflicting votes
+/// ("equivocation evidence" in no log), and all five nodes end on one chain.
+#[test]
+fn a_validator_killed_repeatedly_under_heavy_load_never_equivocates() {
+    let _one = one_cluster();
+    let net = Devnet::init(4, 1);
+    let mut nodes = net.start_first(5);
+    let https = https_of(&nodes);
+    let all: Vec<&Http> = https.iter().collect();
+    wait_peers(&all, 4);
+
+    const KILLS: u32 = 5;
+    let stop = AtomicBool::new(false);
+    let mut resumed = 0;
+    std::thread::scope(|s| {
+        // Three loaders, one per surviving validator, so that a batch always waits.
+        let loaders: Vec<_> = [0usize, 2, 3]
+            .into_iter()
+            .map(|v| {
+                let (stop, net, https) = (&stop, &net, &https);
+                s.spawn(move || {
+                    let mut next = 1_000_000 * v as u64 + 1;
+                    while !stop.load(Ordering::Relaxed) {
+                        let txs: Vec<SignedTx> =
+                            (next..next + 200).map(|n| net.issue_tx(n)).collect();
+                        submit_batch_final(&https[v], &txs);
+                        next += 200;
+                    }
+                })
+            })
+            .collect();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for round in 0..KILLS {
+                // It takes part (caught up, then two more heights) before each kill.
+                let h = height(&https[0]);
+                wait_height(
+                    &https[1],
+                    h + 2,
+                    &format!("validator-1 before kill {round}"),
+                );
+                nodes[1].take().unwrap().kill9();
+                let mut node = net.start(1);
+                if node.logged("resuming consensus from the WAL") {
+                    resumed += 1;
+                }
+                nodes[1] = Some(node);
+            }
+            let h = height(&https[0]);
+            wait_height(&https[1], h + 2, "validator-1 after the last restart");
+        }));
+        stop.store(true, Ordering::Relaxed);
+        let loaded: Vec<_> = loaders.into_iter().map(|l| l.join()).collect();
+        if let Err(p) = result {
+            std::panic::resume_unwind(p);
+        }
+        for l in loaded {
+            if let Err(p) = l {
+                std::panic::resume_unwind(p);
+            }
+        }
+    });
+    eprintln!("{KILLS} kills, {resumed} restarts resumed consensus from the WAL");
+    let (h, _) = converge(&all, 1);
+    same_blocks(&all, h);
+    assert_no_faults(&mut nodes);
+}
+
 /// Two of four validators killed: a transaction sent meanwhile stays pending (the node's
 /// own commit wait, 30 s, runs out with 504) and no node moves past the height it had
 /// during that window. Then both are restarted on their data folders: they come back on
