@@ -649,37 +649,17 @@ fn two_of_four_down_then_restarted(resume_within: Option<Duration>) {
     assert_no_faults(&mut nodes);
 }
 
-/// Scenario 3, the part that holds today: with two of four validators down nothing
-/// becomes final and nothing forks; restarted, they are on the same chain.
-#[test]
-fn two_of_four_validators_down_nothing_becomes_final_and_nothing_forks() {
-    two_of_four_down_then_restarted(None);
-}
-
-/// Scenario 3 in full. KNOWN BUG (liveness, permanent): after the restart the network
-/// never makes progress again, heartbeat or not. Why:
-/// - the survivors are in round 0 of height h0+1 and have prevoted; their prevotes
-///   were published while the other two were down, so nobody else has them;
-/// - the engine re-sends its votes every tick while a round is stuck
-///   (`Event::Rebroadcast`), but a re-sent vote is the same bytes, hence the same
-///   gossipsub message id (a content hash, `ebill_net::behaviour::content_message_id`),
-///   and gossipsub refuses it: "Not publishing a message that has already been
-///   published" (`PublishError::Duplicate`, mapped to `Ok` and counted as
-///   `publish_duplicates`). Its duplicate cache drops old entries only when a new
-///   message is inserted, so on a stuck (quiet) network the refusal never ends;
-/// - the restarted pair start h0+1 at their heartbeat (or never, with the default 60 s
-///   within this test); they then see only each other's prevotes (2 < 2f+1 = 3) and never
-///   precommit, while the survivors see four prevotes, precommit nil, and wait for a
-///   third precommit that never comes. Every re-send on all four is a duplicate.
+/// Scenario 3: with two of four validators down nothing becomes final and nothing
+/// forks; restarted, they are on the same chain, progress resumes and the transaction
+/// accepted while they were down becomes final.
 ///
-/// Observed with `--heartbeat-ms 2000` on the restarted pair: no commit 60 s after the
-/// restart, the survivors' logs full of "Not publishing a message that has already been
-/// published" once a second. The fix belongs in `ebill-net` (a re-send must be a new
-/// gossip message, e.g. an attempt counter outside the signed bytes in the consensus
-/// envelope, or a direct request-response path for the current height's votes).
+/// This once stalled for good: the survivors' re-sent votes (`Event::Rebroadcast`) were
+/// the same bytes, hence the same gossipsub message id (a content hash), and gossipsub
+/// refused them as duplicates for as long as its cache remembered the first — on a quiet
+/// network, indefinitely. The consensus envelope now carries a publish attempt counter
+/// outside the signed bytes (`ebill_net::gossip::encode_consensus`).
 #[test]
-#[ignore = "known liveness bug: consensus re-sends are gossipsub duplicates; see the doc comment"]
-fn two_of_four_validators_down_then_restarted_progress_resumes() {
+fn two_of_four_validators_down_nothing_becomes_final_then_progress_resumes() {
     two_of_four_down_then_restarted(Some(WAIT));
 }
 

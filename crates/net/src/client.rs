@@ -48,6 +48,10 @@ pub(crate) struct Shared {
     pub(crate) connected: watch::Receiver<BTreeSet<PeerId>>,
     pub(crate) gossip_peers: watch::Receiver<BTreeSet<PeerId>>,
     pub(crate) idle_connection_timeout: Duration,
+    /// Makes every consensus publish distinct bytes (see `gossip::encode_consensus`);
+    /// starts at the wall clock's nanoseconds so a restarted node does not repeat the
+    /// bytes its peers may still remember.
+    pub(crate) publish_attempt: std::sync::atomic::AtomicU64,
 }
 
 /// The handle on a running network. Cheap to clone; the event loop stops when the last
@@ -89,7 +93,11 @@ impl Client {
     /// same bytes again within gossipsub's duplicate window (60 s) is a no-op that
     /// succeeds (counted in [`NetStats::publish_duplicates`]).
     pub async fn publish_consensus(&self, msg: ConsensusMsg) -> Result<(), NetError> {
-        let data = encode_consensus(&msg);
+        let attempt = self
+            .shared
+            .publish_attempt
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let data = encode_consensus(&msg, attempt);
         self.publish(TopicKind::Consensus, data).await
     }
 

@@ -20,7 +20,7 @@ use crate::error::NetError;
 /// Domain tag of a gossiped transaction batch.
 pub const TXS_DOMAIN: &str = "ebill/net/txs/v1";
 /// Domain tag of a gossiped consensus message.
-pub const CONSENSUS_DOMAIN: &str = "ebill/net/consensus/v1";
+pub const CONSENSUS_DOMAIN: &str = "ebill/net/consensus/v2";
 /// Domain tag of a committed-block announcement.
 pub const BLOCK_DOMAIN: &str = "ebill/net/block/v1";
 
@@ -214,8 +214,14 @@ fn decode_proposal(dec: &mut Decoder<'_>) -> Result<SignedProposal, DecodeError>
 }
 
 /// The canonical envelope of a consensus message.
-pub(crate) fn encode_consensus(msg: &ConsensusMsg) -> Vec<u8> {
+///
+/// `attempt` makes every publish distinct bytes: gossip message ids are content hashes, so
+/// without it a re-broadcast of the same signed vote (the way consensus recovers from
+/// lost messages) would be refused as a duplicate for as long as gossipsub remembers the
+/// first. It is outside every signed byte and ignored by receivers.
+pub(crate) fn encode_consensus(msg: &ConsensusMsg, attempt: u64) -> Vec<u8> {
     let mut enc = Encoder::with_domain(CONSENSUS_DOMAIN);
+    enc.u64(attempt);
     match msg {
         ConsensusMsg::Proposal { proposal, block } => {
             enc.u8(TAG_PROPOSAL);
@@ -235,6 +241,7 @@ pub(crate) fn encode_consensus(msg: &ConsensusMsg) -> Vec<u8> {
 /// Decodes a consensus envelope, with the block (if any) bounded by `limits`.
 pub(crate) fn decode_consensus(data: &[u8], limits: &Limits) -> Result<ConsensusMsg, DecodeError> {
     let mut dec = Decoder::with_domain(data, CONSENSUS_DOMAIN)?;
+    let _attempt = dec.u64("publish attempt")?;
     let msg = match dec.u8("consensus tag")? {
         TAG_PROPOSAL => {
             let proposal = decode_proposal(&mut dec)?;
@@ -505,11 +512,11 @@ mod tests {
     #[test]
     fn votes_must_be_signed_by_their_validator() {
         let c = checker();
-        let good = encode_consensus(&ConsensusMsg::Vote(vote(1, 1)));
+        let good = encode_consensus(&ConsensusMsg::Vote(vote(1, 1)), 0);
         assert!(c.check(TopicKind::Consensus, &good).is_ok());
-        let forged = encode_consensus(&ConsensusMsg::Vote(vote(1, 2)));
+        let forged = encode_consensus(&ConsensusMsg::Vote(vote(1, 2)), 0);
         assert!(is_reject(c.check(TopicKind::Consensus, &forged)));
-        let unknown = encode_consensus(&ConsensusMsg::Vote(vote(9, 9)));
+        let unknown = encode_consensus(&ConsensusMsg::Vote(vote(9, 9)), 0);
         assert!(is_reject(c.check(TopicKind::Consensus, &unknown)));
         // Any change of framing is refused: trailing byte, truncation, wrong topic.
         let mut long = good.clone();
@@ -532,7 +539,7 @@ mod tests {
             proposal: p,
             block: Some(b.clone()),
         };
-        let bytes = encode_consensus(&ok);
+        let bytes = encode_consensus(&ok, 0);
         assert_eq!(decode_consensus(&bytes, &c.limits), Ok(ok));
         assert!(c.check(TopicKind::Consensus, &bytes).is_ok());
         let other = ConsensusMsg::Proposal {
@@ -540,14 +547,14 @@ mod tests {
             block: Some(block(4)),
         };
         assert!(is_reject(
-            c.check(TopicKind::Consensus, &encode_consensus(&other))
+            c.check(TopicKind::Consensus, &encode_consensus(&other, 0))
         ));
         let forged = ConsensusMsg::Proposal {
             proposal: proposal(&b, 1),
             block: Some(b.clone()),
         };
         assert!(is_reject(
-            c.check(TopicKind::Consensus, &encode_consensus(&forged))
+            c.check(TopicKind::Consensus, &encode_consensus(&forged, 0))
         ));
         let mut bad_body = b.clone();
         bad_body.header.tx_count = 1;
@@ -557,7 +564,7 @@ mod tests {
             block: Some(bad_body),
         };
         assert!(is_reject(
-            c.check(TopicKind::Consensus, &encode_consensus(&bad))
+            c.check(TopicKind::Consensus, &encode_consensus(&bad, 0))
         ));
         // Stale once the tip passes it.
         c.tip_height.store(3, Ordering::Relaxed);

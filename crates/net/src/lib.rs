@@ -143,6 +143,12 @@ pub async fn start(
             connected: connected_rx,
             gossip_peers: gossip_rx,
             idle_connection_timeout: idle,
+            publish_attempt: AtomicU64::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+                    .unwrap_or(0),
+            ),
         }),
     };
     Ok((client, event_rx, handle))
