@@ -271,16 +271,7 @@ impl Shared {
         {
             out.send(Outbound::Txs(gossip));
         }
-        out.into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(Rejection {
-                        code: "internal".into(),
-                        message: "no answer".into(),
-                    })
-                })
-            })
-            .collect()
+        answers(out)
     }
 
     fn all_failed(
@@ -295,16 +286,7 @@ impl Shared {
                 message: format!("state could not be read: {why}"),
             }));
         }
-        out.into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(Rejection {
-                        code: "internal".into(),
-                        message: "no answer".into(),
-                    })
-                })
-            })
-            .collect()
+        answers(out)
     }
 
     /// Batch-verifies signatures, split over the machine's cores for large batches.
@@ -344,6 +326,22 @@ impl Shared {
         }
         Ok(all)
     }
+}
+
+/// Every slot answered: each was filled on every path of admission, so an empty one is
+/// a bug, answered as `internal` rather than dropped.
+fn answers(out: Vec<Option<Result<TxId, Rejection>>>) -> Vec<Result<TxId, Rejection>> {
+    out.into_iter()
+        .map(|r| {
+            debug_assert!(r.is_some(), "an admission slot was left unanswered");
+            r.unwrap_or_else(|| {
+                Err(Rejection {
+                    code: "internal".into(),
+                    message: "no answer".into(),
+                })
+            })
+        })
+        .collect()
 }
 
 /// The (key, signature) pairs that admission verified for `tx`, for the block builder's
