@@ -233,7 +233,7 @@ mod tests {
     use ebill_ledger::{Context, apply_block};
     use ebill_store::MemStore;
     use ebill_types::dev::{self, dev_key};
-    use ebill_types::proof::{ProvedStatus, verify_bundle};
+    use ebill_types::proof::{BillStatus, verify_bundle};
     use ebill_types::{
         BillCode, CodePrefix, CommitSignature, Hash32, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
     };
@@ -394,7 +394,7 @@ mod tests {
         assert_eq!(v.bill.check_code, check_code);
         assert_eq!(
             v.status,
-            ProvedStatus::Reimbursed {
+            BillStatus::Reimbursed {
                 by: unit,
                 height: 5
             }
@@ -411,7 +411,7 @@ mod tests {
         assert_eq!(bundle.entries.len(), 1);
         assert_eq!(
             verify_bundle(&bundle, &genesis).map(|v| v.status),
-            Ok(ProvedStatus::Issued)
+            Ok(BillStatus::Issued)
         );
 
         let missing = dev::sample_bill(999, 500, t0).id();

@@ -22,6 +22,7 @@ pub mod limits;
 pub mod merkle;
 pub mod money;
 pub mod proof;
+pub mod status;
 pub mod timestamp;
 pub mod tx;
 
@@ -39,5 +40,6 @@ pub use genesis::{Genesis, Params};
 pub use hash::Hash32;
 pub use keys::{Keypair, PublicKey, Signature};
 pub use money::{Fen, Quantity};
+pub use status::BillStatus;
 pub use timestamp::Timestamp;
 pub use tx::{Actor, Auth, RegulatorSignature, SignedTx, Tx, TxBody, TxId, TxKind};

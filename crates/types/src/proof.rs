@@ -298,60 +298,7 @@ impl fmt::Display for ProofError {
 
 impl std::error::Error for ProofError {}
 
-/// A bill's status as proved. Reimbursed, Reversed and PaperExchanged are final.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum ProvedStatus {
-    /// Issued and open.
-    Issued,
-    /// Locked for reimbursement.
-    Locked {
-        /// The unit holding the lock.
-        by: CreditCode,
-        /// Since which height.
-        height: u64,
-    },
-    /// Reimbursed (final).
-    Reimbursed {
-        /// The unit that reimbursed it.
-        by: CreditCode,
-        /// At which height.
-        height: u64,
-    },
-    /// Red-reversed (final).
-    Reversed {
-        /// At which height.
-        height: u64,
-    },
-    /// Exchanged for paper (final for electronic reimbursement).
-    PaperExchanged {
-        /// At which height.
-        height: u64,
-    },
-}
-
-impl ProvedStatus {
-    /// The status as the public contract names it.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ProvedStatus::Issued => "issued",
-            ProvedStatus::Locked { .. } => "locked",
-            ProvedStatus::Reimbursed { .. } => "reimbursed",
-            ProvedStatus::Reversed { .. } => "reversed",
-            ProvedStatus::PaperExchanged { .. } => "paper_exchanged",
-        }
-    }
-
-    /// True for a status that can never change again.
-    pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            ProvedStatus::Reimbursed { .. }
-                | ProvedStatus::Reversed { .. }
-                | ProvedStatus::PaperExchanged { .. }
-        )
-    }
-}
+pub use crate::status::BillStatus;
 
 /// One proved step of the bill's life.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -397,7 +344,7 @@ pub struct Verified {
     /// The issuer.
     pub issuer: ProvedIssuer,
     /// The status after the proved transactions.
-    pub status: ProvedStatus,
+    pub status: BillStatus,
     /// The bill's proved history, the issue first.
     pub history: Vec<ProvedStep>,
     /// The highest height in the bundle: the status holds as of this height.
@@ -426,7 +373,7 @@ struct UnitState {
 struct Replay {
     issuer: Option<ProvedIssuer>,
     signed: Option<SignedBill>,
-    status: ProvedStatus,
+    status: BillStatus,
     history: Vec<ProvedStep>,
 }
 
@@ -601,7 +548,7 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
     let mut replay = Replay {
         issuer: None,
         signed: None,
-        status: ProvedStatus::Issued,
+        status: BillStatus::Issued,
         history: Vec::new(),
     };
     for (i, e) in bundle.entries.iter().enumerate() {
@@ -868,7 +815,7 @@ fn replay_entry(
                 in_genesis: u.in_genesis,
             });
             replay.signed = Some(signed);
-            replay.status = ProvedStatus::Issued;
+            replay.status = BillStatus::Issued;
             replay.history.push(step(bill.issuer));
         }
         TxBody::RedReverse { .. }
@@ -945,13 +892,13 @@ fn replay_entry(
 /// The ledger's bill transitions, written again (minimal): the new status, or why the
 /// transaction could not have applied.
 fn transition(
-    status: ProvedStatus,
+    status: BillStatus,
     body: &TxBody,
     by: CreditCode,
     height: u64,
     issuer: &CreditCode,
     check_code: &CheckCode,
-) -> Result<ProvedStatus, String> {
+) -> Result<BillStatus, String> {
     let kind = body.kind().as_str();
     if status.is_final() {
         return Err(format!("{kind} after the final status {}", status.as_str()));
@@ -961,20 +908,20 @@ fn transition(
             if by != *issuer {
                 return Err(format!("{kind} by {by}, the bill's issuer is {issuer}"));
             }
-            if let ProvedStatus::Locked { by: holder, .. } = status {
+            if let BillStatus::Locked { by: holder, .. } = status {
                 return Err(format!("{kind} while locked by {holder}"));
             }
             Ok(if matches!(body, TxBody::RedReverse { .. }) {
-                ProvedStatus::Reversed { height }
+                BillStatus::Reversed { height }
             } else {
-                ProvedStatus::PaperExchanged { height }
+                BillStatus::PaperExchanged { height }
             })
         }
         TxBody::Lock { check_code: c, .. } | TxBody::ConfirmReimbursed { check_code: c, .. } => {
             if !c.ct_eq(check_code) {
                 return Err(format!("{kind} with a check code that is not the bill's"));
             }
-            if let ProvedStatus::Locked { by: holder, .. } = status {
+            if let BillStatus::Locked { by: holder, .. } = status {
                 if holder != by {
                     return Err(format!("{kind} by {by} while locked by {holder}"));
                 }
@@ -983,14 +930,14 @@ fn transition(
                 }
             }
             Ok(if matches!(body, TxBody::Lock { .. }) {
-                ProvedStatus::Locked { by, height }
+                BillStatus::Locked { by, height }
             } else {
-                ProvedStatus::Reimbursed { by, height }
+                BillStatus::Reimbursed { by, height }
             })
         }
         TxBody::Unlock { .. } => match status {
-            ProvedStatus::Locked { by: holder, .. } if holder == by => Ok(ProvedStatus::Issued),
-            ProvedStatus::Locked { by: holder, .. } => {
+            BillStatus::Locked { by: holder, .. } if holder == by => Ok(BillStatus::Issued),
+            BillStatus::Locked { by: holder, .. } => {
                 Err(format!("unlock by {by} while locked by {holder}"))
             }
             _ => Err(format!("unlock by {by} of a bill that is not locked")),

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use ebill_types::dev::{self, dev_key};
 use ebill_types::merkle::{self, InclusionProof};
-use ebill_types::proof::{Link, ProofBundle, ProvedStatus, ProvedTx, verify_bundle};
+use ebill_types::proof::{BillStatus, Link, ProofBundle, ProvedTx, verify_bundle};
 use ebill_types::{
     Bill, BillCode, BillId, Block, CheckCode, CodePrefix, CommitCertificate, CommitSignature,
     CreditCode, Genesis, Hash32, Header, Keypair, SignedTx, Tx, TxBody, TxId, Vote, VoteKind,
@@ -266,7 +266,7 @@ fn a_bundle_of_a_real_chain_verifies() {
     assert!(!v.issuer.in_genesis);
     assert_eq!(
         v.status,
-        ProvedStatus::Reimbursed {
+        BillStatus::Reimbursed {
             by: dev::dev_reimburser_code(),
             height: 6
         }
@@ -316,7 +316,7 @@ fn a_genesis_issuer_bill_verifies_and_a_prefix_of_the_history_proves_an_earlier_
     assert!(v.issuer.in_genesis);
     assert_eq!(
         v.status,
-        ProvedStatus::Locked {
+        BillStatus::Locked {
             by: dev::dev_reimburser_code(),
             height: 2
         }
@@ -326,7 +326,7 @@ fn a_genesis_issuer_bill_verifies_and_a_prefix_of_the_history_proves_an_earlier_
         &chain.genesis,
     )
     .unwrap();
-    assert_eq!(v.status, ProvedStatus::Issued);
+    assert_eq!(v.status, BillStatus::Issued);
     assert_eq!(v.height, 1);
 }
 
