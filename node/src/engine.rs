@@ -221,16 +221,25 @@ impl Engine {
         };
         let mut effects = Vec::new();
         if engine.consensus_config.is_some() {
-            let wal: Vec<Message> = engine
+            let records: Vec<wal::Record> = engine
                 .store
                 .wal_entries(height)?
                 .iter()
-                .map(|b| wal::decode(b))
+                .map(|b| wal::decode_record(b))
                 .collect::<Result<_, _>>()
                 .map_err(|e| EngineError::Wal {
                     height,
                     reason: e.to_string(),
                 })?;
+            let mut wal = Vec::new();
+            for r in records {
+                match r {
+                    wal::Record::Message(m) => wal.push(m),
+                    wal::Record::Block(b) => {
+                        engine.received.insert(b.header.hash(), *b);
+                    }
+                }
+            }
             if !wal.is_empty() {
                 info!(
                     height,
@@ -453,6 +462,19 @@ impl Engine {
     fn carry_out_one(&mut self, effect: Effect) -> Result<Option<Event>, EngineError> {
         match effect {
             Effect::PersistVote(v) => {
+                // The bytes of a block go to the WAL before this validator's precommit
+                // for it: a decided block then survives any crash of those holding it.
+                if v.vote.kind == ebill_types::VoteKind::Precommit
+                    && let Some(hash) = v.vote.block
+                    && let Some(block) = self
+                        .candidates
+                        .get(&hash)
+                        .map(|c| &c.block)
+                        .or_else(|| self.received.get(&hash))
+                {
+                    self.store
+                        .wal_append(v.vote.height, &wal::encode_block(block))?;
+                }
                 self.store
                     .wal_append(v.vote.height, &wal::encode(&Message::Vote(v)))?;
                 Ok(None)

@@ -1,13 +1,44 @@
 //! Encoding of the consensus write-ahead log: this validator's own signed proposals and
-//! votes, persisted before they are sent. Decoding is strict: a node refuses to start on
+//! votes, persisted before they are sent, and the bytes of every block it precommits
+//! (so that a decided block survives even if every validator holding it crashes before
+//! storing it). Decoding is strict: a node refuses to start on
 //! a WAL it cannot read, rather than risk signing twice.
 
 use ebill_consensus::WalEntry;
 use ebill_types::codec::{Canonical, DecodeError, Decoder, Encoder};
-use ebill_types::{Hash32, Proposal, Signature, SignedProposal, SignedVote};
+use ebill_types::{Block, Hash32, Proposal, Signature, SignedProposal, SignedVote};
 
 const TAG_PROPOSAL: u8 = 1;
 const TAG_VOTE: u8 = 2;
+const TAG_BLOCK: u8 = 3;
+
+/// One record of the WAL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// An own vote or proposal, for `Consensus::restore`.
+    Message(WalEntry),
+    /// A block this validator precommitted.
+    Block(Box<Block>),
+}
+
+/// The bytes of a block record.
+pub fn encode_block(block: &Block) -> Vec<u8> {
+    let mut enc = Encoder::new();
+    enc.u8(TAG_BLOCK);
+    block.encode_to(&mut enc);
+    enc.finish()
+}
+
+/// Decodes any record, refusing trailing bytes and unknown tags.
+pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
+    if bytes.first() == Some(&TAG_BLOCK) {
+        let mut dec = Decoder::new(&bytes[1..]);
+        let block = Block::decode_from(&mut dec)?;
+        dec.finish()?;
+        return Ok(Record::Block(Box::new(block)));
+    }
+    decode(bytes).map(Record::Message)
+}
 
 /// The bytes of one WAL entry.
 pub fn encode(entry: &WalEntry) -> Vec<u8> {
@@ -85,8 +116,27 @@ mod tests {
         for e in [WalEntry::Proposal(p), WalEntry::Vote(v)] {
             let mut bytes = encode(&e);
             assert_eq!(decode(&bytes), Ok(e));
+            assert_eq!(decode_record(&bytes), Ok(Record::Message(e)));
             bytes.push(0);
             assert!(decode(&bytes).is_err());
         }
+        let block = Block {
+            header: ebill_types::Header {
+                chain_id: "c".into(),
+                height: 3,
+                prev_hash: Hash32([1; 32]),
+                time_ms: 5,
+                proposer: 0,
+                tx_root: Block::tx_root(&[]),
+                tx_count: 0,
+                validator_set_hash: Hash32([2; 32]),
+                state_root: Hash32::ZERO,
+            },
+            txs: vec![],
+        };
+        let mut bytes = encode_block(&block);
+        assert_eq!(decode_record(&bytes), Ok(Record::Block(Box::new(block))));
+        bytes.push(0);
+        assert!(decode_record(&bytes).is_err());
     }
 }

@@ -429,3 +429,79 @@ fn a_late_observer_catches_up_from_height_zero() {
         c.crash(i);
     }
 }
+
+/// A validator that crashed after precommitting a block, before storing it, commits that
+/// very block on restart: its bytes were in the WAL before the precommit left.
+#[test]
+fn a_block_precommitted_before_a_crash_is_committed_on_restart() {
+    use ebill_node::wal;
+    use ebill_types::{Block, Header, Proposal, Vote, VoteKind};
+
+    let mut c = Cluster::new(1);
+    let genesis = c.genesis.clone();
+    let chain = genesis.chain_id.clone();
+    let key = dev::dev_key("validator", 0);
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    store.init_genesis(&genesis).unwrap();
+    let tx = issue_tx(&chain, 77);
+    let id = tx.tx.id(&chain);
+    let txs = vec![tx];
+    let header = Header {
+        chain_id: chain.clone(),
+        height: 1,
+        prev_hash: genesis.hash(),
+        time_ms: u64::try_from(now_ms()).unwrap(),
+        proposer: 0,
+        tx_root: Block::tx_root(&txs),
+        tx_count: 1,
+        validator_set_hash: genesis.validator_set().unwrap().hash(),
+        state_root: ebill_types::Hash32::ZERO,
+    };
+    let block = Block { header, txs };
+    let hash = block.header.hash();
+    // What the WAL holds after a crash right after the precommit was persisted.
+    let proposal = Proposal {
+        height: 1,
+        round: 0,
+        block: hash,
+        pol_round: None,
+        proposer: 0,
+    }
+    .sign(&chain, &key);
+    let vote = |kind| {
+        Vote {
+            kind,
+            height: 1,
+            round: 0,
+            block: Some(hash),
+            validator: 0,
+        }
+        .sign(&chain, &key)
+    };
+    store
+        .wal_append(
+            1,
+            &wal::encode(&ebill_consensus::Message::Proposal(proposal)),
+        )
+        .unwrap();
+    store
+        .wal_append(
+            1,
+            &wal::encode(&ebill_consensus::Message::Vote(vote(VoteKind::Prevote))),
+        )
+        .unwrap();
+    store.wal_append(1, &wal::encode_block(&block)).unwrap();
+    store
+        .wal_append(
+            1,
+            &wal::encode(&ebill_consensus::Message::Vote(vote(VoteKind::Precommit))),
+        )
+        .unwrap();
+    assert!(store.tip().unwrap().is_none());
+
+    c.start(0, Arc::clone(&store));
+    wait_committed(&c.nodes[0], id);
+    let tip = store.tip().unwrap().unwrap();
+    assert_eq!((tip.height, tip.hash), (1, hash));
+    c.crash(0);
+}
