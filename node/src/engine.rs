@@ -37,6 +37,8 @@ const MAX_RECEIVED_BLOCKS: usize = 64;
 const MAX_FUTURE_BLOCKS: usize = 512;
 /// Blocks asked for in one sync request.
 const SYNC_BATCH_BLOCKS: u32 = 64;
+/// Earlier rounds whose own votes are re-sent while a round is stuck.
+const RESEND_OLDER_ROUNDS: u32 = 8;
 
 /// What the engine reacts to.
 #[derive(Debug)]
@@ -440,7 +442,29 @@ impl Engine {
             && let Some(c) = &mut self.consensus
         {
             let effects = c.on_event(now, Event::Rebroadcast);
+            // Rebroadcast covers the current round; a peer still in an older round whose
+            // copies of this validator's votes were lost needs those too (the simulator
+            // found heights stuck without this). The last few rounds are enough: a peer
+            // further behind catches up by round skipping.
+            let round = c.round();
+            let mut older = Vec::new();
+            for r in round.saturating_sub(RESEND_OLDER_ROUNDS)..round {
+                for kind in [
+                    ebill_types::VoteKind::Prevote,
+                    ebill_types::VoteKind::Precommit,
+                ] {
+                    if let Some(v) = c.own_vote(r, kind) {
+                        older.push(*v);
+                    }
+                }
+            }
             self.carry_out(effects)?;
+            for v in older {
+                self.send(Outbound::Consensus {
+                    msg: Message::Vote(v),
+                    block: None,
+                });
+            }
         }
         Ok(())
     }
