@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ebill_api::Rejection;
 use ebill_consensus::{Config as ConsensusConfig, Consensus, Effect, Event, Message, TimeoutStep};
-use ebill_ledger::{ChangeSet, Context, apply_block, preverify, select};
+use ebill_ledger::{ChangeSet, Context, apply_block, select};
 use ebill_store::{Store, Tip};
 use ebill_types::{
     Block, CommitCertificate, Genesis, Hash32, Header, SignedTx, TxId, ValidatorSet,
@@ -28,7 +28,7 @@ use thiserror::Error;
 use tracing::{debug, error, info, warn};
 
 use crate::network::{Outbound, OutboundQueue};
-use crate::shared::{Shared, StoreView, lock, wall_ms};
+use crate::shared::{Shared, StoreView, lock, preverify_parallel, wall_ms};
 use crate::wal;
 
 /// Most blocks received from peers and kept for the current height.
@@ -643,7 +643,7 @@ impl Engine {
         let (mut verified, unseen) = lock(&self.shared.mempool).verified_for(&ids);
         if !unseen.is_empty() {
             let rest: Vec<SignedTx> = unseen.iter().map(|&i| block.txs[i].clone()).collect();
-            verified.extend(preverify(&view, &self.genesis, &rest)?);
+            verified.extend(preverify_parallel(&view, &self.genesis, &rest)?);
         }
         let ctx = Context {
             genesis: &self.genesis,
@@ -772,8 +772,20 @@ impl Engine {
                 self.future.insert(h, (block, cert));
             }
         }
+        let before = self.tip.0;
         while let Some((block, cert)) = self.future.remove(&(self.tip.0 + 1)) {
             self.commit_certified(block, cert)?;
+        }
+        // Catching up: ask for the next range at once rather than at the next tick.
+        let behind = match &self.consensus {
+            Some(c) => c.highest_height_seen() > self.height,
+            None => true,
+        };
+        if (self.tip.0 > before + 1 && behind) || !self.future.is_empty() {
+            self.send(Outbound::RequestBlocks {
+                from_height: self.height,
+                max: SYNC_BATCH_BLOCKS,
+            });
         }
         self.future.retain(|h, _| *h > self.tip.0);
         self.retry_awaiting_block()?;

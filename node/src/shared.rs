@@ -213,10 +213,11 @@ impl Shared {
             }
         }
         let signed: Vec<SignedTx> = todo.iter().map(|t| t.3.clone()).collect();
-        let verified = match self.preverify_parallel(&signed) {
-            Ok(v) => v,
-            Err(e) => return self.all_failed(out, &todo, &e.to_string()),
-        };
+        let verified =
+            match preverify_parallel(&StoreView(self.store.as_ref()), &self.genesis, &signed) {
+                Ok(v) => v,
+                Err(e) => return self.all_failed(out, &todo, &e.to_string()),
+            };
         let tip = match self.store.tip() {
             Ok(t) => t,
             Err(e) => return self.all_failed(out, &todo, &e.to_string()),
@@ -288,44 +289,43 @@ impl Shared {
         }
         answers(out)
     }
+}
 
-    /// Batch-verifies signatures, split over the machine's cores for large batches.
-    fn preverify_parallel(
-        &self,
-        txs: &[SignedTx],
-    ) -> Result<VerifiedSignatures, ebill_ledger::StateError> {
-        let view = StoreView(self.store.as_ref());
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
-        if txs.len() < PARALLEL_VERIFY_MIN_TXS || cores < 2 {
-            return preverify(&view, &self.genesis, txs);
-        }
-        let chunk = txs.len().div_ceil(cores);
-        let parts: Vec<Result<VerifiedSignatures, ebill_ledger::StateError>> =
-            std::thread::scope(|s| {
-                let handles: Vec<_> = txs
-                    .chunks(chunk)
-                    .map(|part| {
-                        let view = &view;
-                        s.spawn(move || preverify(view, &self.genesis, part))
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|_| {
-                            Err(ebill_ledger::StateError("verifier thread panicked".into()))
-                        })
-                    })
-                    .collect()
-            });
-        let mut all = VerifiedSignatures::default();
-        for part in parts {
-            all.extend(part?);
-        }
-        Ok(all)
+/// Batch-verifies the signatures of `txs` against `view` and `genesis`, split over the
+/// machine's cores when there are many (admission of large batches, checking blocks
+/// whose transactions this node has not seen, an observer catching up).
+pub(crate) fn preverify_parallel(
+    view: &StoreView<'_>,
+    genesis: &Genesis,
+    txs: &[SignedTx],
+) -> Result<VerifiedSignatures, ebill_ledger::StateError> {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if txs.len() < PARALLEL_VERIFY_MIN_TXS || cores < 2 {
+        return preverify(view, genesis, txs);
     }
+    let chunk = txs.len().div_ceil(cores);
+    let parts: Vec<Result<VerifiedSignatures, ebill_ledger::StateError>> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = txs
+                .chunks(chunk)
+                .map(|part| s.spawn(move || preverify(view, genesis, part)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(ebill_ledger::StateError("verifier thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+    let mut all = VerifiedSignatures::default();
+    for part in parts {
+        all.extend(part?);
+    }
+    Ok(all)
 }
 
 /// Every slot answered: each was filled on every path of admission, so an empty one is
