@@ -196,6 +196,10 @@ impl Genesis {
             return Err(invalid("params.max_block_bytes", "at least max_tx_bytes"));
         }
         self.validator_set()?;
+        for v in &self.validators {
+            check_text("validators.name", &v.name, limits::MAX_NAME_BYTES, false)
+                .map_err(|e| invalid("validators", e.to_string()))?;
+        }
         let mut keys = BTreeSet::new();
         for v in &self.validators {
             keys.insert(v.public_key);
@@ -258,6 +262,12 @@ impl Genesis {
                 return Err(invalid(
                     "issuers.code_prefixes",
                     format!("1 to {} prefixes", limits::MAX_CODE_PREFIXES),
+                ));
+            }
+            if u.code_prefixes.iter().collect::<BTreeSet<_>>().len() != u.code_prefixes.len() {
+                return Err(invalid(
+                    "issuers.code_prefixes",
+                    format!("{}: a prefix appears twice", u.credit_code),
                 ));
             }
         }

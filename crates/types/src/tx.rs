@@ -205,6 +205,13 @@ impl TxBody {
                         reason: format!("1 to {} prefixes", limits::MAX_CODE_PREFIXES),
                     });
                 }
+                let distinct: std::collections::BTreeSet<_> = code_prefixes.iter().collect();
+                if distinct.len() != code_prefixes.len() {
+                    return Err(crate::bill::BillError::Field {
+                        field: "code_prefixes",
+                        reason: "a prefix appears twice".into(),
+                    });
+                }
                 Ok(())
             }
             TxBody::RegisterReimburser { name, .. } => {

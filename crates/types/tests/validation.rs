@@ -625,3 +625,26 @@ fn credit_codes_and_times_at_the_edges() {
     assert!(Timestamp::parse("2026-11-29T10:15:00.1234+08:00").is_err());
     assert!(Timestamp::parse("2026-13-01T00:00:00+08:00").is_err());
 }
+
+#[test]
+fn duplicate_code_prefixes_and_unnamed_validators_are_refused() {
+    use ebill_types::{CodePrefix, Tx, TxBody, dev};
+    let mut g = dev::dev_genesis();
+    let p = g.issuers[0].code_prefixes[0].clone();
+    g.issuers[0].code_prefixes.push(p.clone());
+    assert!(g.validate().is_err());
+    let mut g = dev::dev_genesis();
+    g.validators[0].name = " ".into();
+    assert!(g.validate().is_err());
+    let body = TxBody::RegisterIssuer {
+        credit_code: dev::test_credit_code('B', 5),
+        name: "x".into(),
+        public_key: dev::dev_key("x", 1).public(),
+        code_prefixes: vec![
+            CodePrefix::parse("3301").unwrap(),
+            CodePrefix::parse("3301").unwrap(),
+        ],
+    };
+    assert!(Tx { nonce: 1, body }.body.validate().is_err());
+    let _ = p;
+}
