@@ -12,6 +12,7 @@ mod dev;
 mod limits;
 mod node;
 mod stats;
+mod wrk;
 
 use std::path::PathBuf;
 
