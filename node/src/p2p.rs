@@ -18,6 +18,9 @@ use crate::engine::Input;
 use crate::network::Outbound;
 use crate::shared::Shared;
 
+/// Gossiped transaction batches being admitted at once.
+const ADMISSION_BATCHES_IN_FLIGHT: usize = 4;
+
 /// The running network: its client and the tasks that carry messages.
 pub struct P2p {
     /// The libp2p client.
@@ -139,13 +142,23 @@ async fn carry_in(
     store: Arc<dyn Store>,
     engine: std_mpsc::Sender<Input>,
 ) {
+    let admission = Arc::new(tokio::sync::Semaphore::new(ADMISSION_BATCHES_IN_FLIGHT));
     while let Some(event) = events.recv().await {
         client.set_tip_height(shared.height());
         match event {
             NetEvent::Txs { txs, .. } => {
                 let shared = Arc::clone(&shared);
-                // Signature checks are CPU work: off the async threads.
-                tokio::task::spawn_blocking(move || shared.admit_from_peer(txs));
+                // Signature checks are CPU work: off the async threads, and at most as
+                // many batches at once as there are permits. Waiting for a permit stops
+                // this loop, so the network's bounded event queue fills and drops (and
+                // counts) rather than piling up admission work here.
+                let Ok(permit) = Arc::clone(&admission).acquire_owned().await else {
+                    break;
+                };
+                tokio::task::spawn_blocking(move || {
+                    shared.admit_from_peer(txs);
+                    drop(permit);
+                });
             }
             NetEvent::Consensus { msg, .. } => {
                 let (msg, block) = match msg {

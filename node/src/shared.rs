@@ -28,6 +28,8 @@ pub enum Origin {
 
 /// Rejections remembered for `GET /v1/txs/{id}`.
 const MAX_REMEMBERED_REJECTIONS: usize = 100_000;
+/// Watched transactions above which abandoned waiters are swept.
+const MAX_WATCHED_TXS: usize = 100_000;
 /// Above this many transactions, admission checks signatures on every core.
 const PARALLEL_VERIFY_MIN_TXS: usize = 512;
 
@@ -431,6 +433,16 @@ impl Backend for Shared {
                 if let Some(r) = rejected.filter(|_| !lock(&self.mempool).contains(&id)) {
                     let _ = tx.send(TxOutcome::Rejected(r));
                     return rx;
+                }
+                // Waiters whose request gave up (timeout, closed connection) are
+                // dropped here once there are many, so that transactions that never
+                // resolve (forwarded by an observer and refused elsewhere) cannot grow
+                // this map without bound.
+                if watchers.len() >= MAX_WATCHED_TXS {
+                    watchers.retain(|_, ws| {
+                        ws.retain(|w| !w.is_closed());
+                        !ws.is_empty()
+                    });
                 }
                 watchers.entry(id).or_default().push(tx);
             }

@@ -178,6 +178,22 @@ fn cert_wire_bytes() -> usize {
     8 + 4 + 32 + 4 + MAX_VALIDATORS * (4 + 64)
 }
 
+/// Small limits for the crate's unit tests.
+#[cfg(test)]
+pub(crate) fn test_limits() -> Limits {
+    Limits {
+        max_block_bytes: 1 << 20,
+        max_block_txs: 100,
+        max_tx_bytes: 1 << 16,
+        max_batch_txs: 10,
+        max_batch_bytes: 1 << 20,
+        max_gossip_bytes: 2 << 20,
+        max_txs_gossip_bytes: 2 << 20,
+        max_sync_blocks: 8,
+        max_sync_response_bytes: 4 << 20,
+    }
+}
+
 /// Size limits in force, derived from a [`NetConfig`] by [`NetConfig::limits`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -450,17 +450,7 @@ mod tests {
         Checker {
             chain_id: CHAIN.into(),
             validators: g.validator_set().unwrap_or_else(|e| unreachable!("{e}")),
-            limits: Limits {
-                max_block_bytes: 1 << 20,
-                max_block_txs: 100,
-                max_tx_bytes: 1 << 16,
-                max_batch_txs: 10,
-                max_batch_bytes: 1 << 20,
-                max_gossip_bytes: 2 << 20,
-                max_txs_gossip_bytes: 2 << 20,
-                max_sync_blocks: 8,
-                max_sync_response_bytes: 4 << 20,
-            },
+            limits: crate::config::test_limits(),
             tip_height: Arc::new(AtomicU64::new(0)),
         }
     }

@@ -239,17 +239,7 @@ mod tests {
     use ebill_types::{CommitSignature, Header, Signature};
 
     fn limits() -> Limits {
-        Limits {
-            max_block_bytes: 1 << 20,
-            max_block_txs: 100,
-            max_tx_bytes: 1 << 16,
-            max_batch_txs: 10,
-            max_batch_bytes: 1 << 20,
-            max_gossip_bytes: 2 << 20,
-            max_txs_gossip_bytes: 2 << 20,
-            max_sync_blocks: 8,
-            max_sync_response_bytes: 4 << 20,
-        }
+        crate::config::test_limits()
     }
 
     fn empty_block(height: u64) -> (Block, CommitCertificate) {
