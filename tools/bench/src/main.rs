@@ -44,6 +44,9 @@ struct Args {
     /// Measure the dev chain only.
     #[arg(long)]
     skip_cluster: bool,
+    /// Measure the limits, the cluster and the sync only (no dev chain, no storage).
+    #[arg(long, conflicts_with = "skip_cluster")]
+    cluster_only: bool,
 }
 
 #[derive(Serialize)]
@@ -55,7 +58,8 @@ struct Storage {
 
 #[derive(Serialize)]
 struct Ratios {
-    dev: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev: Option<f64>,
     cluster: Option<f64>,
     sync: Option<f64>,
 }
@@ -65,10 +69,12 @@ struct Report {
     machine: String,
     quick: bool,
     limits: limits::Limits,
-    dev: dev::DevReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dev: Option<dev::DevReport>,
     cluster: Option<cluster::ClusterReport>,
     sync: Option<cluster::SyncReport>,
-    storage: Storage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage: Option<Storage>,
     ratios: Ratios,
 }
 
@@ -94,30 +100,11 @@ fn main() -> Result<()> {
     eprintln!("limits: measuring");
     let limits = limits::measure(args.quick)?;
 
-    let tmp = tempfile::tempdir()?;
-    let data = tmp.path().join("dev-data");
-    let running = node::start_dev(&bin, &data)?;
-    let dev = dev::run(&running.url, args.quick, || running.peak_rss_mb())?;
-    running.stop()?;
-
-    eprintln!("storage: compacting");
-    let store = RocksStore::open(&data).context("reopen the dev store")?;
-    let tip = store.tip()?.map(|t| t.height).unwrap_or(0);
-    let mut bills = 0u64;
-    for h in 1..=tip {
-        bills += store.header(h)?.map(|h| u64::from(h.tx_count)).unwrap_or(0);
-    }
-    store.compact()?;
-    let sst_bytes = store.disk_size_bytes()?;
-    drop(store);
-    let storage = Storage {
-        bytes_per_bill: if bills == 0 {
-            0.0
-        } else {
-            r2(sst_bytes as f64 / bills as f64)
-        },
-        bills,
-        sst_bytes,
+    let (dev, storage) = if args.cluster_only {
+        (None, None)
+    } else {
+        let (d, st) = measure_dev(&bin, args.quick)?;
+        (Some(d), Some(st))
     };
 
     let (cluster, sync) = if args.skip_cluster {
@@ -132,7 +119,7 @@ fn main() -> Result<()> {
     // checked once per node, so a node's ceiling is batch verification on its cores.
     let bound = limits.batch_verify_per_s_one_core * limits.cores as f64;
     let ratios = Ratios {
-        dev: r2(dev.committed_per_s / bound),
+        dev: dev.as_ref().map(|d| r2(d.committed_per_s / bound)),
         cluster: cluster
             .as_ref()
             .map(|c| r2(c.committed_per_s / (bound / c.nodes as f64))),
@@ -158,13 +145,42 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// The dev chain, then its store compacted for the bytes per bill.
+fn measure_dev(bin: &std::path::Path, quick: bool) -> Result<(dev::DevReport, Storage)> {
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("dev-data");
+    let running = node::start_dev(bin, &data)?;
+    let dev = dev::run(&running.url, quick, || running.peak_rss_mb())?;
+    running.stop()?;
+
+    eprintln!("storage: compacting");
+    let store = RocksStore::open(&data).context("reopen the dev store")?;
+    let tip = store.tip()?.map(|t| t.height).unwrap_or(0);
+    let mut bills = 0u64;
+    for h in 1..=tip {
+        bills += store.header(h)?.map(|h| u64::from(h.tx_count)).unwrap_or(0);
+    }
+    store.compact()?;
+    let sst_bytes = store.disk_size_bytes()?;
+    drop(store);
+    let storage = Storage {
+        bytes_per_bill: if bills == 0 {
+            0.0
+        } else {
+            r2(sst_bytes as f64 / bills as f64)
+        },
+        bills,
+        sst_bytes,
+    };
+    Ok((dev, storage))
+}
+
 fn print_table(r: &Report) {
     let l = &r.limits;
-    let d = &r.dev;
     eprintln!();
     eprintln!("machine: {}", r.machine);
     eprintln!("{:<44} {:>14}", "measure", "value");
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         (
             "limits.verify_per_s_one_core",
             format!("{:.0}", l.verify_per_s_one_core),
@@ -182,19 +198,48 @@ fn print_table(r: &Report) {
             format!("{:.0}", l.sha256_mb_per_s),
         ),
         ("limits.cores", l.cores.to_string()),
-        ("dev.committed_per_s", format!("{:.0}", d.committed_per_s)),
-        ("dev.latency_p50_ms", format!("{:.1}", d.latency_p50_ms)),
-        ("dev.latency_p99_ms", format!("{:.1}", d.latency_p99_ms)),
-        ("dev.verify_per_s", format!("{:.0}", d.verify_per_s)),
-        ("dev.verify_p99_ms", format!("{:.2}", d.verify_p99_ms)),
-        ("dev.proofs_per_s", format!("{:.0}", d.proofs_per_s)),
-        ("dev.peak_rss_mb", format!("{:.0}", d.peak_rss_mb)),
-        (
-            "storage.bytes_per_bill",
-            format!("{:.0}", r.storage.bytes_per_bill),
-        ),
-        ("ratios.dev", format!("{:.2}", r.ratios.dev)),
     ];
+    if let Some(d) = &r.dev {
+        rows.extend([
+            ("dev.committed_per_s", format!("{:.0}", d.committed_per_s)),
+            ("dev.latency_p50_ms", format!("{:.1}", d.latency_p50_ms)),
+            ("dev.latency_p99_ms", format!("{:.1}", d.latency_p99_ms)),
+            ("dev.verify_per_s", format!("{:.0}", d.verify_per_s)),
+            ("dev.verify_p99_ms", format!("{:.2}", d.verify_p99_ms)),
+            ("dev.proofs_per_s", format!("{:.0}", d.proofs_per_s)),
+            ("dev.peak_rss_mb", format!("{:.0}", d.peak_rss_mb)),
+        ]);
+    }
+    if let Some(c) = &r.cluster {
+        rows.extend([
+            ("cluster.nodes", c.nodes.to_string()),
+            (
+                "cluster.committed_per_s",
+                format!("{:.0}", c.committed_per_s),
+            ),
+            ("cluster.latency_p50_ms", format!("{:.1}", c.latency_p50_ms)),
+            ("cluster.latency_p99_ms", format!("{:.1}", c.latency_p99_ms)),
+            (
+                "cluster.observer_lag_ms",
+                format!("{:.1}", c.observer_lag_ms),
+            ),
+        ]);
+    }
+    if let Some(s) = &r.sync {
+        rows.push(("sync.bills_per_s", format!("{:.0}", s.bills_per_s)));
+    }
+    if let Some(s) = &r.storage {
+        rows.push(("storage.bytes_per_bill", format!("{:.0}", s.bytes_per_bill)));
+    }
+    for (k, v) in [
+        ("ratios.dev", r.ratios.dev),
+        ("ratios.cluster", r.ratios.cluster),
+        ("ratios.sync", r.ratios.sync),
+    ] {
+        if let Some(v) = v {
+            rows.push((k, format!("{v:.2}")));
+        }
+    }
     for (k, v) in rows {
         eprintln!("{k:<44} {v:>14}");
     }
