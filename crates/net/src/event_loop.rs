@@ -401,14 +401,17 @@ impl EventLoop {
                     return;
                 };
                 bump(&self.counters.gossip_accepted);
+                // Delivered either way; `Ignore` keeps gossipsub from relaying it.
+                let verdict = if checked.relayed() {
+                    MessageAcceptance::Accept
+                } else {
+                    bump(&self.counters.gossip_not_relayed);
+                    MessageAcceptance::Ignore
+                };
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
-                    .report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        MessageAcceptance::Accept,
-                    );
+                    .report_message_validation_result(&message_id, &propagation_source, verdict);
                 permit.send(match checked {
                     Checked::Txs(txs) => NetEvent::Txs { from, txs },
                     Checked::Consensus(msg) => NetEvent::Consensus { from, msg },

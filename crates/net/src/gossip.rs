@@ -307,6 +307,27 @@ pub(crate) enum Checked {
     Block(Block, CommitCertificate),
 }
 
+impl Checked {
+    /// Whether gossipsub relays the message to this node's mesh after delivering it.
+    ///
+    /// Every publisher floods its messages to all connected peers (`flood_publish`), and
+    /// every node dials every member of the genesis, so relaying only helps a node that
+    /// lacks a direct connection to the publisher. For small messages that help is
+    /// cheap: votes, and proposals without a block, are relayed. Large messages are
+    /// delivered but not relayed (ADR 0005): relayed transaction batches, proposal blocks
+    /// and announcements raced ahead of gossipsub's IDONTWANT and cost a third of the
+    /// cluster's loopback bytes. What a node misses that way it still gets: transactions
+    /// inside the proposed block, a proposal's block by `RequestBlock` after the relayed
+    /// block-less re-broadcast, a committed block by sync.
+    pub(crate) fn relayed(&self) -> bool {
+        match self {
+            Checked::Txs(_) | Checked::Block(..) => false,
+            Checked::Consensus(ConsensusMsg::Proposal { block, .. }) => block.is_none(),
+            Checked::Consensus(ConsensusMsg::Vote(_)) => true,
+        }
+    }
+}
+
 /// Why a gossip message is not delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Refusal {
@@ -518,6 +539,24 @@ mod tests {
         assert!(is_reject(c.check(TopicKind::Txs, &good)));
         assert!(is_reject(c.check(TopicKind::Blocks, &good)));
         assert!(is_reject(c.check(TopicKind::Consensus, &[])));
+    }
+
+    #[test]
+    fn only_small_messages_are_relayed() {
+        let v = Checked::Consensus(ConsensusMsg::Vote(vote(1, 1)));
+        assert!(v.relayed());
+        let b = block(3);
+        let bare = Checked::Consensus(ConsensusMsg::Proposal {
+            proposal: proposal(&b, 0),
+            block: None,
+        });
+        assert!(bare.relayed());
+        let full = Checked::Consensus(ConsensusMsg::Proposal {
+            proposal: proposal(&b, 0),
+            block: Some(b.clone()),
+        });
+        assert!(!full.relayed());
+        assert!(!Checked::Txs(vec![]).relayed());
     }
 
     #[test]

@@ -5,8 +5,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// A snapshot of the counters of one node's network layer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NetStats {
-    /// Gossip messages accepted (delivered and forwarded).
+    /// Gossip messages accepted and delivered to the application.
     pub gossip_accepted: u64,
+    /// Of those, the ones not relayed to the mesh (large messages every peer gets from
+    /// the publisher itself; see `Checked::relayed`).
+    pub gossip_not_relayed: u64,
     /// Gossip messages rejected as invalid (bad encoding, signature, block or
     /// certificate): neither delivered nor forwarded.
     pub gossip_rejected: u64,
@@ -28,6 +31,7 @@ pub struct NetStats {
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
     pub(crate) gossip_accepted: AtomicU64,
+    pub(crate) gossip_not_relayed: AtomicU64,
     pub(crate) gossip_rejected: AtomicU64,
     pub(crate) gossip_ignored: AtomicU64,
     pub(crate) validations_dropped: AtomicU64,
@@ -47,6 +51,7 @@ impl Counters {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NetStats {
             gossip_accepted: get(&self.gossip_accepted),
+            gossip_not_relayed: get(&self.gossip_not_relayed),
             gossip_rejected: get(&self.gossip_rejected),
             gossip_ignored: get(&self.gossip_ignored),
             validations_dropped: get(&self.validations_dropped),
