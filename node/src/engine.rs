@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use ebill_api::Rejection;
 use ebill_consensus::{Config as ConsensusConfig, Consensus, Effect, Event, Message, TimeoutStep};
-use ebill_ledger::{ChangeSet, Context, apply_block, select};
+use ebill_ledger::{ChangeSet, Context, Prepared, apply_block_prepared, select_prepared};
 use ebill_store::{Store, Tip};
 use ebill_types::{
     Block, CommitCertificate, Genesis, Hash32, Header, SignedTx, TxId, ValidatorSet,
@@ -623,14 +623,25 @@ impl Engine {
         if h.state_root != Hash32::ZERO {
             return fail("state root must be zero until the state tree exists".into());
         }
-        if let Err(e) = block.check_body() {
-            return fail(e.to_string());
+        // Each transaction is encoded and hashed once for every check below.
+        let chain_id = self.genesis.chain_id.as_str();
+        let prepared = Prepared::all(&block.txs, chain_id);
+        if h.tx_count as usize != prepared.len() {
+            return fail(format!(
+                "header counts {} transactions, the body holds {}",
+                h.tx_count,
+                prepared.len()
+            ));
         }
-        let bytes: usize = block
-            .txs
-            .iter()
-            .map(|t| ebill_types::Canonical::to_canonical_bytes(t).len())
-            .sum();
+        let leaves: Vec<Hash32> = prepared.iter().map(Prepared::leaf_hash).collect();
+        let root = ebill_types::merkle::root_from_leaf_hashes(&leaves);
+        if root != h.tx_root {
+            return fail(format!(
+                "transaction root {root} is not the header's {}",
+                h.tx_root
+            ));
+        }
+        let bytes: usize = prepared.iter().map(|p| p.encoded.len()).sum();
         if bytes > params.max_block_bytes as usize {
             return fail(format!(
                 "{bytes} bytes of transactions, limit {}",
@@ -638,11 +649,10 @@ impl Engine {
             ));
         }
         let view = StoreView(self.store.as_ref());
-        let chain_id = self.genesis.chain_id.as_str();
-        let ids: Vec<TxId> = block.txs.iter().map(|t| t.tx.id(chain_id)).collect();
+        let ids: Vec<TxId> = prepared.iter().map(|p| p.id).collect();
         let (mut verified, unseen) = lock(&self.shared.mempool).verified_for(&ids);
         if !unseen.is_empty() {
-            let rest: Vec<SignedTx> = unseen.iter().map(|&i| block.txs[i].clone()).collect();
+            let rest: Vec<&Prepared<'_>> = unseen.iter().map(|&i| &prepared[i]).collect();
             verified.extend(preverify_parallel(&view, &self.genesis, &rest)?);
         }
         let ctx = Context {
@@ -650,7 +660,7 @@ impl Engine {
             height: h.height,
             time_ms: h.time_ms,
         };
-        match apply_block(&view, ctx, &block.txs, Some(&verified)) {
+        match apply_block_prepared(&view, ctx, &prepared, Some(&verified)) {
             Ok(changes) => Ok(Ok(changes)),
             Err(ebill_ledger::BlockError::State(e)) => Err(EngineError::State(e)),
             Err(e) => fail(e.to_string()),
@@ -666,6 +676,7 @@ impl Engine {
             params.max_block_bytes as usize,
         );
         let txs: Vec<SignedTx> = candidates.iter().map(|(_, t)| (**t).clone()).collect();
+        let prepared = Prepared::all(&txs, self.genesis.chain_id.as_str());
         let time_ms = wall_ms().max(self.tip.2 + 1);
         let ctx = Context {
             genesis: &self.genesis,
@@ -673,7 +684,7 @@ impl Engine {
             time_ms,
         };
         let view = StoreView(self.store.as_ref());
-        let selection = select(&view, ctx, &txs, Some(&verified))?;
+        let selection = select_prepared(&view, ctx, &prepared, Some(&verified))?;
         let mut dropped: Vec<TxId> = Vec::new();
         for (i, err) in &selection.rejected {
             let id = candidates[*i].0;
@@ -681,7 +692,20 @@ impl Engine {
             self.shared.on_dropped(id, Rejection::from(err.clone()));
         }
         lock(&self.shared.mempool).remove(&dropped);
-        let block_txs: Vec<SignedTx> = selection.accepted.iter().map(|&i| txs[i].clone()).collect();
+        let tx_root = ebill_types::merkle::root_from_leaf_hashes(
+            &selection
+                .accepted
+                .iter()
+                .map(|&i| prepared[i].leaf_hash())
+                .collect::<Vec<_>>(),
+        );
+        drop(prepared);
+        let mut slots: Vec<Option<SignedTx>> = txs.into_iter().map(Some).collect();
+        let block_txs: Vec<SignedTx> = selection
+            .accepted
+            .iter()
+            .filter_map(|&i| slots[i].take())
+            .collect();
         let proposer = self
             .consensus_config
             .as_ref()
@@ -693,7 +717,7 @@ impl Engine {
             prev_hash: self.tip.1,
             time_ms,
             proposer,
-            tx_root: Block::tx_root(&block_txs),
+            tx_root,
             tx_count: u32::try_from(block_txs.len()).unwrap_or(u32::MAX),
             validator_set_hash: self.validators.hash(),
             state_root: Hash32::ZERO,

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ebill_api::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
-use ebill_ledger::{Context, Executor, StateView, TxLocation, VerifiedSignatures, preverify};
+use ebill_ledger::{
+    Context, Executor, Prepared, StateView, TxLocation, VerifiedSignatures, preverify_prepared,
+};
 use ebill_store::Store;
-use ebill_types::{Actor, Auth, Canonical, Genesis, SignedTx, TxId};
+use ebill_types::{Actor, Auth, CreditCode, Genesis, PublicKey, Signature, SignedTx, TxId};
 use tokio::sync::oneshot;
 
 use crate::engine::Input;
@@ -191,15 +193,16 @@ impl Shared {
         let chain_id = self.genesis.chain_id.as_str();
         let max_tx_bytes = self.genesis.params.max_tx_bytes as usize;
         let mut out: Vec<Option<Result<TxId, Rejection>>> = vec![None; txs.len()];
-        let mut todo: Vec<(usize, TxId, usize, SignedTx)> = Vec::with_capacity(txs.len());
+        // Each transaction is encoded and hashed once, here, for every step below.
+        let prepared: Vec<Prepared<'_>> = Prepared::all(&txs, chain_id);
+        let mut todo: Vec<usize> = Vec::with_capacity(txs.len());
         {
             let mempool = lock(&self.mempool);
-            for (i, tx) in txs.into_iter().enumerate() {
-                let len = tx.to_canonical_bytes().len();
-                let id = tx.tx.id(chain_id);
+            for (i, p) in prepared.iter().enumerate() {
+                let len = p.encoded.len();
                 if len > max_tx_bytes {
                     out[i] = Some(Err(self.reject(
-                        Some(id),
+                        Some(p.id),
                         Rejection {
                             code: "invalid_tx".into(),
                             message: format!(
@@ -207,64 +210,85 @@ impl Shared {
                             ),
                         },
                     )));
-                } else if mempool.contains(&id) {
-                    out[i] = Some(Ok(id));
+                } else if mempool.contains(&p.id) {
+                    out[i] = Some(Ok(p.id));
                 } else {
-                    todo.push((i, id, len, tx));
+                    todo.push(i);
                 }
             }
         }
-        let signed: Vec<SignedTx> = todo.iter().map(|t| t.3.clone()).collect();
-        let verified =
-            match preverify_parallel(&StoreView(self.store.as_ref()), &self.genesis, &signed) {
-                Ok(v) => v,
-                Err(e) => return self.all_failed(out, &todo, &e.to_string()),
-            };
+        let store: &dyn Store = self.store.as_ref();
+        let view = StoreView(store);
+        let todo_refs: Vec<&Prepared<'_>> = todo.iter().map(|&i| &prepared[i]).collect();
+        let verified = match preverify_parallel(&view, &self.genesis, &todo_refs) {
+            Ok(v) => v,
+            Err(e) => return self.all_failed(out, &prepared, &todo, &e.to_string()),
+        };
         let tip = match self.store.tip() {
             Ok(t) => t,
-            Err(e) => return self.all_failed(out, &todo, &e.to_string()),
+            Err(e) => return self.all_failed(out, &prepared, &todo, &e.to_string()),
         };
         let ctx = Context {
             genesis: &self.genesis,
             height: tip.map(|t| t.height).unwrap_or(0) + 1,
             time_ms: wall_ms(),
         };
-        let store: &dyn Store = self.store.as_ref();
-        let view = StoreView(store);
+        // First the rules, against the last final state plus what this batch applies;
+        // then the mempool, which takes the transactions themselves (moved, not copied).
         let mut exec = Executor::new(&view, ctx).with_verified(&verified);
+        let mut keys = UnitKeys::default();
+        let mut passed: Vec<(usize, Vec<(PublicKey, Signature)>)> = Vec::new();
+        for &i in &todo {
+            let p = &prepared[i];
+            match exec.apply_prepared(p) {
+                Err(e) => {
+                    out[i] = Some(Err(self.reject(
+                        Some(p.id),
+                        Rejection {
+                            code: "node_not_ready".into(),
+                            message: format!("state could not be read: {e}"),
+                        },
+                    )));
+                }
+                Ok(Err(e)) => out[i] = Some(Err(self.reject(Some(p.id), Rejection::from(e)))),
+                Ok(Ok(_)) => passed.push((i, keys.admitted(p.tx, &view, &self.genesis))),
+            }
+        }
+        drop(exec);
+        let meta: Vec<(TxId, usize)> = prepared.iter().map(|p| (p.id, p.encoded.len())).collect();
+        drop(prepared);
+        let mut slots: Vec<Option<SignedTx>> = txs.into_iter().map(Some).collect();
         let mut added = false;
         let mut gossip: Vec<SignedTx> = Vec::new();
         let forward_only = self.role == Role::Observer;
-        for (i, id, len, tx) in todo {
-            let result = match exec.apply(&tx) {
-                Err(e) => Err(Rejection {
-                    code: "node_not_ready".into(),
-                    message: format!("state could not be read: {e}"),
-                }),
-                Ok(Err(e)) => Err(Rejection::from(e)),
-                Ok(Ok(_)) if forward_only => {
-                    // An observer takes part in no block: it checks, then forwards.
-                    gossip.push(tx);
-                    Ok(id)
-                }
-                Ok(Ok(_)) => {
-                    let sigs = admitted_signatures(&tx, &view, &self.genesis);
-                    let copy = (origin == Origin::Client).then(|| tx.clone());
-                    match lock(&self.mempool).insert(id, Arc::new(tx), len, sigs) {
-                        Insert::Added => {
-                            added = true;
-                            gossip.extend(copy);
-                            Ok(id)
-                        }
-                        Insert::AlreadyPending => Ok(id),
-                        Insert::Full => Err(Rejection {
+        for (i, sigs) in passed {
+            let (id, len) = meta[i];
+            let Some(tx) = slots[i].take() else {
+                continue;
+            };
+            let result = if forward_only {
+                // An observer takes part in no block: it checks, then forwards.
+                gossip.push(tx);
+                Ok(id)
+            } else {
+                let copy = (origin == Origin::Client).then(|| tx.clone());
+                match lock(&self.mempool).insert(id, Arc::new(tx), len, sigs) {
+                    Insert::Added => {
+                        added = true;
+                        gossip.extend(copy);
+                        Ok(id)
+                    }
+                    Insert::AlreadyPending => Ok(id),
+                    Insert::Full => Err(self.reject(
+                        Some(id),
+                        Rejection {
                             code: "mempool_full".into(),
                             message: "the mempool is full; try again after the next block".into(),
-                        }),
-                    }
+                        },
+                    )),
                 }
             };
-            out[i] = Some(result.map_err(|r| self.reject(Some(id), r)));
+            out[i] = Some(result);
         }
         if added {
             self.wake_engine();
@@ -280,14 +304,18 @@ impl Shared {
     fn all_failed(
         &self,
         mut out: Vec<Option<Result<TxId, Rejection>>>,
-        todo: &[(usize, TxId, usize, SignedTx)],
+        prepared: &[Prepared<'_>],
+        todo: &[usize],
         why: &str,
     ) -> Vec<Result<TxId, Rejection>> {
-        for (i, _, _, _) in todo {
-            out[*i] = Some(Err(Rejection {
-                code: "node_not_ready".into(),
-                message: format!("state could not be read: {why}"),
-            }));
+        for &i in todo {
+            out[i] = Some(Err(self.reject(
+                Some(prepared[i].id),
+                Rejection {
+                    code: "node_not_ready".into(),
+                    message: format!("state could not be read: {why}"),
+                },
+            )));
         }
         answers(out)
     }
@@ -299,20 +327,20 @@ impl Shared {
 pub(crate) fn preverify_parallel(
     view: &StoreView<'_>,
     genesis: &Genesis,
-    txs: &[SignedTx],
+    txs: &[&Prepared<'_>],
 ) -> Result<VerifiedSignatures, ebill_ledger::StateError> {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     if txs.len() < PARALLEL_VERIFY_MIN_TXS || cores < 2 {
-        return preverify(view, genesis, txs);
+        return preverify_prepared(view, genesis, txs);
     }
     let chunk = txs.len().div_ceil(cores);
     let parts: Vec<Result<VerifiedSignatures, ebill_ledger::StateError>> =
         std::thread::scope(|s| {
             let handles: Vec<_> = txs
                 .chunks(chunk)
-                .map(|part| s.spawn(move || preverify(view, genesis, part)))
+                .map(|part| s.spawn(move || preverify_prepared(view, genesis, part)))
                 .collect();
             handles
                 .into_iter()
@@ -346,31 +374,39 @@ fn answers(out: Vec<Option<Result<TxId, Rejection>>>) -> Vec<Result<TxId, Reject
         .collect()
 }
 
-/// The (key, signature) pairs that admission verified for `tx`, for the block builder's
-/// signature cache.
-fn admitted_signatures(
-    tx: &SignedTx,
-    view: &StoreView<'_>,
-    genesis: &Genesis,
-) -> Vec<(ebill_types::PublicKey, ebill_types::Signature)> {
-    match (&tx.auth, tx.tx.body.actor()) {
-        (Auth::Unit(sig), Actor::Unit(code)) => view
-            .unit(&code)
-            .ok()
-            .flatten()
-            .map(|u| vec![(u.public_key, *sig)])
-            .unwrap_or_default(),
-        (Auth::Regulators(sigs), Actor::Regulators) => sigs
-            .iter()
-            .filter_map(|s| {
-                genesis
-                    .regulators
-                    .keys
-                    .get(usize::from(s.index))
-                    .map(|r| (r.public_key, s.signature))
-            })
-            .collect(),
-        _ => Vec::new(),
+/// The keys of acting units, read once per admission batch.
+#[derive(Default)]
+struct UnitKeys(HashMap<CreditCode, Option<PublicKey>>);
+
+impl UnitKeys {
+    /// The (key, signature) pairs that admission verified for `tx`, for the block
+    /// builder's signature cache.
+    fn admitted(
+        &mut self,
+        tx: &SignedTx,
+        view: &StoreView<'_>,
+        genesis: &Genesis,
+    ) -> Vec<(PublicKey, Signature)> {
+        match (&tx.auth, tx.tx.body.actor()) {
+            (Auth::Unit(sig), Actor::Unit(code)) => {
+                let key = *self
+                    .0
+                    .entry(code)
+                    .or_insert_with(|| view.unit(&code).ok().flatten().map(|u| u.public_key));
+                key.map(|k| vec![(k, *sig)]).unwrap_or_default()
+            }
+            (Auth::Regulators(sigs), Actor::Regulators) => sigs
+                .iter()
+                .filter_map(|s| {
+                    genesis
+                        .regulators
+                        .keys
+                        .get(usize::from(s.index))
+                        .map(|r| (r.public_key, s.signature))
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! A block is valid only if every transaction in it applies; a proposer uses
 //! [`select`] to keep the applicable ones.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use ebill_types::keys::verify_many;
@@ -99,6 +100,46 @@ impl VerifiedSignatures {
     }
 }
 
+/// A transaction with what every check of it needs, computed once: its signing bytes,
+/// its id (their SHA-256) and its canonical bytes (the Merkle leaf, and the size the
+/// limits count). Admission, block checks and block building each encode a transaction
+/// once through this instead of once per step.
+#[derive(Clone, Debug)]
+pub struct Prepared<'t> {
+    /// The transaction.
+    pub tx: &'t SignedTx,
+    /// What its signatures sign (`Tx::signing_bytes`).
+    pub signing_bytes: Vec<u8>,
+    /// Its id, the SHA-256 of `signing_bytes`.
+    pub id: TxId,
+    /// Its canonical bytes (`SignedTx` as stored and gossiped).
+    pub encoded: Vec<u8>,
+}
+
+impl<'t> Prepared<'t> {
+    /// Encodes `tx` for the chain `chain_id`.
+    pub fn new(tx: &'t SignedTx, chain_id: &str) -> Self {
+        let signing_bytes = tx.tx.signing_bytes(chain_id);
+        let id = ebill_types::Hash32::digest(&signing_bytes);
+        Self {
+            tx,
+            signing_bytes,
+            id,
+            encoded: ebill_types::Canonical::to_canonical_bytes(tx),
+        }
+    }
+
+    /// Every transaction of `txs`, prepared.
+    pub fn all(txs: &'t [SignedTx], chain_id: &str) -> Vec<Self> {
+        txs.iter().map(|t| Self::new(t, chain_id)).collect()
+    }
+
+    /// Its Merkle leaf hash (RFC 6962).
+    pub fn leaf_hash(&self) -> ebill_types::Hash32 {
+        ebill_types::merkle::leaf_hash(&self.encoded)
+    }
+}
+
 /// Checks the signatures of `txs` with ed25519 batch verification, against the keys in
 /// `state` (units) and `genesis` (regulators), and returns those that verified. This is
 /// the fast path; [`Executor`] re-checks anything not found here, so a key rotated
@@ -108,13 +149,22 @@ pub fn preverify<V: StateView>(
     genesis: &Genesis,
     txs: &[SignedTx],
 ) -> Result<VerifiedSignatures, StateError> {
-    let chain_id = genesis.chain_id.as_str();
+    let prepared = Prepared::all(txs, genesis.chain_id.as_str());
+    let refs: Vec<&Prepared<'_>> = prepared.iter().collect();
+    preverify_prepared(state, genesis, &refs)
+}
+
+/// [`preverify`] over transactions already prepared.
+pub fn preverify_prepared<V: StateView>(
+    state: &V,
+    genesis: &Genesis,
+    txs: &[&Prepared<'_>],
+) -> Result<VerifiedSignatures, StateError> {
     let mut keys_by_unit: HashMap<CreditCode, Option<PublicKey>> = HashMap::new();
-    let mut items: Vec<(TxId, PublicKey, Vec<u8>, Signature)> = Vec::with_capacity(txs.len());
-    for stx in txs {
-        let msg = stx.tx.signing_bytes(chain_id);
-        let id = ebill_types::Hash32::digest(&msg);
-        match (&stx.auth, stx.tx.body.actor()) {
+    let mut items: Vec<(TxId, PublicKey, &[u8], Signature)> = Vec::with_capacity(txs.len());
+    for p in txs {
+        let msg = p.signing_bytes.as_slice();
+        match (&p.tx.auth, p.tx.tx.body.actor()) {
             (Auth::Unit(sig), Actor::Unit(code)) => {
                 let key = match keys_by_unit.get(&code) {
                     Some(k) => *k,
@@ -125,13 +175,13 @@ pub fn preverify<V: StateView>(
                     }
                 };
                 if let Some(key) = key {
-                    items.push((id, key, msg, *sig));
+                    items.push((p.id, key, msg, *sig));
                 }
             }
             (Auth::Regulators(sigs), Actor::Regulators) => {
                 for s in sigs {
                     if let Some(r) = genesis.regulators.keys.get(usize::from(s.index)) {
-                        items.push((id, r.public_key, msg.clone(), s.signature));
+                        items.push((p.id, r.public_key, msg, s.signature));
                     }
                 }
             }
@@ -140,10 +190,8 @@ pub fn preverify<V: StateView>(
     }
     let mut out = VerifiedSignatures::default();
     for chunk in items.chunks(256) {
-        let refs: Vec<(&PublicKey, &[u8], &Signature)> = chunk
-            .iter()
-            .map(|(_, k, m, s)| (k, m.as_slice(), s))
-            .collect();
+        let refs: Vec<(&PublicKey, &[u8], &Signature)> =
+            chunk.iter().map(|(_, k, m, s)| (k, *m, s)).collect();
         for (ok, (id, key, _, sig)) in verify_many(&refs).into_iter().zip(chunk) {
             if ok {
                 out.insert(*id, *key, *sig);
@@ -189,6 +237,11 @@ pub struct Executor<'a, V: StateView> {
     verified: Option<&'a VerifiedSignatures>,
     changes: ChangeSet,
     applied: HashSet<TxId>,
+    /// Units read from `base`: every transaction names its acting unit, and a block
+    /// of thousands names the same few, so each is read and decoded once. The base
+    /// does not change while an executor lives; the block's own unit writes are in
+    /// `changes`, which is looked at first.
+    base_units: RefCell<HashMap<CreditCode, Option<UnitRecord>>>,
 }
 
 impl<'a, V: StateView> Executor<'a, V> {
@@ -200,6 +253,7 @@ impl<'a, V: StateView> Executor<'a, V> {
             verified: None,
             changes: ChangeSet::default(),
             applied: HashSet::new(),
+            base_units: RefCell::new(HashMap::new()),
         }
     }
 
@@ -227,19 +281,31 @@ impl<'a, V: StateView> Executor<'a, V> {
     }
 
     fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError> {
-        match self.changes.units.get(code) {
-            Some(r) => Ok(Some(r.clone())),
-            None => self.base.unit(code),
+        if let Some(r) = self.changes.units.get(code) {
+            return Ok(Some(r.clone()));
         }
+        if let Some(r) = self.base_units.borrow().get(code) {
+            return Ok(r.clone());
+        }
+        let r = self.base.unit(code)?;
+        self.base_units.borrow_mut().insert(*code, r.clone());
+        Ok(r)
     }
 
     /// Applies one transaction. `Ok(Err(_))` is a rejection that changed nothing;
     /// `Err(_)` means state could not be read.
     pub fn apply(&mut self, stx: &SignedTx) -> Result<Result<TxId, TxError>, StateError> {
-        let chain_id = self.ctx.genesis.chain_id.as_str();
-        let msg = stx.tx.signing_bytes(chain_id);
-        let id = ebill_types::Hash32::digest(&msg);
-        match self.check(stx, &id, &msg) {
+        let prepared = Prepared::new(stx, self.ctx.genesis.chain_id.as_str());
+        self.apply_prepared(&prepared)
+    }
+
+    /// [`Executor::apply`] of a transaction already prepared for this chain.
+    pub fn apply_prepared(
+        &mut self,
+        p: &Prepared<'_>,
+    ) -> Result<Result<TxId, TxError>, StateError> {
+        let id = p.id;
+        match self.check(p.tx, &id, &p.signing_bytes, p.encoded.len()) {
             Ok(write) => {
                 match write {
                     Write::Bill(rec) => {
@@ -258,9 +324,14 @@ impl<'a, V: StateView> Executor<'a, V> {
         }
     }
 
-    fn check(&self, stx: &SignedTx, id: &TxId, msg: &[u8]) -> Result<Write, Failure> {
+    fn check(
+        &self,
+        stx: &SignedTx,
+        id: &TxId,
+        msg: &[u8],
+        encoded_len: usize,
+    ) -> Result<Write, Failure> {
         let body = &stx.tx.body;
-        let encoded_len = ebill_types::Canonical::to_canonical_bytes(stx).len();
         if encoded_len > self.ctx.genesis.params.max_tx_bytes as usize {
             return Err(TxError::new(
                 ErrorCode::InvalidTx,
@@ -706,6 +777,17 @@ pub fn apply_block<V: StateView>(
     txs: &[SignedTx],
     verified: Option<&VerifiedSignatures>,
 ) -> Result<ChangeSet, BlockError> {
+    let prepared = Prepared::all(txs, ctx.genesis.chain_id.as_str());
+    apply_block_prepared(base, ctx, &prepared, verified)
+}
+
+/// [`apply_block`] over transactions already prepared.
+pub fn apply_block_prepared<V: StateView>(
+    base: &V,
+    ctx: Context<'_>,
+    txs: &[Prepared<'_>],
+    verified: Option<&VerifiedSignatures>,
+) -> Result<ChangeSet, BlockError> {
     let params = &ctx.genesis.params;
     if txs.len() > params.max_block_txs as usize {
         return Err(BlockError::OverLimit(format!(
@@ -718,8 +800,8 @@ pub fn apply_block<V: StateView>(
     if let Some(v) = verified {
         exec = exec.with_verified(v);
     }
-    for (index, tx) in txs.iter().enumerate() {
-        if let Err(error) = exec.apply(tx)? {
+    for (index, p) in txs.iter().enumerate() {
+        if let Err(error) = exec.apply_prepared(p)? {
             return Err(BlockError::Rejected { index, error });
         }
     }
@@ -746,6 +828,17 @@ pub fn select<V: StateView>(
     candidates: &[SignedTx],
     verified: Option<&VerifiedSignatures>,
 ) -> Result<Selection, StateError> {
+    let prepared = Prepared::all(candidates, ctx.genesis.chain_id.as_str());
+    select_prepared(base, ctx, &prepared, verified)
+}
+
+/// [`select`] over candidates already prepared.
+pub fn select_prepared<V: StateView>(
+    base: &V,
+    ctx: Context<'_>,
+    candidates: &[Prepared<'_>],
+    verified: Option<&VerifiedSignatures>,
+) -> Result<Selection, StateError> {
     let params = &ctx.genesis.params;
     let mut exec = Executor::new(base, ctx);
     if let Some(v) = verified {
@@ -753,15 +846,15 @@ pub fn select<V: StateView>(
     }
     let mut out = Selection::default();
     let mut bytes = 0usize;
-    for (i, tx) in candidates.iter().enumerate() {
+    for (i, p) in candidates.iter().enumerate() {
         if out.accepted.len() >= params.max_block_txs as usize {
             break;
         }
-        let len = ebill_types::Canonical::to_canonical_bytes(tx).len();
+        let len = p.encoded.len();
         if bytes + len > params.max_block_bytes as usize {
             break;
         }
-        match exec.apply(tx)? {
+        match exec.apply_prepared(p)? {
             Ok(_) => {
                 out.accepted.push(i);
                 bytes += len;

@@ -16,8 +16,8 @@ pub mod error;
 pub mod state;
 
 pub use apply::{
-    Context, Executor, Selection, VerifiedSignatures, apply_block, genesis_changes, preverify,
-    select,
+    Context, Executor, Prepared, Selection, VerifiedSignatures, apply_block, apply_block_prepared,
+    genesis_changes, preverify, preverify_prepared, select, select_prepared,
 };
 pub use error::{BlockError, ErrorCode, StateError, TxError};
 pub use state::{
