@@ -89,12 +89,16 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
 
     let p2p = match (&cfg.listen, outbound_rx) {
         (Some(listen), Some(rx)) => {
-            let net_cfg = ebill_net::NetConfig::from_genesis(
+            let mut net_cfg = ebill_net::NetConfig::from_genesis(
                 &cfg.genesis,
                 cfg.key.seed(),
                 listen.clone(),
                 cfg.peers.clone(),
             )?;
+            net_cfg.subscribe = match role {
+                Role::Validator => ebill_net::Topics::VALIDATOR,
+                Role::Observer => ebill_net::Topics::OBSERVER,
+            };
             Some(
                 p2p::start(
                     net_cfg,

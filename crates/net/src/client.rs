@@ -219,12 +219,13 @@ impl Client {
         self.shared.connected.borrow().iter().copied().collect()
     }
 
-    /// Connected peers subscribed to all three gossip topics of the chain.
+    /// Connected peers subscribed to at least one gossip topic of the chain (each
+    /// role takes in its own topics: see [`Topics`](crate::Topics)).
     pub fn gossip_peers(&self) -> Vec<PeerId> {
         self.shared.gossip_peers.borrow().iter().copied().collect()
     }
 
-    /// Waits until at least `n` peers are subscribed to all gossip topics (wrap it in a
+    /// Waits until at least `n` peers are subscribed to a gossip topic (wrap it in a
     /// timeout). Fails once the event loop has stopped.
     pub async fn wait_for_gossip_peers(&self, n: usize) -> Result<(), NetError> {
         let mut rx = self.shared.gossip_peers.clone();

@@ -74,6 +74,45 @@ pub struct NetConfig {
     /// Capacity of the event channel; events that do not fit are dropped and counted
     /// (a gossip message then gets the verdict Ignore and is not forwarded).
     pub event_capacity: usize,
+    /// The gossip topics this node takes in. A node may publish on any topic; it
+    /// receives only these.
+    pub subscribe: Topics,
+}
+
+/// A set of the chain's gossip topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Topics {
+    /// Batches of signed transactions.
+    pub txs: bool,
+    /// Proposals (with blocks) and votes.
+    pub consensus: bool,
+    /// Committed blocks with their certificates.
+    pub blocks: bool,
+}
+
+impl Topics {
+    /// Every topic.
+    pub const ALL: Topics = Topics {
+        txs: true,
+        consensus: true,
+        blocks: true,
+    };
+    /// What a validator needs: transactions for its mempool, and consensus. It misses
+    /// nothing without announcements: it decides the blocks they announce, and when it
+    /// falls behind it syncs.
+    pub const VALIDATOR: Topics = Topics {
+        txs: true,
+        consensus: true,
+        blocks: false,
+    };
+    /// What an observer needs: committed blocks with their certificates. It takes part
+    /// in no vote and keeps no mempool, so transactions and consensus messages (each
+    /// block a second time, inside its proposal) would only be decoded and dropped.
+    pub const OBSERVER: Topics = Topics {
+        txs: false,
+        consensus: false,
+        blocks: true,
+    };
 }
 
 impl NetConfig {
@@ -112,6 +151,7 @@ impl NetConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            subscribe: Topics::ALL,
         })
     }
 

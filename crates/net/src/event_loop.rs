@@ -314,11 +314,9 @@ impl EventLoop {
                 if let Some(kind) = self.topic_kind(&topic) {
                     let mask = self.subscriptions.entry(peer_id).or_default();
                     *mask |= kind.bit();
-                    if *mask == 7 {
-                        self.gossip_peers.send_modify(|s| {
-                            s.insert(peer_id);
-                        });
-                    }
+                    self.gossip_peers.send_modify(|s| {
+                        s.insert(peer_id);
+                    });
                 }
             }
             gossipsub::Event::Unsubscribed { peer_id, topic } => {
@@ -326,9 +324,11 @@ impl EventLoop {
                     && let Some(mask) = self.subscriptions.get_mut(&peer_id)
                 {
                     *mask &= !kind.bit();
-                    self.gossip_peers.send_modify(|s| {
-                        s.remove(&peer_id);
-                    });
+                    if *mask == 0 {
+                        self.gossip_peers.send_modify(|s| {
+                            s.remove(&peer_id);
+                        });
+                    }
                 }
             }
             gossipsub::Event::SlowPeer { peer_id, .. } => {

@@ -93,6 +93,15 @@ impl TopicKind {
     pub(crate) const ALL: [TopicKind; 3] =
         [TopicKind::Txs, TopicKind::Consensus, TopicKind::Blocks];
 
+    /// Whether `topics` holds this topic.
+    pub(crate) fn is_in(self, topics: &crate::config::Topics) -> bool {
+        match self {
+            TopicKind::Txs => topics.txs,
+            TopicKind::Consensus => topics.consensus,
+            TopicKind::Blocks => topics.blocks,
+        }
+    }
+
     /// A short name for logs and errors.
     pub(crate) fn name(self) -> &'static str {
         match self {

@@ -39,7 +39,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use client::Client;
-pub use config::{Limits, NetConfig};
+pub use config::{Limits, NetConfig, Topics};
 pub use error::NetError;
 pub use event::NetEvent;
 pub use gossip::ConsensusMsg;
@@ -100,7 +100,10 @@ pub async fn start(
     let mut swarm = builder
         .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
         .build();
-    for kind in TopicKind::ALL {
+    for kind in TopicKind::ALL
+        .into_iter()
+        .filter(|k| k.is_in(&cfg.subscribe))
+    {
         swarm
             .behaviour_mut()
             .gossipsub
