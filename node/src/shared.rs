@@ -32,8 +32,10 @@ pub enum Origin {
 const MAX_REMEMBERED_REJECTIONS: usize = 100_000;
 /// Watched transactions above which abandoned waiters are swept.
 const MAX_WATCHED_TXS: usize = 100_000;
-/// Above this many transactions, admission checks signatures on every core.
-const PARALLEL_VERIFY_MIN_TXS: usize = 512;
+/// From this many transactions on, signatures are checked on every core: only when each
+/// core gets a whole batch, since smaller batches cost more per signature and a busy
+/// node already runs admissions side by side.
+const PARALLEL_VERIFY_MIN_TXS: usize = 2 * ebill_ledger::apply::VERIFY_BATCH_ITEMS;
 
 /// Locks a mutex; a poisoned one means another thread panicked while holding it, and
 /// its data is still the best we have (every critical section here is short and keeps
