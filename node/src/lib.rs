@@ -4,6 +4,7 @@
 //! from its WAL, runs the engine thread (consensus + ledger + mempool + store) and the
 //! HTTP API, and stops cleanly on SIGINT or SIGTERM.
 
+pub mod alloc;
 pub mod config;
 pub mod engine;
 pub mod mempool;

@@ -6,13 +6,12 @@ use clap::Parser;
 use ebill_node::config::{Args, NodeConfig};
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of glibc's allocator: a node allocates and frees a decoded
-/// transaction's strings and vectors many times per bill on several threads, and in the
-/// cluster profile glibc's malloc and free took ~8% of all node CPU (docs/benchmarks.md).
+/// mimalloc instead of glibc's allocator: see `ebill_node::alloc`.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: ebill_node::alloc::Allocator = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    ebill_node::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
