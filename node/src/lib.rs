@@ -88,32 +88,91 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
     shared.connect_engine(engine_tx.clone());
     let engine_thread = Some(engine::spawn(engine, engine_rx, first)?);
 
-    let p2p = match (&cfg.listen, outbound_rx) {
-        (Some(listen), Some(rx)) => {
-            let mut net_cfg = ebill_net::NetConfig::from_genesis(
-                &cfg.genesis,
-                cfg.key.seed(),
-                listen.clone(),
-                cfg.peers.clone(),
-            )?;
-            net_cfg.subscribe = match role {
-                Role::Validator => ebill_net::Topics::VALIDATOR,
-                Role::Observer => ebill_net::Topics::OBSERVER,
-            };
-            Some(
-                p2p::start(
-                    net_cfg,
-                    Arc::clone(&shared),
-                    Arc::clone(&store),
-                    engine_tx.clone(),
-                    rx,
-                )
-                .await?,
-            )
-        }
-        _ => None,
-    };
+    // From here on the engine thread runs: whatever fails below, it is told to stop and
+    // joined, or the process would hang on exit waiting for it.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine_watch = engine_thread.map(|handle| {
+        let stop_tx = stop_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = handle.join();
+            let _ = stop_tx.send(true);
+            result
+        })
+    });
+    let mut p2p = None;
+    let served = serve(
+        &cfg,
+        role,
+        &shared,
+        &store,
+        &engine_tx,
+        outbound_rx,
+        &mut p2p,
+        stop_tx,
+        stop_rx,
+    )
+    .await;
 
+    info!("stopping");
+    if let Some(p) = p2p {
+        p.shutdown().await;
+    }
+    let _ = engine_tx.send(Input::Shutdown);
+    let stopped = match engine_watch {
+        Some(w) => match w.await {
+            Ok(Ok(Ok(()))) => Ok(()),
+            Ok(Ok(Err(e))) => Err(anyhow!("engine stopped: {e}")),
+            Ok(Err(_)) => Err(anyhow!("engine thread panicked")),
+            Err(e) => Err(anyhow!("engine watcher failed: {e}")),
+        },
+        None => Ok(()),
+    };
+    drop(shared);
+    served?;
+    stopped?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Starts the network and the API and serves until a signal or the engine's end.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    cfg: &NodeConfig,
+    role: Role,
+    shared: &Arc<Shared>,
+    store: &Arc<dyn Store>,
+    engine_tx: &mpsc::Sender<Input>,
+    outbound_rx: Option<tokio::sync::mpsc::Receiver<network::Outbound>>,
+    p2p: &mut Option<p2p::P2p>,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+    stop_rx: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
+    if let (Some(listen), Some(rx)) = (&cfg.listen, outbound_rx) {
+        let mut net_cfg = ebill_net::NetConfig::from_genesis(
+            &cfg.genesis,
+            cfg.key.seed(),
+            listen.clone(),
+            cfg.peers.clone(),
+        )?;
+        net_cfg.subscribe = match role {
+            Role::Validator => ebill_net::Topics::VALIDATOR,
+            Role::Observer => ebill_net::Topics::OBSERVER,
+        };
+        *p2p = Some(
+            p2p::start(
+                net_cfg,
+                Arc::clone(shared),
+                Arc::clone(store),
+                engine_tx.clone(),
+                rx,
+            )
+            .await?,
+        );
+    }
+
+    // Signal handlers first: a SIGTERM sent as soon as the node says it is ready must
+    // stop it cleanly, not kill it by the default action.
+    let signals = shutdown_signals()?;
     let listener = tokio::net::TcpListener::bind(cfg.api)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.api))?;
@@ -128,59 +187,27 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
     );
 
     // Stop on a signal, or when the engine thread ends by itself (a fatal error).
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let engine_watch = engine_thread.map(|handle| {
-        let stop_tx = stop_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = handle.join();
-            let _ = stop_tx.send(true);
-            result
-        })
-    });
-    let signal_stop = stop_tx.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
-        let _ = signal_stop.send(true);
+        let (mut term, mut int) = signals;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        let _ = stop_tx.send(true);
     });
-    let mut api_stop = stop_rx.clone();
+    let mut api_stop = stop_rx;
     let backend: Arc<dyn ebill_api::Backend> = shared.clone();
     ebill_api::serve(listener, backend, async move {
         let _ = api_stop.wait_for(|s| *s).await;
     })
     .await
-    .context("HTTP API failed")?;
-
-    info!("stopping");
-    if let Some(p) = p2p {
-        p.shutdown().await;
-    }
-    let _ = engine_tx.send(Input::Shutdown);
-    if let Some(w) = engine_watch {
-        match w.await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => return Err(anyhow!("engine stopped: {e}")),
-            Ok(Err(_)) => return Err(anyhow!("engine thread panicked")),
-            Err(e) => return Err(anyhow!("engine watcher failed: {e}")),
-        }
-    }
-    drop(shared);
-    info!("stopped");
-    Ok(())
+    .context("HTTP API failed")
 }
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT, registered now.
+fn shutdown_signals() -> Result<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)> {
     use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok((term, int))
 }

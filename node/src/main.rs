@@ -1,6 +1,10 @@
 //! `ebill-node`: see the crate documentation of `ebill_node`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+/// How long exit waits for background tasks after the node has stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 use clap::Parser;
 use ebill_node::config::{Args, NodeConfig};
@@ -17,6 +21,10 @@ fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr a closed pipe: whoever read the logs
+        // has gone) is dropped. By default tracing reports it with eprintln!, which
+        // panics there, and a node then hung on SIGTERM instead of stopping.
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args = Args::parse();
@@ -24,12 +32,17 @@ fn main() -> std::process::ExitCode {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(ebill_node::run(cfg))
+        let result = runtime.block_on(ebill_node::run(cfg));
+        // `run` joins what it started; a task still blocked after that must not hold the
+        // process forever.
+        runtime.shutdown_timeout(SHUTDOWN_GRACE);
+        result
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ebill-node: {e:#}");
+            // Not eprintln!: that panics when stderr is a closed pipe.
+            let _ = writeln!(std::io::stderr(), "ebill-node: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
