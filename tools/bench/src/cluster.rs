@@ -143,6 +143,12 @@ pub fn run(ebill: &Path, node_bin: &Path, quick: bool) -> Result<(ClusterReport,
         "cluster: {committed} committed in {:.1} s",
         elapsed.as_secs_f64()
     );
+    if elapsed.as_secs_f64() < seconds * 0.99 {
+        eprintln!(
+            "cluster: WARNING: every pre-signed bill was committed before {seconds} s; \
+             raise the number pre-signed"
+        );
+    }
 
     // Latency at half the load: a background load at half the measured rate, and single
     // transactions timed from submit to final.
