@@ -322,7 +322,7 @@ pub fn run(url: &str, quick: bool, node_rss: impl Fn() -> Result<f64>) -> Result
     let seconds = if quick { 8.0 } else { 30.0 };
     // Enough bills for 30 s at up to ~65,000/s (a run that uses them all up ends early
     // and says so below: it would not be "sustained for 30 s").
-    let n = if quick { 400_000 } else { 2_000_000 };
+    let n = if quick { 600_000 } else { 2_000_000 };
     let signer = Signer::dev();
     let urls = vec![url.to_owned()];
     eprintln!("dev: pre-signing {n} bills");
