@@ -13,7 +13,11 @@
 //! with the bounded canonical decoders of `ebill-types`, votes and proposals must be
 //! signed by a genesis validator, a proposal's block must match it, an announcement's
 //! certificate must verify. Nothing a peer sends can panic the node, and every queue is
-//! bounded: what does not fit is dropped and counted ([`NetStats`]).
+//! bounded: what does not fit is dropped and counted ([`NetStats`]). Only small messages
+//! (votes, proposals without a block) are relayed after their check; transaction
+//! batches, proposal blocks and announcements reach every peer from their publisher and
+//! are delivered without a relay (docs/adr/0005). Each node takes in only the topics of
+//! its role ([`Topics`], docs/adr/0007).
 //!
 //! A node's libp2p identity is its validator or observer key (the same 32-byte ed25519
 //! seed), so every genesis member's peer id is known in advance: [`peer_id_of`].
