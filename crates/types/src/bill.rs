@@ -302,7 +302,19 @@ wire_enum!(
     }
 );
 
-/// Checks free text: length in bytes, and no control characters.
+/// Unicode's explicit bidirectional formatting characters (UAX #9: ALM, LRM, RLM, the
+/// embeddings and overrides U+202A..U+202E, the isolates U+2066..U+2069). Inside a
+/// name or an item they make a bill display as something else than its bytes say
+/// ("Trojan Source"), so signed text may not carry them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Checks free text: length in bytes, no control characters, no bidirectional
+/// formatting characters.
 pub(crate) fn check_text(
     what: &'static str,
     s: &str,
@@ -320,6 +332,15 @@ pub(crate) fn check_text(
     }
     if s.chars().any(char::is_control) {
         return Err(field(what, "must not contain control characters"));
+    }
+    if let Some(c) = s.chars().find(|&c| is_bidi_control(c)) {
+        return Err(field(
+            what,
+            format!(
+                "must not contain bidirectional formatting characters (U+{:04X})",
+                u32::from(c)
+            ),
+        ));
     }
     Ok(())
 }
@@ -837,6 +858,30 @@ mod tests {
         assert!(CheckCode::parse(a.as_str()).is_ok());
         assert!(CheckCode::parse("ABCDEF").is_err());
         assert!(a.ct_eq(&b) && !a.ct_eq(&c));
+    }
+
+    #[test]
+    fn text_refuses_bidirectional_formatting_characters() {
+        assert!(check_text("name", "杭州市第一人民医院", 64, false).is_ok());
+        // Arabic and Hebrew letters are text, not formatting: allowed.
+        assert!(check_text("name", "مستشفى שלום", 64, false).is_ok());
+        for c in [
+            '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}',
+            '\u{202E}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ] {
+            let text = format!("药品{c}费");
+            let result = check_text("name", &text, 64, false);
+            assert!(
+                result
+                    .as_ref()
+                    .is_err_and(|e| e.to_string().contains("bidirectional")),
+                "U+{:04X}: {result:?}",
+                u32::from(c)
+            );
+        }
+        let mut bill = crate::dev::sample_bill(1, 100, 0);
+        bill.payer.name = "张\u{202E}三".into();
+        assert!(bill.validate().is_err());
     }
 
     #[test]
