@@ -117,8 +117,23 @@ impl World {
     }
 }
 
+/// Proptest settings with `cases` cases and a fixed seed, so that every run tries the
+/// same inputs (tests are deterministic); set `PROPTEST_RNG_SEED` to explore others.
+fn deterministic(cases: u32) -> ProptestConfig {
+    let base = ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    };
+    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        base.rng_seed
+    } else {
+        proptest::test_runner::RngSeed::Fixed(0x0eb1_11ed)
+    };
+    ProptestConfig { rng_seed, ..base }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    #![proptest_config(deterministic(200))]
 
     #[test]
     fn ledger_invariants_hold_over_random_histories(
