@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc as std_mpsc;
 
 use ebill_consensus::Message;
-use ebill_net::{Client, ConsensusMsg, NetConfig, NetEvent, PeerId};
+use ebill_net::{Client, ConsensusMsg, Events, NetConfig, NetEvent, PeerId};
 use ebill_store::Store;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -137,7 +137,7 @@ async fn carry_out(
 
 async fn carry_in(
     client: Client,
-    mut events: mpsc::Receiver<NetEvent>,
+    mut events: Events,
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     engine: std_mpsc::Sender<Input>,

@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_BATCH_TXS: usize = 1024;
 pub const DEFAULT_MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Default capacity of the event channel to the application.
 pub const DEFAULT_EVENT_CAPACITY: usize = 256;
+/// Default most bytes of gossip waiting in the event channel for the application
+/// (raised to fit two of the largest gossip messages).
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 128 * 1024 * 1024;
 
 /// Bytes allowed on top of a block's transactions for its header and envelopes (domain
 /// tags, the proposal or the commit certificate of up to 256 validators).
@@ -74,6 +77,10 @@ pub struct NetConfig {
     /// Capacity of the event channel; events that do not fit are dropped and counted
     /// (a gossip message then gets the verdict Ignore and is not forwarded).
     pub event_capacity: usize,
+    /// Most bytes of gossip messages delivered but not yet taken by the application;
+    /// a message that does not fit is dropped and counted like one over
+    /// `event_capacity`. Raised to fit two of the largest gossip messages.
+    pub max_event_bytes: usize,
     /// The gossip topics this node takes in. A node may publish on any topic; it
     /// receives only these.
     pub subscribe: Topics,
@@ -151,6 +158,7 @@ impl NetConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             idle_connection_timeout: DEFAULT_IDLE_CONNECTION_TIMEOUT,
             event_capacity: DEFAULT_EVENT_CAPACITY,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             subscribe: Topics::ALL,
         })
     }
@@ -208,6 +216,7 @@ impl NetConfig {
             max_txs_gossip_bytes: batch_bytes + RPC_SLACK_BYTES,
             max_sync_blocks: self.max_sync_blocks,
             max_sync_response_bytes: sync_response_bytes,
+            max_event_bytes: self.max_event_bytes.max(2 * gossip_bytes),
         })
     }
 }
@@ -231,6 +240,7 @@ pub(crate) fn test_limits() -> Limits {
         max_txs_gossip_bytes: 2 << 20,
         max_sync_blocks: 8,
         max_sync_response_bytes: 4 << 20,
+        max_event_bytes: 8 << 20,
     }
 }
 
@@ -256,6 +266,8 @@ pub struct Limits {
     pub max_sync_blocks: u32,
     /// Most bytes of one sync response.
     pub max_sync_response_bytes: usize,
+    /// Most bytes of gossip waiting for the application.
+    pub max_event_bytes: usize,
 }
 
 #[cfg(test)]

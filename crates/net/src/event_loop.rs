@@ -22,7 +22,7 @@ use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::client::Command;
 use crate::codec::SyncResponse;
 use crate::error::NetError;
-use crate::event::NetEvent;
+use crate::event::{EventSender, NetEvent};
 use crate::gossip::{Checked, Checker, Refusal, TopicKind};
 use crate::stats::{Counters, bump};
 use crate::sync::{BlockResponder, BlocksResponder, SyncRequest};
@@ -44,6 +44,8 @@ struct Verdict {
     message_id: MessageId,
     propagation_source: PeerId,
     from: PeerId,
+    /// Size of the gossip message, counted against `max_event_bytes` while delivered.
+    bytes: usize,
     result: Result<Checked, Refusal>,
 }
 
@@ -87,7 +89,7 @@ type PendingResponse = BoxFuture<'static, (Option<Vec<u8>>, ResponseChannel<Sync
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
-    events: mpsc::Sender<NetEvent>,
+    events: EventSender,
     checker: Arc<Checker>,
     counters: Arc<Counters>,
     connected: watch::Sender<BTreeSet<PeerId>>,
@@ -109,7 +111,7 @@ impl EventLoop {
     pub(crate) fn new(
         swarm: Swarm<Behaviour>,
         commands: mpsc::Receiver<Command>,
-        events: mpsc::Sender<NetEvent>,
+        events: EventSender,
         checker: Arc<Checker>,
         counters: Arc<Counters>,
         connected: watch::Sender<BTreeSet<PeerId>>,
@@ -169,8 +171,9 @@ impl EventLoop {
 
     /// Sends an event to the application, or drops and counts it if the channel is full.
     fn emit(&self, event: NetEvent) {
-        if self.events.try_send(event).is_err() {
-            bump(&self.counters.events_dropped);
+        match self.events.try_reserve(0) {
+            Some(permit) => permit.send(event),
+            None => bump(&self.counters.events_dropped),
         }
     }
 
@@ -377,6 +380,7 @@ impl EventLoop {
                 message_id,
                 propagation_source,
                 from,
+                bytes: message.data.len(),
                 result,
             });
         });
@@ -389,13 +393,14 @@ impl EventLoop {
             message_id,
             propagation_source,
             from,
+            bytes,
             result,
         } = v;
         match result {
             Ok(checked) => {
                 // Accept only what the application has room for: a message it would
                 // never see is not forwarded either.
-                let Ok(permit) = self.events.try_reserve() else {
+                let Some(permit) = self.events.try_reserve(bytes) else {
                     bump(&self.counters.events_dropped);
                     self.report(&message_id, &propagation_source, MessageAcceptance::Ignore);
                     return;
@@ -478,7 +483,7 @@ impl EventLoop {
             bump(&self.counters.inbound_requests_dropped);
             return;
         }
-        let Ok(permit) = self.events.try_reserve() else {
+        let Some(permit) = self.events.try_reserve(0) else {
             bump(&self.counters.inbound_requests_dropped);
             bump(&self.counters.events_dropped);
             return;

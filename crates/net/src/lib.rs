@@ -45,7 +45,7 @@ use tokio::task::JoinHandle;
 pub use client::Client;
 pub use config::{Limits, NetConfig, Topics};
 pub use error::NetError;
-pub use event::NetEvent;
+pub use event::{Events, NetEvent};
 pub use gossip::ConsensusMsg;
 pub use libp2p;
 pub use libp2p::{Multiaddr, PeerId};
@@ -53,6 +53,7 @@ pub use stats::NetStats;
 pub use sync::{BlockResponder, BlocksResponder};
 
 use crate::client::Shared;
+use crate::event::EventSender;
 use crate::event_loop::EventLoop;
 use crate::gossip::{Checker, TopicKind};
 
@@ -80,9 +81,7 @@ pub fn peer_id_of(public_key: &ebill_types::PublicKey) -> PeerId {
 /// Builds the swarm for `cfg`, starts listening, subscribes to the chain's topics and
 /// spawns the event loop on the current tokio runtime. The listen address actually
 /// bound arrives as [`NetEvent::Listening`].
-pub async fn start(
-    cfg: NetConfig,
-) -> Result<(Client, mpsc::Receiver<NetEvent>, JoinHandle<()>), NetError> {
+pub async fn start(cfg: NetConfig) -> Result<(Client, Events, JoinHandle<()>), NetError> {
     let limits = cfg.limits()?;
     let runtime = tokio::runtime::Handle::try_current()
         .map_err(|e| NetError::Config(format!("start needs a tokio runtime: {e}")))?;
@@ -128,7 +127,7 @@ pub async fn start(
     let (connected_tx, connected_rx) = watch::channel(BTreeSet::new());
     let (gossip_tx, gossip_rx) = watch::channel(BTreeSet::new());
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CAPACITY);
-    let (event_tx, event_rx) = mpsc::channel(cfg.event_capacity);
+    let (event_tx, events) = EventSender::channel(cfg.event_capacity, limits.max_event_bytes);
     let event_loop = EventLoop::new(
         swarm,
         cmd_rx,
@@ -158,7 +157,7 @@ pub async fn start(
             ),
         }),
     };
-    Ok((client, event_rx, handle))
+    Ok((client, events, handle))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use ebill_net::libp2p::multiaddr::Protocol;
-use ebill_net::{Client, Multiaddr, NetConfig, NetEvent, PeerId, peer_id_of};
+use ebill_net::{Client, Events, Multiaddr, NetConfig, NetEvent, PeerId, peer_id_of};
 use ebill_types::dev::{
     DEV_GENESIS_TIME_MS, dev_genesis_with, dev_issuer_key, dev_key, sample_bill,
 };
@@ -17,7 +17,6 @@ use ebill_types::{
     Block, Canonical, CommitCertificate, CommitSignature, Genesis, Hash32, Header, Keypair,
     SignedTx, Vote, VoteKind,
 };
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// The chain id of every test.
@@ -72,7 +71,7 @@ pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
 /// A running node.
 pub struct Node {
     pub client: Client,
-    pub events: mpsc::Receiver<NetEvent>,
+    pub events: Events,
     pub handle: JoinHandle<()>,
     /// Its listen address with `/p2p/<peer id>`.
     pub addr: Multiaddr,
