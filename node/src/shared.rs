@@ -32,8 +32,8 @@ pub enum Origin {
 const MAX_REMEMBERED_REJECTIONS: usize = 100_000;
 /// Watched transactions above which abandoned waiters are swept.
 const MAX_WATCHED_TXS: usize = 100_000;
-/// From this many transactions on, signatures are checked on every core: only when each
-/// core gets a whole batch, since smaller batches cost more per signature and a busy
+/// From this many transactions on, signatures are checked on several cores, each
+/// taking at least a whole batch: smaller batches cost more per signature, and a busy
 /// node already runs admissions side by side.
 const PARALLEL_VERIFY_MIN_TXS: usize = 2 * ebill_ledger::apply::VERIFY_BATCH_ITEMS;
 
@@ -253,6 +253,8 @@ impl Shared {
                     )));
                 }
                 Ok(Err(e)) => out[i] = Some(Err(self.reject(Some(p.id), Rejection::from(e)))),
+                // An observer keeps no mempool, so it needs no signature cache.
+                Ok(Ok(_)) if self.role == Role::Observer => passed.push((i, Vec::new())),
                 Ok(Ok(_)) => passed.push((i, keys.admitted(p.tx, &view, &self.genesis))),
             }
         }
@@ -337,7 +339,10 @@ pub(crate) fn preverify_parallel(
     if txs.len() < PARALLEL_VERIFY_MIN_TXS || cores < 2 {
         return preverify_prepared(view, genesis, txs);
     }
-    let chunk = txs.len().div_ceil(cores);
+    let chunk = txs
+        .len()
+        .div_ceil(cores)
+        .max(ebill_ledger::apply::VERIFY_BATCH_ITEMS);
     let parts: Vec<Result<VerifiedSignatures, ebill_ledger::StateError>> =
         std::thread::scope(|s| {
             let handles: Vec<_> = txs

@@ -118,16 +118,28 @@ pub(crate) struct EventSender {
     max_bytes: usize,
 }
 
-/// Room for one event of a given size, taken from both bounds.
+/// Room for one event of a given size, taken from both bounds; given back if dropped
+/// unused.
 pub(crate) struct EventPermit<'a> {
-    permit: mpsc::Permit<'a, (NetEvent, usize)>,
+    permit: Option<mpsc::Permit<'a, (NetEvent, usize)>>,
     bytes: usize,
+    queued_bytes: &'a AtomicUsize,
 }
 
 impl EventPermit<'_> {
     /// Sends the event the room was taken for.
-    pub(crate) fn send(self, event: NetEvent) {
-        self.permit.send((event, self.bytes));
+    pub(crate) fn send(mut self, event: NetEvent) {
+        if let Some(permit) = self.permit.take() {
+            permit.send((event, self.bytes));
+        }
+    }
+}
+
+impl Drop for EventPermit<'_> {
+    fn drop(&mut self) {
+        if self.permit.is_some() {
+            self.queued_bytes.fetch_sub(self.bytes, Ordering::AcqRel);
+        }
     }
 }
 
@@ -154,7 +166,11 @@ impl EventSender {
             return None;
         }
         self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        Some(EventPermit { permit, bytes })
+        Some(EventPermit {
+            permit: Some(permit),
+            bytes,
+            queued_bytes: &self.queued_bytes,
+        })
     }
 }
 
@@ -198,5 +214,11 @@ mod tests {
         };
         p.send(txs());
         assert!(tx.try_reserve(0).is_none(), "3 events queued");
+        // Room taken and not used is given back.
+        while rx.try_recv().is_ok() {}
+        assert_eq!(rx.queued_bytes(), 0);
+        drop(tx.try_reserve(70));
+        assert_eq!(rx.queued_bytes(), 0);
+        assert!(tx.try_reserve(100).is_some());
     }
 }

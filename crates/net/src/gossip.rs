@@ -326,8 +326,8 @@ impl Checked {
     /// delivered but not relayed (ADR 0005): relayed transaction batches, proposal blocks
     /// and announcements raced ahead of gossipsub's IDONTWANT and cost a third of the
     /// cluster's loopback bytes. What a node misses that way it still gets: transactions
-    /// inside the proposed block, a proposal's block by `RequestBlock` after the relayed
-    /// block-less re-broadcast, a committed block by sync.
+    /// inside the proposed block; a decided block, after the relayed votes tell it the
+    /// decision, by `RequestBlock` or sync.
     pub(crate) fn relayed(&self) -> bool {
         match self {
             Checked::Txs(_) | Checked::Block(..) => false,
