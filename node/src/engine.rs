@@ -12,7 +12,7 @@
 //! a block as soon as the previous one is final (see docs/adr/0004).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ use ebill_consensus::{Config as ConsensusConfig, Consensus, Effect, Event, Messa
 use ebill_ledger::{ChangeSet, Context, Prepared, apply_block_prepared, select_prepared};
 use ebill_store::{Store, Tip};
 use ebill_types::{
-    Block, CommitCertificate, Genesis, Hash32, Header, SignedTx, TxId, ValidatorSet,
+    Block, CommitCertificate, Genesis, Hash32, Header, SignedTx, SignedVote, TxId, ValidatorSet,
 };
 use thiserror::Error;
 use tracing::{debug, error, info, warn};
@@ -33,6 +33,8 @@ use crate::wal;
 
 /// Most blocks received from peers and kept for the current height.
 const MAX_RECEIVED_BLOCKS: usize = 64;
+/// Received votes of the height in progress kept in the WAL, per validator of the set.
+const MAX_RECEIVED_VOTES_PER_VALIDATOR: usize = 128;
 /// Most certified blocks of future heights kept while the gap is synced.
 const MAX_FUTURE_BLOCKS: usize = 512;
 /// Blocks asked for in one sync request.
@@ -168,6 +170,10 @@ pub struct Engine {
     tip: (u64, Hash32, u64),
     candidates: HashMap<Hash32, Candidate>,
     received: HashMap<Hash32, Block>,
+    /// Other validators' votes of the height in progress written to the WAL (each once).
+    saved_votes: HashSet<SignedVote>,
+    /// Received votes read back from the WAL at start, for consensus once it runs.
+    replay_votes: Vec<SignedVote>,
     future: BTreeMap<u64, (Block, CommitCertificate)>,
     /// A decision whose block this node does not hold yet.
     awaiting_block: Option<(u64, Hash32, CommitCertificate)>,
@@ -213,6 +219,8 @@ impl Engine {
             tip,
             candidates: HashMap::new(),
             received: HashMap::new(),
+            saved_votes: HashSet::new(),
+            replay_votes: Vec::new(),
             future: BTreeMap::new(),
             awaiting_block: None,
             timers: BinaryHeap::new(),
@@ -239,6 +247,10 @@ impl Engine {
                     wal::Record::Message(m) => wal.push(m),
                     wal::Record::Block(b) => {
                         engine.received.insert(b.header.hash(), *b);
+                    }
+                    wal::Record::Received(v) => {
+                        engine.saved_votes.insert(v);
+                        engine.replay_votes.push(v);
                     }
                 }
             }
@@ -278,12 +290,45 @@ impl Engine {
                 },
             )),
             None => {
-                let (c, effects) = Consensus::restore(config.clone(), self.height, wal, now)
-                    .map_err(|e| EngineError::Consensus(e.to_string()))?;
+                let (mut c, mut effects) =
+                    Consensus::restore(config.clone(), self.height, wal, now)
+                        .map_err(|e| EngineError::Consensus(e.to_string()))?;
+                let height = self.height;
+                let votes = std::mem::take(&mut self.replay_votes);
+                if !votes.is_empty() {
+                    info!(
+                        height,
+                        votes = votes.len(),
+                        "replaying received votes from the WAL"
+                    );
+                }
+                for v in votes.into_iter().filter(|v| v.vote.height == height) {
+                    effects.extend(c.on_event(now, Event::Vote(v)));
+                }
                 self.consensus = Some(c);
                 Ok(effects)
             }
         }
+    }
+
+    /// Keeps another validator's vote of the height in progress in the WAL (unsynced:
+    /// losing it costs only what not keeping it would), if it is for nil or for a block
+    /// this node holds, within a bound per validator. See `wal::Record::Received`.
+    fn save_received_vote(&mut self, v: &SignedVote) -> Result<(), EngineError> {
+        let own = self.consensus_config.as_ref().map(|c| c.validator_index);
+        let held = |b: &Hash32| self.candidates.contains_key(b) || self.received.contains_key(b);
+        if v.vote.height != self.height
+            || Some(v.vote.validator) == own
+            || !v.vote.block.as_ref().is_none_or(held)
+            || self.saved_votes.len() >= MAX_RECEIVED_VOTES_PER_VALIDATOR * self.validators.len()
+            || self.saved_votes.contains(v)
+        {
+            return Ok(());
+        }
+        self.store
+            .wal_append_unsynced(self.height, &wal::encode_received_vote(v))?;
+        self.saved_votes.insert(*v);
+        Ok(())
     }
 
     /// True once consensus runs at the current height.
@@ -362,6 +407,11 @@ impl Engine {
         if msg.height() == self.height && !self.started() {
             let effects = self.start_consensus(&[])?;
             self.carry_out(effects)?;
+        }
+        if let Message::Vote(v) = &msg
+            && v.verify(&self.genesis.chain_id, &self.validators)
+        {
+            self.save_received_vote(v)?;
         }
         let now = self.now_ms();
         if let Some(c) = &mut self.consensus {
@@ -862,6 +912,8 @@ impl Engine {
         }
         self.candidates.clear();
         self.received.retain(|_, b| b.header.height > height);
+        self.saved_votes.clear();
+        self.replay_votes.clear();
         self.timers.clear();
         self.awaiting_block = None;
         self.tip = (height, hash, candidate.block.header.time_ms);

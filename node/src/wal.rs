@@ -11,6 +11,7 @@ use ebill_types::{Block, Hash32, Proposal, Signature, SignedProposal, SignedVote
 const TAG_PROPOSAL: u8 = 1;
 const TAG_VOTE: u8 = 2;
 const TAG_BLOCK: u8 = 3;
+const TAG_RECEIVED_VOTE: u8 = 4;
 
 /// One record of the WAL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +20,19 @@ pub enum Record {
     Message(WalEntry),
     /// A block this validator precommitted.
     Block(Box<Block>),
+    /// Another validator's vote for the height in progress, fed back to consensus after
+    /// a restart: `Consensus::restore` rebuilds this validator's own votes and lock, and
+    /// without the votes it had received, a lock whose polka no peer can show again
+    /// would stall the height (docs/simulation.md, finding 3).
+    Received(SignedVote),
+}
+
+/// The bytes of a received-vote record.
+pub fn encode_received_vote(vote: &SignedVote) -> Vec<u8> {
+    let mut enc = Encoder::new();
+    enc.u8(TAG_RECEIVED_VOTE);
+    vote.encode_to(&mut enc);
+    enc.finish()
 }
 
 /// The bytes of a block record.
@@ -36,6 +50,12 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
         let block = Block::decode_from(&mut dec)?;
         dec.finish()?;
         return Ok(Record::Block(Box::new(block)));
+    }
+    if bytes.first() == Some(&TAG_RECEIVED_VOTE) {
+        let mut dec = Decoder::new(&bytes[1..]);
+        let vote = SignedVote::decode_from(&mut dec)?;
+        dec.finish()?;
+        return Ok(Record::Received(vote));
     }
     decode(bytes).map(Record::Message)
 }
@@ -136,6 +156,12 @@ mod tests {
         };
         let mut bytes = encode_block(&block);
         assert_eq!(decode_record(&bytes), Ok(Record::Block(Box::new(block))));
+        bytes.push(0);
+        assert!(decode_record(&bytes).is_err());
+        let mut bytes = encode_received_vote(&v);
+        assert_eq!(decode_record(&bytes), Ok(Record::Received(v)));
+        // A received vote is never taken for one of this validator's own.
+        assert!(decode(&bytes).is_err());
         bytes.push(0);
         assert!(decode_record(&bytes).is_err());
     }

@@ -505,3 +505,69 @@ fn a_block_precommitted_before_a_crash_is_committed_on_restart() {
     assert_eq!((tip.height, tip.hash), (1, hash));
     c.crash(0);
 }
+
+/// A validator keeps the votes it receives for the height in progress and feeds them back
+/// to consensus after a restart: here it holds its own precommit and those of two others
+/// for one block, and with every other validator gone it still decides and commits that
+/// block from its WAL alone. Without the received votes it would wait for peers forever.
+#[test]
+fn received_votes_kept_in_the_wal_decide_a_height_after_a_restart() {
+    use ebill_node::wal;
+    use ebill_types::{Block, Header, Vote, VoteKind};
+
+    let mut c = Cluster::new(4);
+    let genesis = c.genesis.clone();
+    let chain = genesis.chain_id.clone();
+    let store: Arc<dyn Store> = Arc::new(MemStore::new());
+    store.init_genesis(&genesis).unwrap();
+    let tx = issue_tx(&chain, 78);
+    let id = tx.tx.id(&chain);
+    let txs = vec![tx];
+    let header = Header {
+        chain_id: chain.clone(),
+        height: 1,
+        prev_hash: genesis.hash(),
+        time_ms: u64::try_from(now_ms()).unwrap(),
+        proposer: 1,
+        tx_root: Block::tx_root(&txs),
+        tx_count: 1,
+        validator_set_hash: genesis.validator_set().unwrap().hash(),
+        state_root: ebill_types::Hash32::ZERO,
+    };
+    let block = Block { header, txs };
+    let hash = block.header.hash();
+    let vote = |kind, validator: u32| {
+        Vote {
+            kind,
+            height: 1,
+            round: 0,
+            block: Some(hash),
+            validator,
+        }
+        .sign(&chain, &dev::dev_key("validator", validator))
+    };
+    let own = |v| wal::encode(&ebill_consensus::Message::Vote(v));
+    store
+        .wal_append(1, &own(vote(VoteKind::Prevote, 0)))
+        .unwrap();
+    store.wal_append(1, &wal::encode_block(&block)).unwrap();
+    store
+        .wal_append(1, &own(vote(VoteKind::Precommit, 0)))
+        .unwrap();
+    for v in [1, 2] {
+        store
+            .wal_append(1, &wal::encode_received_vote(&vote(VoteKind::Prevote, v)))
+            .unwrap();
+        store
+            .wal_append(1, &wal::encode_received_vote(&vote(VoteKind::Precommit, v)))
+            .unwrap();
+    }
+
+    c.start(0, Arc::clone(&store));
+    wait_committed(&c.nodes[0], id);
+    let tip = store.tip().unwrap().unwrap();
+    assert_eq!((tip.height, tip.hash), (1, hash));
+    // The WAL of a committed height is pruned, received votes with it.
+    assert!(store.wal_entries(1).unwrap().is_empty());
+    c.crash(0);
+}

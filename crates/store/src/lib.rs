@@ -175,6 +175,13 @@ pub trait Store: ebill_ledger::StateView + Send + Sync {
     /// (opaque bytes) for `height`, durably (synced) — call it before sending.
     fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError>;
 
+    /// Like [`Store::wal_append`] but without waiting for the disk: for records whose
+    /// loss in a power failure costs only what not writing them would (a process that
+    /// is killed still keeps them). Stores without a cheaper way append durably.
+    fn wal_append_unsynced(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {
+        self.wal_append(height, entry)
+    }
+
     /// The write-ahead log entries of `height`, in the order appended.
     fn wal_entries(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError>;
 

@@ -210,6 +210,34 @@ impl RocksStore {
         }
     }
 
+    /// Appends a WAL record for `height` after the last one, synced or not.
+    fn wal_append_with(&self, height: u64, entry: &[u8], sync: bool) -> Result<(), StoreError> {
+        let _appending = lock(&self.wal_lock);
+        let handle = self.cf(cf::CONSENSUS_WAL)?;
+        let mut it = self.db.raw_iterator_cf(handle);
+        it.seek_for_prev(keys::pair_key(height, u32::MAX));
+        let seq = match it.key() {
+            Some(k) => match keys::split_pair_key("consensus_wal key", k)? {
+                (h, last) if h == height => last.checked_add(1).ok_or_else(|| {
+                    StoreError::Inconsistent(format!("write-ahead log of height {height} is full"))
+                })?,
+                _ => 0,
+            },
+            None => {
+                it.status().map_err(rocks_err)?;
+                0
+            }
+        };
+        drop(it);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(handle, keys::pair_key(height, seq), entry);
+        if sync {
+            self.sync_write(batch)
+        } else {
+            self.db.write(batch).map_err(rocks_err)
+        }
+    }
+
     fn sync_write(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
@@ -433,28 +461,12 @@ impl Store for RocksStore {
     }
 
     fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {
-        let _appending = lock(&self.wal_lock);
-        let handle = self.cf(cf::CONSENSUS_WAL)?;
-        let mut it = self.db.raw_iterator_cf(handle);
-        it.seek_for_prev(keys::pair_key(height, u32::MAX));
-        let seq = match it.key() {
-            Some(k) => match keys::split_pair_key("consensus_wal key", k)? {
-                (h, last) if h == height => last.checked_add(1).ok_or_else(|| {
-                    StoreError::Inconsistent(format!("write-ahead log of height {height} is full"))
-                })?,
-                _ => 0,
-            },
-            None => {
-                it.status().map_err(rocks_err)?;
-                0
-            }
-        };
-        drop(it);
-        let mut batch = WriteBatch::default();
-        batch.put_cf(handle, keys::pair_key(height, seq), entry);
-        self.sync_write(batch)
+        self.wal_append_with(height, entry, true)
     }
 
+    fn wal_append_unsynced(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {
+        self.wal_append_with(height, entry, false)
+    }
     fn wal_entries(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         let handle = self.cf(cf::CONSENSUS_WAL)?;
         let start = keys::pair_key(height, 0);
