@@ -311,9 +311,10 @@ impl Engine {
         }
     }
 
-    /// Keeps another validator's vote of the height in progress in the WAL (unsynced:
-    /// losing it costs only what not keeping it would), if it is for nil or for a block
-    /// this node holds, within a bound per validator. See `wal::Record::Received`.
+    /// Keeps another validator's verified vote of the height in progress in the WAL
+    /// (unsynced: losing it costs only what not keeping it would), if it is for nil or
+    /// for a block this node holds, within a bound per validator. See
+    /// `wal::Record::Received`.
     fn save_received_vote(&mut self, v: &SignedVote) -> Result<(), EngineError> {
         let own = self.consensus_config.as_ref().map(|c| c.validator_index);
         let held = |b: &Hash32| self.candidates.contains_key(b) || self.received.contains_key(b);
@@ -322,6 +323,8 @@ impl Engine {
             || !v.vote.block.as_ref().is_none_or(held)
             || self.saved_votes.len() >= MAX_RECEIVED_VOTES_PER_VALIDATOR * self.validators.len()
             || self.saved_votes.contains(v)
+            // Last, as the costly check: only a vote that would be kept is verified.
+            || !v.verify(&self.genesis.chain_id, &self.validators)
         {
             return Ok(());
         }
@@ -408,9 +411,7 @@ impl Engine {
             let effects = self.start_consensus(&[])?;
             self.carry_out(effects)?;
         }
-        if let Message::Vote(v) = &msg
-            && v.verify(&self.genesis.chain_id, &self.validators)
-        {
+        if let Message::Vote(v) = &msg {
             self.save_received_vote(v)?;
         }
         let now = self.now_ms();
@@ -676,20 +677,9 @@ impl Engine {
         // Each transaction is encoded and hashed once for every check below.
         let chain_id = self.genesis.chain_id.as_str();
         let prepared = Prepared::all(&block.txs, chain_id);
-        if h.tx_count as usize != prepared.len() {
-            return fail(format!(
-                "header counts {} transactions, the body holds {}",
-                h.tx_count,
-                prepared.len()
-            ));
-        }
         let leaves: Vec<Hash32> = prepared.iter().map(Prepared::leaf_hash).collect();
-        let root = ebill_types::merkle::root_from_leaf_hashes(&leaves);
-        if root != h.tx_root {
-            return fail(format!(
-                "transaction root {root} is not the header's {}",
-                h.tx_root
-            ));
+        if let Err(e) = block.check_body_leaves(&leaves) {
+            return fail(e.to_string());
         }
         let bytes: usize = prepared.iter().map(|p| p.encoded.len()).sum();
         if bytes > params.max_block_bytes as usize {

@@ -239,7 +239,8 @@ impl Shared {
         // then the mempool, which takes the transactions themselves (moved, not copied).
         let mut exec = Executor::new(&view, ctx).with_verified(&verified);
         let mut keys = UnitKeys::default();
-        let mut passed: Vec<(usize, Vec<(PublicKey, Signature)>)> = Vec::new();
+        // (index, id, canonical length, signatures verified) of each that applies.
+        let mut passed = Vec::new();
         for &i in &todo {
             let p = &prepared[i];
             match exec.apply_prepared(p) {
@@ -254,19 +255,24 @@ impl Shared {
                 }
                 Ok(Err(e)) => out[i] = Some(Err(self.reject(Some(p.id), Rejection::from(e)))),
                 // An observer keeps no mempool, so it needs no signature cache.
-                Ok(Ok(_)) if self.role == Role::Observer => passed.push((i, Vec::new())),
-                Ok(Ok(_)) => passed.push((i, keys.admitted(p.tx, &view, &self.genesis))),
+                Ok(Ok(_)) if self.role == Role::Observer => {
+                    passed.push((i, p.id, p.encoded.len(), Vec::new()));
+                }
+                Ok(Ok(_)) => passed.push((
+                    i,
+                    p.id,
+                    p.encoded.len(),
+                    keys.admitted(p.tx, &view, &self.genesis),
+                )),
             }
         }
         drop(exec);
-        let meta: Vec<(TxId, usize)> = prepared.iter().map(|p| (p.id, p.encoded.len())).collect();
         drop(prepared);
         let mut slots: Vec<Option<SignedTx>> = txs.into_iter().map(Some).collect();
         let mut added = false;
         let mut gossip: Vec<SignedTx> = Vec::new();
         let forward_only = self.role == Role::Observer;
-        for (i, sigs) in passed {
-            let (id, len) = meta[i];
+        for (i, id, len, sigs) in passed {
             let Some(tx) = slots[i].take() else {
                 continue;
             };

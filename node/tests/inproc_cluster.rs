@@ -430,12 +430,37 @@ fn a_late_observer_catches_up_from_height_zero() {
     }
 }
 
+/// Block 1 on `genesis`, proposed by `proposer`, with one new bill numbered `number`;
+/// and that bill's transaction id.
+fn first_block(
+    genesis: &ebill_types::Genesis,
+    proposer: u32,
+    number: u64,
+) -> (ebill_types::Block, TxId) {
+    let chain = &genesis.chain_id;
+    let tx = issue_tx(chain, number);
+    let id = tx.tx.id(chain);
+    let txs = vec![tx];
+    let header = ebill_types::Header {
+        chain_id: chain.clone(),
+        height: 1,
+        prev_hash: genesis.hash(),
+        time_ms: u64::try_from(now_ms()).unwrap(),
+        proposer,
+        tx_root: ebill_types::Block::tx_root(&txs),
+        tx_count: 1,
+        validator_set_hash: genesis.validator_set().unwrap().hash(),
+        state_root: ebill_types::Hash32::ZERO,
+    };
+    (ebill_types::Block { header, txs }, id)
+}
+
 /// A validator that crashed after precommitting a block, before storing it, commits that
 /// very block on restart: its bytes were in the WAL before the precommit left.
 #[test]
 fn a_block_precommitted_before_a_crash_is_committed_on_restart() {
     use ebill_node::wal;
-    use ebill_types::{Block, Header, Proposal, Vote, VoteKind};
+    use ebill_types::{Proposal, Vote, VoteKind};
 
     let mut c = Cluster::new(1);
     let genesis = c.genesis.clone();
@@ -443,21 +468,7 @@ fn a_block_precommitted_before_a_crash_is_committed_on_restart() {
     let key = dev::dev_key("validator", 0);
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
     store.init_genesis(&genesis).unwrap();
-    let tx = issue_tx(&chain, 77);
-    let id = tx.tx.id(&chain);
-    let txs = vec![tx];
-    let header = Header {
-        chain_id: chain.clone(),
-        height: 1,
-        prev_hash: genesis.hash(),
-        time_ms: u64::try_from(now_ms()).unwrap(),
-        proposer: 0,
-        tx_root: Block::tx_root(&txs),
-        tx_count: 1,
-        validator_set_hash: genesis.validator_set().unwrap().hash(),
-        state_root: ebill_types::Hash32::ZERO,
-    };
-    let block = Block { header, txs };
+    let (block, id) = first_block(&genesis, 0, 77);
     let hash = block.header.hash();
     // What the WAL holds after a crash right after the precommit was persisted.
     let proposal = Proposal {
@@ -513,28 +524,14 @@ fn a_block_precommitted_before_a_crash_is_committed_on_restart() {
 #[test]
 fn received_votes_kept_in_the_wal_decide_a_height_after_a_restart() {
     use ebill_node::wal;
-    use ebill_types::{Block, Header, Vote, VoteKind};
+    use ebill_types::{Vote, VoteKind};
 
     let mut c = Cluster::new(4);
     let genesis = c.genesis.clone();
     let chain = genesis.chain_id.clone();
     let store: Arc<dyn Store> = Arc::new(MemStore::new());
     store.init_genesis(&genesis).unwrap();
-    let tx = issue_tx(&chain, 78);
-    let id = tx.tx.id(&chain);
-    let txs = vec![tx];
-    let header = Header {
-        chain_id: chain.clone(),
-        height: 1,
-        prev_hash: genesis.hash(),
-        time_ms: u64::try_from(now_ms()).unwrap(),
-        proposer: 1,
-        tx_root: Block::tx_root(&txs),
-        tx_count: 1,
-        validator_set_hash: genesis.validator_set().unwrap().hash(),
-        state_root: ebill_types::Hash32::ZERO,
-    };
-    let block = Block { header, txs };
+    let (block, id) = first_block(&genesis, 1, 78);
     let hash = block.header.hash();
     let vote = |kind, validator: u32| {
         Vote {

@@ -246,13 +246,19 @@ impl Block {
 
     /// Checks that the body is the one the header commits to.
     pub fn check_body(&self) -> Result<(), BlockError> {
-        if self.header.tx_count as usize != self.txs.len() {
+        self.check_body_leaves(&Self::leaf_hashes(&self.txs))
+    }
+
+    /// [`Block::check_body`] with the Merkle leaf hashes of the transactions already
+    /// computed (by a caller that encoded them for other checks too).
+    pub fn check_body_leaves(&self, leaves: &[Hash32]) -> Result<(), BlockError> {
+        if self.header.tx_count as usize != self.txs.len() || leaves.len() != self.txs.len() {
             return Err(BlockError::CountMismatch {
                 header: self.header.tx_count,
                 body: self.txs.len(),
             });
         }
-        let computed = Self::tx_root(&self.txs);
+        let computed = merkle::root_from_leaf_hashes(leaves);
         if computed != self.header.tx_root {
             return Err(BlockError::RootMismatch {
                 computed,
