@@ -36,8 +36,8 @@ use std::io::{BufRead, Read as _};
 
 use ebill_types::bill::Currency;
 use ebill_types::{
-    Bill, BillCode, BillKind, BillNumber, CreditCode, Fen, Item, Payer, PayerType, Quantity,
-    Timestamp,
+    Bill, BillCode, BillKind, BillNumber, CreditCode, Fen, Item, Params, Payer, PayerType,
+    Quantity, Timestamp,
 };
 use thiserror::Error;
 
@@ -118,7 +118,8 @@ pub fn parse_bill_json(text: &str) -> Result<Bill, String> {
             _ => msg,
         }
     })?;
-    bill.validate().map_err(|e| e.to_string())?;
+    bill.validate(&Params::widest_bounds())
+        .map_err(|e| e.to_string())?;
     Ok(bill)
 }
 
@@ -466,7 +467,7 @@ impl<R: BufRead> CsvReader<R> {
             remark: f.remark,
             related: None,
         };
-        bill.validate()
+        bill.validate(&Params::widest_bounds())
             .map_err(|e| self.lines.err(line, format!("bill {}: {e}", bill.id())))?;
         Ok(SourceBill { line, bill })
     }

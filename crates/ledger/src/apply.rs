@@ -100,12 +100,6 @@ impl VerifiedSignatures {
     }
 }
 
-/// Signatures per ed25519 batch. Larger batches cost less per signature (measured on
-/// one core with one issuer's key: 73,000/s at 256, 79,500/s at 1,024, 81,600/s at
-/// 2,048). A batch with bad signatures costs `verify_many` at most about two more
-/// batch checks of its size plus one single check per item, whatever its size.
-pub const VERIFY_BATCH_ITEMS: usize = 1024;
-
 /// A transaction with what every check of it needs, computed once: its signing bytes,
 /// its id (their SHA-256) and its canonical bytes (the Merkle leaf, and the size the
 /// limits count). Admission, block checks and block building each encode a transaction
@@ -146,10 +140,11 @@ impl<'t> Prepared<'t> {
     }
 }
 
-/// Checks the signatures of `txs` with ed25519 batch verification, against the keys in
-/// `state` (units) and `genesis` (regulators), and returns those that verified. This is
-/// the fast path; [`Executor`] re-checks anything not found here, so a key rotated
-/// inside the same block is still handled exactly.
+/// Checks the signatures of `txs` with [`verify_many`] (the chain's one signature rule),
+/// against the keys in `state` (units) and `genesis` (regulators), and returns those that
+/// verified, so that callers can check them ahead of execution and on several cores;
+/// [`Executor`] checks anything not found here itself, so a key rotated inside the same
+/// block is still handled exactly.
 pub fn preverify<V: StateView>(
     state: &V,
     genesis: &Genesis,
@@ -195,13 +190,11 @@ pub fn preverify_prepared<V: StateView>(
         }
     }
     let mut out = VerifiedSignatures::default();
-    for chunk in items.chunks(VERIFY_BATCH_ITEMS) {
-        let refs: Vec<(&PublicKey, &[u8], &Signature)> =
-            chunk.iter().map(|(_, k, m, s)| (k, *m, s)).collect();
-        for (ok, (id, key, _, sig)) in verify_many(&refs).into_iter().zip(chunk) {
-            if ok {
-                out.insert(*id, *key, *sig);
-            }
+    let refs: Vec<(&PublicKey, &[u8], &Signature)> =
+        items.iter().map(|(_, k, m, s)| (k, *m, s)).collect();
+    for (ok, (id, key, _, sig)) in verify_many(&refs).into_iter().zip(&items) {
+        if ok {
+            out.insert(*id, *key, *sig);
         }
     }
     Ok(out)
@@ -351,7 +344,7 @@ impl<'a, V: StateView> Executor<'a, V> {
             )
             .into());
         }
-        body.validate().map_err(|e| {
+        body.validate(&self.ctx.genesis.params).map_err(|e| {
             let code = match e.code() {
                 "amounts_inconsistent" => ErrorCode::AmountsInconsistent,
                 _ if body.kind() == TxKind::IssueBill => ErrorCode::InvalidBill,

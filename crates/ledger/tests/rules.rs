@@ -896,3 +896,36 @@ fn preverified_signatures_give_the_same_result_as_strict_checks() {
     assert_eq!(with.rejected, without.rejected);
     assert_eq!(with.rejected[0].1.code, ErrorCode::BadSignature);
 }
+
+/// Issue 16, defect 1: an issuer signs its own IssueBill with R = the identity (or an R
+/// with a small-order component). `verify_strict` refuses such a signature, so the
+/// offline verifier would too; admission (preverify) and execution must refuse it as
+/// well, or the chain commits a bill whose proof never verifies.
+#[test]
+fn a_signature_verify_strict_refuses_is_refused_by_admission_and_execution() {
+    for (nonce, torsion) in [(0, 0), (7, 4), (9, 1)] {
+        let mut c = Chain::new();
+        let (_, key) = Chain::issuer();
+        let mut tx = c.issue_tx(c.bill(1), &key);
+        let msg = tx.tx.signing_bytes(&c.chain_id());
+        tx.auth = Auth::Unit(ebill_types::adversary::sign_with_torsion(
+            &key, &msg, nonce, torsion,
+        ));
+        let txs = vec![c.issue_tx(c.bill(2), &key), tx.clone()];
+        let verified = ebill_ledger::preverify(&c.state, &c.genesis, &txs).unwrap();
+        assert_eq!(
+            verified.len(),
+            1,
+            "only the honest signature is preverified"
+        );
+        let ctx = ebill_ledger::Context {
+            genesis: &c.genesis,
+            height: 1,
+            time_ms: c.time_ms,
+        };
+        let selected = ebill_ledger::select(&c.state, ctx, &txs, Some(&verified)).unwrap();
+        assert_eq!(selected.accepted.len(), 1);
+        assert_eq!(selected.rejected[0].1.code, ErrorCode::BadSignature);
+        assert_eq!(code_of(c.submit(tx)), Some(ErrorCode::BadSignature));
+    }
+}

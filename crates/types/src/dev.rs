@@ -161,7 +161,10 @@ mod tests {
     fn dev_genesis_is_valid_and_its_sample_bill_too() {
         let g = dev_genesis();
         assert_eq!(g.validate(), Ok(()));
-        assert_eq!(sample_bill(1, 1250, DEV_GENESIS_TIME_MS).validate(), Ok(()));
+        assert_eq!(
+            sample_bill(1, 1250, DEV_GENESIS_TIME_MS).validate(&g.params),
+            Ok(())
+        );
         assert_eq!(dev_genesis_with("ebill-sim", 7).validate(), Ok(()));
         assert!(
             test_credit_code('B', 3)

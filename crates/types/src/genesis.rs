@@ -6,13 +6,14 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::bill::{CodePrefix, check_text};
+use crate::bill::CodePrefix;
 use crate::block::{Validator, ValidatorSet};
 use crate::codec::{Canonical, Encoder};
 use crate::credit_code::CreditCode;
 use crate::hash::Hash32;
 use crate::keys::PublicKey;
 use crate::limits;
+use crate::text::check_text;
 use crate::timestamp::Timestamp;
 
 /// Domain tag of the genesis hash.
@@ -32,6 +33,11 @@ pub struct Params {
     pub issue_window_past_ms: u64,
     /// How far after the block time a bill's `issued_at` may be.
     pub issue_window_future_ms: u64,
+    /// The most any amount of a bill may be, in fen: each item's unit price and amount,
+    /// and the total. Default 10^12 fen (ten billion yuan).
+    pub max_amount_fen: u64,
+    /// The most any item's quantity may be, in whole units of the item. Default 10^6.
+    pub max_item_quantity: u64,
 }
 
 impl Default for Params {
@@ -42,6 +48,21 @@ impl Default for Params {
             max_tx_bytes: 64 * 1024,
             issue_window_past_ms: 7 * 24 * 3600 * 1000,
             issue_window_future_ms: 10 * 60 * 1000,
+            max_amount_fen: 1_000_000_000_000,
+            max_item_quantity: 1_000_000,
+        }
+    }
+}
+
+impl Params {
+    /// The default parameters with the widest amount bounds any genesis may set: for
+    /// checking a bill before it is known which chain it goes to (a client reading a
+    /// file); the chain then holds it to its own bounds.
+    pub fn widest_bounds() -> Self {
+        Self {
+            max_amount_fen: limits::MAX_AMOUNT_FEN_CEILING,
+            max_item_quantity: limits::MAX_ITEM_QUANTITY_CEILING,
+            ..Self::default()
         }
     }
 }
@@ -195,6 +216,18 @@ impl Genesis {
         if p.max_block_bytes < p.max_tx_bytes {
             return Err(invalid("params.max_block_bytes", "at least max_tx_bytes"));
         }
+        if p.max_amount_fen == 0 || p.max_amount_fen > limits::MAX_AMOUNT_FEN_CEILING {
+            return Err(invalid(
+                "params.max_amount_fen",
+                format!("1 to {}", limits::MAX_AMOUNT_FEN_CEILING),
+            ));
+        }
+        if p.max_item_quantity == 0 || p.max_item_quantity > limits::MAX_ITEM_QUANTITY_CEILING {
+            return Err(invalid(
+                "params.max_item_quantity",
+                format!("1 to {}", limits::MAX_ITEM_QUANTITY_CEILING),
+            ));
+        }
         self.validator_set()?;
         for v in &self.validators {
             check_text("validators.name", &v.name, limits::MAX_NAME_BYTES, false)
@@ -302,7 +335,9 @@ impl Genesis {
             .u32(p.max_block_bytes)
             .u32(p.max_tx_bytes)
             .u64(p.issue_window_past_ms)
-            .u64(p.issue_window_future_ms);
+            .u64(p.issue_window_future_ms)
+            .u64(p.max_amount_fen)
+            .u64(p.max_item_quantity);
         enc.seq(&self.validators, |e, v| {
             e.str(&v.name);
             v.public_key.encode_to(e);

@@ -1,5 +1,7 @@
-//! ed25519 keys and signatures. Verification is always `verify_strict`; keys with a
-//! small-order component ("weak" keys) are refused wherever a key is registered.
+//! ed25519 keys and signatures. One signature rule holds on every path (admission, block
+//! checks, observers, sync, the offline verifier): [`PublicKey::verify`], which is
+//! `verify_strict` with a canonically encoded key that is not of small order. Keys are
+//! held to the same test wherever one is registered.
 
 use std::fmt;
 
@@ -16,9 +18,12 @@ pub enum KeyError {
     /// The 32 bytes are not a point on the curve.
     #[error("public key is not a valid ed25519 point")]
     InvalidKey,
-    /// The key has a small-order component and could sign for many messages at once.
+    /// The key is a point of small order and could sign for many messages at once.
     #[error("public key is weak (small order)")]
     WeakKey,
+    /// The 32 bytes are not the canonical encoding of their point.
+    #[error("public key is not canonically encoded")]
+    NonCanonicalKey,
     /// The signature does not verify for this key and message.
     #[error("signature does not verify")]
     BadSignature,
@@ -43,18 +48,35 @@ impl PublicKey {
         hexfmt::decode_fixed(s).map(Self)
     }
 
-    /// Checks that the key may be registered: a valid point, not weak.
+    /// Checks that the key may be registered: a canonical encoding of a curve point,
+    /// not weak. The same test every verification makes ([`PublicKey::verify`]), so a key
+    /// that is registered can verify.
     pub fn check_registrable(&self) -> Result<(), KeyError> {
+        self.verifying_key().map(|_| ())
+    }
+
+    /// The key as ed25519-dalek's, after the checks every use of a key makes: the 32 bytes
+    /// decompress to a curve point, are that point's canonical encoding (a y coordinate
+    /// of p or more, or a negative zero x, is refused: `verify_strict` would hash such
+    /// bytes as they are, and other verifiers disagree about them), and the point is not
+    /// of small order.
+    fn verifying_key(&self) -> Result<VerifyingKey, KeyError> {
         let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
+        if vk.to_edwards().compress().to_bytes() != self.0 {
+            return Err(KeyError::NonCanonicalKey);
+        }
         if vk.is_weak() {
             return Err(KeyError::WeakKey);
         }
-        Ok(())
+        Ok(vk)
     }
 
-    /// Verifies `sig` over `msg` with `verify_strict`.
+    /// Verifies `sig` over `msg`: the one signature rule of the chain. The key must pass
+    /// the checks of [`PublicKey::check_registrable`]; the signature must pass
+    /// `verify_strict` (s below the group order, R canonical and not of small order, and
+    /// R = [s]B - [k]A exactly, without the cofactor).
     pub fn verify(&self, msg: &[u8], sig: &Signature) -> Result<(), KeyError> {
-        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| KeyError::InvalidKey)?;
+        let vk = self.verifying_key()?;
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
         vk.verify_strict(msg, &sig)
             .map_err(|_| KeyError::BadSignature)
@@ -110,85 +132,32 @@ impl fmt::Debug for Keypair {
     }
 }
 
-/// Below this many items a failed batch is settled one signature at a time.
-const BISECT_MIN_ITEMS: usize = 8;
-
-/// Verifies many signatures at once with ed25519 batch verification, so that the answer
-/// per item is exactly that of [`PublicKey::verify`] for every honestly made signature.
+/// Verifies many signatures, each exactly as [`PublicKey::verify`] would: the answer for
+/// every item is that of `verify_strict` with a canonical, non-weak key, whoever made the
+/// signature.
 ///
-/// A failed batch is split in halves and each half batch-checked: a half that passes is
-/// settled, a single failing half is split again, and when both halves fail (bad
-/// signatures are not rare in this batch) every item of it is checked on its own. So a
-/// few bad signatures among n cost about 2n batch items on top of the first check,
-/// and any mix costs at most that plus n single checks, never more.
+/// This is deliberately not ed25519 batch verification. A batch check accepts some
+/// signatures that `verify_strict` refuses — a small-order R (which ed25519-dalek's batch
+/// does not test at all), or an R with a small-order component, which a random linear
+/// combination over the 8-torsion only catches with probability 1/2 to 7/8 — and the key's
+/// owner can make such signatures at will. Refusing them before a batch would need a
+/// torsion check of every R, which costs as much as the single check itself (ADR 0003).
+/// Each distinct key is decompressed and checked once per call.
 ///
 /// Returns one verdict per item, in order.
 pub fn verify_many(items: &[(&PublicKey, &[u8], &Signature)]) -> Vec<bool> {
-    let mut out = vec![false; items.len()];
-    if !items.is_empty() {
-        if batch_ok(items) {
-            out.fill(true);
-        } else {
-            settle_failed(items, &mut out);
-        }
-    }
-    out
-}
-
-/// Verdicts for `items`, whose batch check failed.
-fn settle_failed(items: &[(&PublicKey, &[u8], &Signature)], out: &mut [bool]) {
-    debug_assert_eq!(items.len(), out.len());
-    if items.len() > BISECT_MIN_ITEMS {
-        let mid = items.len() / 2;
-        let (left, right) = items.split_at(mid);
-        let (out_left, out_right) = out.split_at_mut(mid);
-        match (batch_ok(left), batch_ok(right)) {
-            (true, false) => {
-                out_left.fill(true);
-                return settle_failed(right, out_right);
-            }
-            (false, true) => {
-                out_right.fill(true);
-                return settle_failed(left, out_left);
-            }
-            // Both failed: dense failures, cheaper one by one. Both passed (the whole
-            // failed): batch checks disagree, so trust only single checks.
-            _ => {}
-        }
-    }
-    for (o, (pk, msg, sig)) in out.iter_mut().zip(items) {
-        *o = pk.verify(msg, sig).is_ok();
-    }
-}
-
-/// One ed25519 batch check of every item; false if any key is invalid or weak or the
-/// batch equation fails.
-fn batch_ok(items: &[(&PublicKey, &[u8], &Signature)]) -> bool {
-    let mut keys = Vec::with_capacity(items.len());
-    let mut msgs = Vec::with_capacity(items.len());
-    let mut sigs = Vec::with_capacity(items.len());
-    let mut prechecked = true;
-    // Keys repeat (one issuer signs many bills): decompress and check each key once per
-    // call, not once per item; decompression costs about a fifth of a batch check.
-    let mut decompressed: std::collections::HashMap<PublicKey, Option<VerifyingKey>> =
+    let mut keys: std::collections::HashMap<PublicKey, Option<VerifyingKey>> =
         std::collections::HashMap::new();
-    for (pk, msg, sig) in items {
-        let vk = *decompressed.entry(**pk).or_insert_with(|| {
-            VerifyingKey::from_bytes(&pk.0)
-                .ok()
-                .filter(|vk| !vk.is_weak())
-        });
-        match vk {
-            Some(vk) => keys.push(vk),
-            None => {
-                prechecked = false;
-                break;
-            }
-        }
-        msgs.push(*msg);
-        sigs.push(ed25519_dalek::Signature::from_bytes(&sig.0));
-    }
-    prechecked && ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
+    items
+        .iter()
+        .map(|(pk, msg, sig)| {
+            let vk = *keys.entry(**pk).or_insert_with(|| pk.verifying_key().ok());
+            vk.is_some_and(|vk| {
+                vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+                    .is_ok()
+            })
+        })
+        .collect()
 }
 
 macro_rules! hex_serde {
@@ -273,7 +242,7 @@ mod tests {
     }
 
     #[test]
-    fn bisection_finds_exactly_the_bad_signatures_of_a_large_batch() {
+    fn verify_many_finds_exactly_the_bad_signatures_of_many() {
         let kp = Keypair::from_seed([7; 32]);
         let other = Keypair::from_seed([8; 32]);
         let pk = kp.public();
@@ -302,7 +271,7 @@ mod tests {
         assert_eq!(single, expected);
         assert!(verify_many(&[]).is_empty());
 
-        // Dense failures (every third signature bad) take the one-by-one path.
+        // Dense failures: every third signature bad.
         let dense: Vec<Signature> = (0..n)
             .map(|i| {
                 if i % 3 == 0 {

@@ -8,6 +8,8 @@
 //! The byte formats are pinned by golden vectors in `tests/vectors/`; a change to any of
 //! them is a protocol change.
 
+#[cfg(feature = "adversary")]
+pub mod adversary;
 pub mod bill;
 pub mod block;
 pub mod codec;
@@ -23,6 +25,7 @@ pub mod merkle;
 pub mod money;
 pub mod proof;
 pub mod status;
+pub mod text;
 pub mod timestamp;
 pub mod tx;
 

@@ -11,6 +11,12 @@ pub const MAX_ITEM_CODE_BYTES: usize = 32;
 pub const MAX_UNIT_BYTES: usize = 30;
 /// Items on one bill.
 pub const MAX_ITEMS: usize = 200;
+/// The most a genesis may allow for one amount (`params.max_amount_fen`): 10^15 fen, so
+/// that the sum of `MAX_ITEMS` amounts stays far inside a `u64`.
+pub const MAX_AMOUNT_FEN_CEILING: u64 = 1_000_000_000_000_000;
+/// The most a genesis may allow for one item's quantity (`params.max_item_quantity`),
+/// in whole units of the item.
+pub const MAX_ITEM_QUANTITY_CEILING: u64 = 1_000_000_000;
 /// Bytes of a bill's remark.
 pub const MAX_REMARK_BYTES: usize = 600;
 /// Bytes of a red-reversal or revocation reason.

@@ -771,7 +771,7 @@ fn replay_entry(
                     format!("an IssueBill has nonce 0, not {}", e.tx.tx.nonce),
                 ));
             }
-            bill.validate()
+            bill.validate(&genesis.params)
                 .map_err(|err| ProofError::at(i, Link::IssueBill, err.to_string()))?;
             let issuer_err = |reason: String| ProofError::at(i, Link::IssuerRegistration, reason);
             let Some(u) = units.get(&bill.issuer) else {

@@ -8,12 +8,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::bill::{Bill, BillId, CheckCode, CodePrefix, SignedBill, check_text, wire_enum};
+use crate::bill::{Bill, BillId, CheckCode, CodePrefix, SignedBill, wire_enum};
 use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
 use crate::credit_code::CreditCode;
 use crate::hash::Hash32;
 use crate::keys::{Keypair, PublicKey, Signature};
 use crate::limits;
+use crate::text::check_text;
 
 /// A transaction id: SHA-256 of the signing bytes.
 pub type TxId = Hash32;
@@ -186,10 +187,11 @@ impl TxBody {
         }
     }
 
-    /// Checks the rules that need no ledger state (field formats and limits).
-    pub fn validate(&self) -> Result<(), crate::bill::BillError> {
+    /// Checks the rules that need no ledger state (field formats and limits, the bounds
+    /// of the chain's `params`).
+    pub fn validate(&self, params: &crate::genesis::Params) -> Result<(), crate::bill::BillError> {
         match self {
-            TxBody::IssueBill(bill) => bill.validate(),
+            TxBody::IssueBill(bill) => bill.validate(params),
             TxBody::RedReverse { reason, .. } | TxBody::RevokeUnit { reason, .. } => {
                 check_text("reason", reason, limits::MAX_REASON_BYTES, false)
             }

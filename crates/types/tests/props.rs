@@ -10,7 +10,7 @@ use ebill_types::{
     Auth, Bill, BillCode, BillId, BillKind, BillNumber, Block, Canonical, CheckCode, CodePrefix,
     CommitCertificate, CommitSignature, CreditCode, Fen, Hash32, Header, Item, Keypair, Payer,
     PayerType, PublicKey, Quantity, Signature, SignedBill, SignedTx, SignedVote, Timestamp, Tx,
-    TxBody, Vote, VoteKind,
+    TxBody, Vote, VoteKind, genesis::Params,
 };
 use proptest::prelude::*;
 
@@ -397,8 +397,8 @@ proptest! {
 
     #[test]
     fn generated_bills_and_bodies_are_valid(b in bill(), body in body()) {
-        prop_assert_eq!(b.validate(), Ok(()));
-        prop_assert_eq!(body.validate(), Ok(()));
+        prop_assert_eq!(b.validate(&Params::widest_bounds()), Ok(()));
+        prop_assert_eq!(body.validate(&Params::widest_bounds()), Ok(()));
     }
 
     #[test]

@@ -10,8 +10,8 @@ use ebill_types::bill::BillError;
 use ebill_types::genesis::{Genesis, GenesisError};
 use ebill_types::limits;
 use ebill_types::{
-    Bill, BillId, Canonical, CreditCode, DecodeError, Fen, Header, Item, PayerType, Quantity,
-    SignedBill, SignedTx, Timestamp, Tx, TxBody,
+    Bill, BillId, Canonical, CreditCode, DecodeError, Fen, Header, Item, Params, PayerType,
+    Quantity, SignedBill, SignedTx, Timestamp, Tx, TxBody,
 };
 use serde_json::{Value, json};
 
@@ -42,22 +42,22 @@ fn bill_with_items(items: Vec<Item>) -> Bill {
 
 #[test]
 fn the_example_bill_is_valid() {
-    assert_eq!(example_bill().validate(), Ok(()));
+    assert_eq!(example_bill().validate(&Params::default()), Ok(()));
 }
 
 #[test]
 fn zero_total_is_refused() {
     let b = bill_with_items(vec![item("1", "0", "0")]);
     assert_eq!(b.total, Fen(0));
-    assert_eq!(field_of(b.validate()), "total");
+    assert_eq!(field_of(b.validate(&Params::default())), "total");
 }
 
 #[test]
 fn items_must_sum_to_the_total() {
     let mut b = bill_with_items(vec![item("1", "12.50", "12.50"), item("2", "3.00", "6.00")]);
-    assert_eq!(b.validate(), Ok(()));
+    assert_eq!(b.validate(&Params::default()), Ok(()));
     b.total = Fen(1849);
-    let err = b.validate().unwrap_err();
+    let err = b.validate(&Params::default()).unwrap_err();
     assert_eq!(err.code(), "amounts_inconsistent");
     assert_eq!(
         err,
@@ -72,26 +72,82 @@ fn items_must_sum_to_the_total() {
 fn amount_must_be_quantity_times_price_rounded_half_up() {
     // 0.5 × 0.03 = 0.015, rounded half up to 0.02.
     assert_eq!(
-        bill_with_items(vec![item("0.5", "0.03", "0.02")]).validate(),
+        bill_with_items(vec![item("0.5", "0.03", "0.02")]).validate(&Params::default()),
         Ok(())
     );
     let b = bill_with_items(vec![item("0.5", "0.03", "0.01")]);
-    assert_eq!(field_of(b.validate()), "items.amount");
+    assert_eq!(field_of(b.validate(&Params::default())), "items.amount");
     let b = bill_with_items(vec![item("3", "1.10", "3.31")]);
-    assert_eq!(field_of(b.validate()), "items.amount");
-    assert_eq!(b.validate().unwrap_err().code(), "invalid_bill");
+    assert_eq!(field_of(b.validate(&Params::default())), "items.amount");
+    assert_eq!(
+        b.validate(&Params::default()).unwrap_err().code(),
+        "invalid_bill"
+    );
+}
+
+/// Issue 16, defect 3: a bill of u64::MAX fen was committed. Every amount and every
+/// quantity is bounded by the genesis parameters.
+#[test]
+fn amounts_and_quantities_are_bounded_by_the_genesis() {
+    let params = Params::default();
+    assert_eq!(params.max_amount_fen, 1_000_000_000_000);
+    // At the limit: 10^10 yuan in one item.
+    let at = bill_with_items(vec![item("1", "10000000000", "10000000000")]);
+    assert_eq!(at.validate(&params), Ok(()));
+    // One fen over, as a unit price, an amount and a total.
+    let over = bill_with_items(vec![item("1", "10000000000.01", "10000000000.01")]);
+    let err = over.validate(&params).unwrap_err();
+    assert_eq!(field_of(Err(err.clone())), "items.unit_price");
+    assert!(err.to_string().contains("max_amount_fen"), "{err}");
+    let mut two = bill_with_items(vec![
+        item("1", "6000000000", "6000000000"),
+        item("1", "6000000000", "6000000000"),
+    ]);
+    assert_eq!(field_of(two.validate(&params)), "total");
+    // The u64::MAX bill of the report: refused, with no overflow on the way.
+    two.items = vec![Item {
+        amount: Fen(u64::MAX),
+        unit_price: Fen(u64::MAX),
+        ..item("1", "1", "1")
+    }];
+    two.total = Fen(u64::MAX);
+    assert!(two.validate(&params).is_err());
+    // Quantities: at most max_item_quantity whole units.
+    let q = bill_with_items(vec![item("1000000", "0.01", "10000")]);
+    assert_eq!(q.validate(&params), Ok(()));
+    let q = bill_with_items(vec![item("1000000.0001", "0.01", "10000")]);
+    assert_eq!(field_of(q.validate(&params)), "items.quantity");
+    // A chain may set other bounds, within the hard ceilings.
+    let tight = Params {
+        max_amount_fen: 10_000,
+        ..Params::default()
+    };
+    assert_eq!(
+        field_of(bill_with_items(vec![item("1", "100.01", "100.01")]).validate(&tight)),
+        "items.unit_price"
+    );
+    let mut g = ebill_types::dev::dev_genesis();
+    g.params.max_amount_fen = limits::MAX_AMOUNT_FEN_CEILING + 1;
+    assert!(g.validate().is_err());
+    g.params.max_amount_fen = 0;
+    assert!(g.validate().is_err());
+    g.params.max_amount_fen = limits::MAX_AMOUNT_FEN_CEILING;
+    g.params.max_item_quantity = limits::MAX_ITEM_QUANTITY_CEILING + 1;
+    assert!(g.validate().is_err());
+    g.params.max_item_quantity = limits::MAX_ITEM_QUANTITY_CEILING;
+    assert_eq!(g.validate(), Ok(()));
 }
 
 #[test]
 fn items_may_not_be_empty_or_too_many() {
     let mut b = example_bill();
     b.items.clear();
-    assert_eq!(field_of(b.validate()), "items");
+    assert_eq!(field_of(b.validate(&Params::default())), "items");
 
     let b = bill_with_items(vec![item("1", "0.01", "0.01"); limits::MAX_ITEMS]);
-    assert_eq!(b.validate(), Ok(()));
+    assert_eq!(b.validate(&Params::default()), Ok(()));
     let b = bill_with_items(vec![item("1", "0.01", "0.01"); limits::MAX_ITEMS + 1]);
-    assert_eq!(field_of(b.validate()), "items");
+    assert_eq!(field_of(b.validate(&Params::default())), "items");
 }
 
 #[test]
@@ -106,19 +162,35 @@ fn control_characters_are_refused_everywhere() {
     ] {
         let mut b = example_bill();
         b.payer.name = bad.into();
-        assert_eq!(field_of(b.validate()), "payer.name", "{bad:?}");
+        assert_eq!(
+            field_of(b.validate(&Params::default())),
+            "payer.name",
+            "{bad:?}"
+        );
 
         let mut b = example_bill();
         b.items[0].name = bad.into();
-        assert_eq!(field_of(b.validate()), "items.name", "{bad:?}");
+        assert_eq!(
+            field_of(b.validate(&Params::default())),
+            "items.name",
+            "{bad:?}"
+        );
 
         let mut b = example_bill();
         b.items[0].unit = bad.into();
-        assert_eq!(field_of(b.validate()), "items.unit", "{bad:?}");
+        assert_eq!(
+            field_of(b.validate(&Params::default())),
+            "items.unit",
+            "{bad:?}"
+        );
 
         let mut b = example_bill();
         b.remark = bad.into();
-        assert_eq!(field_of(b.validate()), "remark", "{bad:?}");
+        assert_eq!(
+            field_of(b.validate(&Params::default())),
+            "remark",
+            "{bad:?}"
+        );
     }
 }
 
@@ -126,54 +198,54 @@ fn control_characters_are_refused_everywhere() {
 fn blank_names_and_over_long_texts_are_refused() {
     let mut b = example_bill();
     b.payer.name = "   ".into();
-    assert_eq!(field_of(b.validate()), "payer.name");
+    assert_eq!(field_of(b.validate(&Params::default())), "payer.name");
 
     let mut b = example_bill();
     b.items[0].code = String::new();
-    assert_eq!(field_of(b.validate()), "items.code");
+    assert_eq!(field_of(b.validate(&Params::default())), "items.code");
 
     // 100 CJK characters are exactly the limit; one more byte is over it.
     let mut b = example_bill();
     b.payer.name = "张".repeat(100);
-    assert_eq!(b.validate(), Ok(()));
+    assert_eq!(b.validate(&Params::default()), Ok(()));
     b.payer.name.push('a');
-    assert_eq!(field_of(b.validate()), "payer.name");
+    assert_eq!(field_of(b.validate(&Params::default())), "payer.name");
 
     let mut b = example_bill();
     b.remark = "注".repeat(200);
-    assert_eq!(b.validate(), Ok(()));
+    assert_eq!(b.validate(&Params::default()), Ok(()));
     b.remark.push('.');
-    assert_eq!(field_of(b.validate()), "remark");
+    assert_eq!(field_of(b.validate(&Params::default())), "remark");
 }
 
 #[test]
 fn payer_ids_follow_the_payer_type() {
     let mut b = example_bill();
     b.payer.id = "3301 0219".into();
-    assert_eq!(field_of(b.validate()), "payer.id");
+    assert_eq!(field_of(b.validate(&Params::default())), "payer.id");
     b.payer.id = String::new();
-    assert_eq!(field_of(b.validate()), "payer.id");
+    assert_eq!(field_of(b.validate(&Params::default())), "payer.id");
     b.payer.id = "1".repeat(33);
-    assert_eq!(field_of(b.validate()), "payer.id");
+    assert_eq!(field_of(b.validate(&Params::default())), "payer.id");
 
     // A unit pays with its credit code, which must check.
     b.payer.payer_type = PayerType::Unit;
     b.payer.id = "330102199001011234".into();
-    assert_eq!(field_of(b.validate()), "payer.id");
+    assert_eq!(field_of(b.validate(&Params::default())), "payer.id");
     b.payer.id = reimburser_code().to_string();
-    assert_eq!(b.validate(), Ok(()));
+    assert_eq!(b.validate(&Params::default()), Ok(()));
 }
 
 #[test]
 fn a_bill_cannot_be_related_to_itself() {
     let mut b = example_bill();
     b.related = Some(b.id());
-    assert_eq!(field_of(b.validate()), "related");
+    assert_eq!(field_of(b.validate(&Params::default())), "related");
     b.related = Some(BillId {
         number: ebill_types::BillNumber::parse("0000000002").unwrap(),
         ..b.id()
     });
-    assert_eq!(b.validate(), Ok(()));
+    assert_eq!(b.validate(&Params::default()), Ok(()));
 }
 
 // ---------------------------------------------------------------------------------
@@ -645,6 +717,11 @@ fn duplicate_code_prefixes_and_unnamed_validators_are_refused() {
             CodePrefix::parse("3301").unwrap(),
         ],
     };
-    assert!(Tx { nonce: 1, body }.body.validate().is_err());
+    assert!(
+        Tx { nonce: 1, body }
+            .body
+            .validate(&Params::default())
+            .is_err()
+    );
     let _ = p;
 }
