@@ -252,6 +252,54 @@ fn dev_chain_end_to_end_and_restart() {
     let (_, body) = http.post("/v1/txs", &serde_json::to_string(&t).unwrap());
     assert!(body.contains("bad_signature"), "{body}");
 
+    // Issue 16, defects 1-3, straight to the API: a signature only the issuer can make
+    // that verify_strict refuses (R = the identity, R with an order-2 component), an
+    // amount over the genesis bound, and a name with a zero-width space. Each is refused
+    // with its code, and none of the bills exists afterwards.
+    let issuer_key = dev::dev_issuer_key();
+    let mut hostile = Vec::new();
+    for (number, nonce, torsion) in [(60u64, 0u64, 0usize), (61, 5, 4)] {
+        let bill = dev::sample_bill(number, 100, now_ms);
+        let tx = Tx {
+            nonce: 0,
+            body: TxBody::IssueBill(bill.clone()),
+        };
+        let forged = ebill_types::SignedTx {
+            auth: Auth::Unit(ebill_types::adversary::sign_with_torsion(
+                &issuer_key,
+                &tx.signing_bytes(chain),
+                nonce,
+                torsion,
+            )),
+            tx,
+        };
+        hostile.push((forged, "bad_signature", bill));
+    }
+    let huge = dev::sample_bill(62, 1_000_000_000_001, now_ms);
+    let invisible = {
+        let mut b = dev::sample_bill(63, 100, now_ms);
+        b.payer.name = "张\u{200B}三".into();
+        b
+    };
+    for bill in [huge, invisible] {
+        let tx = Tx {
+            nonce: 0,
+            body: TxBody::IssueBill(bill.clone()),
+        }
+        .sign_unit(chain, &issuer_key);
+        hostile.push((tx, "invalid_bill", bill));
+    }
+    for (tx, code, bill) in &hostile {
+        let (status, body) = http.post("/v1/txs?wait=commit", &serde_json::to_string(tx).unwrap());
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains(code), "{code}: {body}");
+        let (status, _) = http.get(&format!(
+            "/v1/bills/{}/{}?check_code=000000",
+            bill.code, bill.number
+        ));
+        assert_eq!(status, 404, "bill {} must not exist", bill.number);
+    }
+
     // Money as a JSON number and malformed JSON: JSON errors, never plain text.
     let good = Tx {
         nonce: 0,
