@@ -5,7 +5,9 @@ use thiserror::Error;
 
 /// An error with a stable code. Codes of the node's API are passed through unchanged
 /// (`bill_exists`, `already_reimbursed`, ...); the client's own are `usage`,
-/// `invalid_argument`, `invalid_input`, `invalid_key_file`, `key_mismatch`, `io`,
+/// `invalid_argument`, `invalid_input`, `invalid_key_file`, `key_mismatch`,
+/// `no_passphrase` (a sealed key file, no passphrase flag and no terminal),
+/// `invalid_passphrase`, `wrong_passphrase` (or a damaged sealed file), `io`,
 /// `file_exists`, `node_unreachable`, `bad_answer`, `not_authentic`, `not_final`, and
 /// the proof links of `verify-proof` (`merkle_path`, `certificate`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

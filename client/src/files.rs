@@ -46,6 +46,26 @@ pub fn write_secret(path: &Path, bytes: &[u8], force: bool) -> Result<(), CliErr
     write_with_mode(path, bytes, force, 0o600)
 }
 
+/// Refuses `path` if it exists and not `force` (`file_exists`): for a check before work
+/// that would be wasted, such as asking for a passphrase. The write itself still
+/// refuses an existing file.
+pub fn refuse_existing(path: &Path, force: bool) -> Result<(), CliError> {
+    if !force && std::fs::symlink_metadata(path).is_ok() {
+        return Err(exists_error(path));
+    }
+    Ok(())
+}
+
+fn exists_error(path: &Path) -> CliError {
+    CliError::new(
+        "file_exists",
+        format!(
+            "{} exists already; give --force to replace it",
+            path.display()
+        ),
+    )
+}
+
 /// Writes `bytes` to a file (mode 0644), refusing an existing one unless `force`.
 pub fn write_public(path: &Path, bytes: &[u8], force: bool) -> Result<(), CliError> {
     write_with_mode(path, bytes, force, 0o644)
@@ -61,13 +81,7 @@ fn write_with_mode(path: &Path, bytes: &[u8], force: bool, mode: u32) -> Result<
     }
     let mut file = opts.open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
-            CliError::new(
-                "file_exists",
-                format!(
-                    "{} exists already; give --force to replace it",
-                    path.display()
-                ),
-            )
+            exists_error(path)
         } else {
             CliError::io(path, &e)
         }
@@ -87,7 +101,8 @@ pub fn write_key_file(path: &Path, key: &KeyFile, force: bool) -> Result<(), Cli
     write_secret(path, text.as_bytes(), force)
 }
 
-/// Reads a key file and checks that its public key is its seed's.
+/// Reads a plaintext key file and checks that its public key is its seed's (a sealed
+/// one is refused: [`crate::keystore::open_key_file`] reads both).
 pub fn read_key_file(path: &Path) -> Result<(KeyFile, Keypair), CliError> {
     let text = read_text(path)?;
     let file = KeyFile::from_json(&text)

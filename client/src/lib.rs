@@ -2,15 +2,18 @@
 //!
 //! The library behind the `ebill` command-line client (design section 9): reading bills
 //! from JSON, JSON Lines and CSV files ([`input`]), key files and other files written
-//! with care ([`files`]), the dev chain's keys ([`devkeys`]), a whole local network's
-//! genesis, keys and node configs ([`network`]), and a small blocking HTTP client of
-//! the node's API ([`http`]). The binary (`src/main.rs`) wires them to the commands.
+//! with care ([`files`]), signing keys at rest, plaintext or sealed with a passphrase
+//! ([`keystore`], [`passphrase`]), the dev chain's keys ([`devkeys`]), a whole local
+//! network's genesis, keys and node configs ([`network`]), and a small blocking HTTP
+//! client of the node's API ([`http`]). The binary (`src/main.rs`) wires them to the commands.
 
 pub mod devkeys;
 pub mod error;
 pub mod files;
 pub mod http;
 pub mod input;
+pub mod keystore;
 pub mod network;
+pub mod passphrase;
 
 pub use error::CliError;

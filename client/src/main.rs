@@ -19,8 +19,8 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use ebill_client::input::{self, Format, SourceBill};
 use ebill_client::network::{self, Plan};
-use ebill_client::{CliError, devkeys, files, http::Node};
-use ebill_types::keyfile::KeyFile;
+use ebill_client::{CliError, devkeys, files, http::Node, keystore, passphrase};
+use ebill_types::keyfile::{KdfCost, KeyFile};
 use ebill_types::proof::{ProofBundle, verify_bundle};
 use ebill_types::{
     Bill, BillCode, BillId, BillNumber, CheckCode, CreditCode, Keypair, SignedTx, Timestamp, Tx,
@@ -54,7 +54,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Make a new key (OS randomness) and write it as a key file, mode 0600.
+    /// Make a new key (OS randomness) and write it as a key file, mode 0600: plaintext,
+    /// or with --encrypt sealed with a passphrase (asked twice on the terminal, or read
+    /// with --passphrase-file / --passphrase-env).
     Keygen {
         /// The key file to write.
         #[arg(short = 'o', long = "out")]
@@ -68,6 +70,12 @@ enum Command {
         /// Replace an existing file.
         #[arg(long)]
         force: bool,
+        /// Seal the key with a passphrase (argon2id, 64 MiB and 3 passes, then
+        /// XChaCha20-Poly1305); commands that use the key then ask for it.
+        #[arg(long)]
+        encrypt: bool,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
     },
     /// Write the dev chain's well-known keys (`ebill-node --dev`) as key files.
     DevKeys {
@@ -192,11 +200,38 @@ struct InitArgs {
     force: bool,
 }
 
+/// Where the passphrase of a sealed key file comes from; without either flag it is asked
+/// on the terminal (and refused when there is none).
+#[derive(Args, Debug)]
+struct PassphraseArgs {
+    /// Read the key file's passphrase from the first line of this file.
+    #[arg(long, value_name = "PATH", conflicts_with = "passphrase_env")]
+    passphrase_file: Option<PathBuf>,
+    /// Read the key file's passphrase from this environment variable (give its name).
+    #[arg(long, value_name = "VAR")]
+    passphrase_env: Option<String>,
+}
+
+impl PassphraseArgs {
+    fn source(&self) -> passphrase::Source {
+        passphrase::Source::from_flags(
+            self.passphrase_file.as_deref(),
+            self.passphrase_env.as_deref(),
+        )
+    }
+
+    fn given(&self) -> bool {
+        self.passphrase_file.is_some() || self.passphrase_env.is_some()
+    }
+}
+
 #[derive(Args, Debug)]
 struct IssueArgs {
-    /// The issuer's key file.
+    /// The issuer's key file (plaintext, or sealed with `ebill keygen --encrypt`).
     #[arg(long)]
     key: PathBuf,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
     /// The bill (JSON, design section 2).
     #[arg(required_unless_present = "batch", conflicts_with = "batch")]
     bill: Option<PathBuf>,
@@ -223,9 +258,11 @@ struct IssueArgs {
 
 #[derive(Args, Debug)]
 struct Target {
-    /// The unit's key file.
+    /// The unit's key file (plaintext, or sealed with `ebill keygen --encrypt`).
     #[arg(long)]
     key: PathBuf,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
     /// The unit's credit code, if the key file has none.
     #[arg(long)]
     unit: Option<String>,
@@ -303,7 +340,25 @@ fn run(cli: &Cli) -> Result<Outcome> {
             credit_code,
             role,
             force,
-        } => keygen(cli, out, credit_code.as_deref(), role.as_deref(), *force),
+            encrypt,
+            passphrase,
+        } => {
+            if !*encrypt && passphrase.given() {
+                return Err(CliError::new(
+                    "usage",
+                    "keygen takes --passphrase-file or --passphrase-env only with --encrypt",
+                )
+                .into());
+            }
+            keygen(
+                cli,
+                out,
+                credit_code.as_deref(),
+                role.as_deref(),
+                *force,
+                encrypt.then_some(passphrase),
+            )
+        }
         Command::DevKeys { out, force } => {
             let keys = devkeys::write_dev_keys(out, *force)?;
             if cli.json {
@@ -380,18 +435,28 @@ fn parse_target(
     Ok((id, cc))
 }
 
+/// `ebill keygen`: `seal` is the passphrase's source with `--encrypt`, `None` without.
 fn keygen(
     cli: &Cli,
     out: &Path,
     credit_code: Option<&str>,
     role: Option<&str>,
     force: bool,
+    seal: Option<&PassphraseArgs>,
 ) -> Result<Outcome> {
     let code = credit_code.map(parse_credit_code).transpose()?;
-    let key = Keypair::from_seed(files::random_seed()?);
-    files::write_key_file(out, &KeyFile::new(&key, code, role), force)?;
+    let key = Keypair::from_seed(*keystore::random_seed()?);
+    match seal {
+        Some(flags) => {
+            // Before asking for a passphrase that could not be used.
+            files::refuse_existing(out, force)?;
+            let pass = flags.source().read_new(out)?;
+            keystore::write_sealed_key_file(out, &key, code, role, &pass, KdfCost::DEFAULT, force)?;
+        }
+        None => files::write_key_file(out, &KeyFile::new(&key, code, role), force)?,
+    }
     if cli.json {
-        let mut v = json!({"public_key": key.public(), "key_file": out});
+        let mut v = json!({"public_key": key.public(), "key_file": out, "sealed": seal.is_some()});
         if let Some(c) = code {
             v["credit_code"] = json!(c);
         }
@@ -400,7 +465,17 @@ fn keygen(
         }
         print_json(&v);
     } else {
-        println!("wrote {} (mode 0600)", out.display());
+        let sealed = if seal.is_some() {
+            let cost = KdfCost::DEFAULT;
+            format!(
+                ", sealed with a passphrase: argon2id {} MiB, {} passes",
+                cost.memory_kib / 1024,
+                cost.passes
+            )
+        } else {
+            String::new()
+        };
+        println!("wrote {} (mode 0600{sealed})", out.display());
         println!("public key {}", key.public());
     }
     Ok(Outcome::Success)
@@ -463,10 +538,20 @@ fn now_ms() -> Result<i64, CliError> {
 }
 
 /// The signing key and the unit it signs for: the key file's credit code, or `--unit`.
-fn load_signer(key: &Path, unit: Option<&str>) -> Result<(Keypair, Option<CreditCode>), CliError> {
-    let (file, keypair) = files::read_key_file(key)?;
+/// A sealed key file takes its passphrase from the flags (or the terminal); a plaintext
+/// one that others can read gets a warning on stderr.
+fn load_signer(
+    key: &Path,
+    passphrase: &PassphraseArgs,
+    unit: Option<&str>,
+) -> Result<(Keypair, Option<CreditCode>), CliError> {
     let flag = unit.map(parse_credit_code).transpose()?;
-    match (file.credit_code, flag) {
+    let opened = keystore::open_key_file(key, &passphrase.source())?;
+    if let Some(w) = &opened.warning {
+        eprintln!("ebill: warning: {w}");
+    }
+    let keypair = opened.keypair;
+    match (opened.credit_code, flag) {
         (Some(a), Some(b)) if a != b => Err(CliError::new(
             "key_mismatch",
             format!("{} is the key of {a}, not of {b}", key.display()),
@@ -504,7 +589,7 @@ fn issue_one(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
     let Some(path) = &a.bill else {
         return Err(CliError::new("usage", "give a bill file or --batch FILE").into());
     };
-    let (key, unit) = load_signer(&a.key, a.unit.as_deref())?;
+    let (key, unit) = load_signer(&a.key, &a.passphrase, a.unit.as_deref())?;
     let text = files::read_text(path)?;
     let mut bill = input::parse_bill_json(&text)
         .map_err(|e| CliError::new("invalid_bill", format!("{}: {e}", path.display())))?;
@@ -655,7 +740,7 @@ fn issue_batch(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
     if a.chunk == 0 || a.chunk > 10_000 {
         return Err(CliError::argument("--chunk is 1 to 10000").into());
     }
-    let (key, unit) = load_signer(&a.key, a.unit.as_deref())?;
+    let (key, unit) = load_signer(&a.key, &a.passphrase, a.unit.as_deref())?;
     // Pass 1: every line is read and checked before anything is sent, so that a bad
     // line is reported (by number) with nothing submitted.
     let mut total = 0u64;
@@ -777,7 +862,7 @@ enum Action<'a> {
 
 fn lifecycle(cli: &Cli, t: &Target, action: Action<'_>) -> Result<Outcome> {
     let (bill, check_code) = parse_target(&t.code, &t.number, &t.check_code)?;
-    let (key, unit) = load_signer(&t.key, t.unit.as_deref())?;
+    let (key, unit) = load_signer(&t.key, &t.passphrase, t.unit.as_deref())?;
     let unit = unit.ok_or_else(|| {
         CliError::argument(format!(
             "{} has no credit_code: give --unit CODE",

@@ -23,6 +23,7 @@ use std::path::PathBuf;
 use common::*;
 use ebill_types::block::VALIDATOR_SET_DOMAIN;
 use ebill_types::genesis::{IssuerEntry, Observer, Regulator, Regulators, ReimburserEntry};
+use ebill_types::keyfile::{KdfCost, NONCE_BYTES, SALT_BYTES, SealedKeyFile};
 use ebill_types::merkle::{self, InclusionProof};
 use ebill_types::tx::TX_DOMAIN;
 use ebill_types::{
@@ -622,6 +623,49 @@ fn merkle_roots_and_proofs_for_1_to_17_leaves() {
     );
 }
 
+/// A key file sealed with a passphrase (`ebill-key-sealed/v1`): the Argon2id input, the
+/// associated data and the XChaCha20-Poly1305 output, from a fixed seed, passphrase
+/// (not ASCII, to pin that its UTF-8 bytes are used as they are), salt and nonce. The
+/// cost is small so that the test is fast; the format is the same at any cost.
+#[test]
+fn sealed_key_file() {
+    const PASSPHRASE: &str = "correct horse 电子票据 staple";
+    let cost = KdfCost {
+        memory_kib: 256,
+        passes: 2,
+        lanes: 1,
+    };
+    let salt: [u8; SALT_BYTES] = std::array::from_fn(|i| i as u8);
+    let nonce: [u8; NONCE_BYTES] = std::array::from_fn(|i| 0x80 + i as u8);
+    let sealed = SealedKeyFile::seal(
+        &key(ISSUER_SEED),
+        Some(issuer_code()),
+        Some("issuer"),
+        PASSPHRASE.as_bytes(),
+        cost,
+        salt,
+        nonce,
+    )
+    .unwrap();
+    let file: Value = serde_json::from_str(&sealed.to_json()).unwrap();
+    let text = check_vector(
+        "sealed_key.json",
+        &json!({
+            "seed": hx(&ISSUER_SEED),
+            "passphrase": PASSPHRASE,
+            "associated_data": hx(&sealed.associated_data()),
+            "file": file,
+        }),
+    );
+    // The stored file, read as a key file is, opens to the seed.
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    let read = SealedKeyFile::from_json(&stored["file"].to_string()).unwrap();
+    assert_eq!(
+        read.open(PASSPHRASE.as_bytes()).unwrap().seed(),
+        ISSUER_SEED
+    );
+}
+
 /// The stored files must be the only ones: a vector file that no test checks is a
 /// vector nobody pins.
 #[test]
@@ -639,6 +683,7 @@ fn no_stray_vector_files() {
         "genesis_hash.json",
         "keys.json",
         "merkle.json",
+        "sealed_key.json",
         "signed_bill.json",
         "transactions.json",
     ];
