@@ -48,15 +48,22 @@ fn sample_bill() -> PathBuf {
 /// with `node_unreachable`, which shows that its key file opened.
 const NO_NODE: &str = "http://127.0.0.1:9";
 
-#[test]
-fn dev_keys_json_names_the_dev_chain_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = ebill(&["--json", "dev-keys", "--out", dir.path().to_str().unwrap()]);
+/// Writes the dev chain's key files into `dir` (asserting that it worked); returns the
+/// command's output.
+fn dev_keys(dir: &std::path::Path) -> std::process::Output {
+    let out = ebill(&["--json", "dev-keys", "--out", dir.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+#[test]
+fn dev_keys_json_names_the_dev_chain_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dev_keys(dir.path());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["issuer"]["credit_code"], dev::dev_issuer_code().as_str());
     assert_eq!(
@@ -278,12 +285,7 @@ fn passphrase_flags_without_encrypt_are_refused() {
 #[test]
 fn a_plaintext_key_file_others_can_read_gets_a_warning() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ebill(&["--json", "dev-keys", "--out", dir.path().to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dev_keys(dir.path());
     let key = dir.path().join("issuer.key");
     let key_s = key.to_str().unwrap();
     let bill = sample_bill();
