@@ -5,8 +5,15 @@
 
 use std::fmt;
 
+use std::collections::HashMap;
+
+use curve25519_dalek::constants::ED25519_BASEPOINT_TABLE;
+use curve25519_dalek::edwards::EdwardsBasepointTable;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::BasepointTable as _;
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha512};
 use thiserror::Error;
 
 use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
@@ -132,6 +139,11 @@ impl fmt::Debug for Keypair {
     }
 }
 
+/// From this many signatures of one key in one [`verify_many`] call on, the key's
+/// multiples are precomputed ([`KeyTable`]): building the table costs about 40 single
+/// checks, and each check with it about half of one (ADR 0003).
+pub const TABLE_MIN_SIGNATURES: usize = 64;
+
 /// Verifies many signatures, each exactly as [`PublicKey::verify`] would: the answer for
 /// every item is that of `verify_strict` with a canonical, non-weak key, whoever made the
 /// signature.
@@ -142,22 +154,89 @@ impl fmt::Debug for Keypair {
 /// combination over the 8-torsion only catches with probability 1/2 to 7/8 — and the key's
 /// owner can make such signatures at will. Refusing them before a batch would need a
 /// torsion check of every R, which costs as much as the single check itself (ADR 0003).
-/// Each distinct key is decompressed and checked once per call.
+///
+/// Each distinct key is decompressed and checked once per call; a key with at least
+/// [`TABLE_MIN_SIGNATURES`] items is checked through a [`KeyTable`], which computes the
+/// same equation faster.
 ///
 /// Returns one verdict per item, in order.
 pub fn verify_many(items: &[(&PublicKey, &[u8], &Signature)]) -> Vec<bool> {
-    let mut keys: std::collections::HashMap<PublicKey, Option<VerifyingKey>> =
-        std::collections::HashMap::new();
+    let mut counts: HashMap<PublicKey, usize> = HashMap::new();
+    for (pk, _, _) in items {
+        *counts.entry(**pk).or_default() += 1;
+    }
+    let checkers: HashMap<PublicKey, Option<Checker>> = counts
+        .into_iter()
+        .map(|(pk, n)| {
+            let checker = pk.verifying_key().ok().map(|vk| {
+                if n >= TABLE_MIN_SIGNATURES {
+                    Checker::Table(Box::new(KeyTable::new(&vk)))
+                } else {
+                    Checker::Single(vk)
+                }
+            });
+            (pk, checker)
+        })
+        .collect();
     items
         .iter()
-        .map(|(pk, msg, sig)| {
-            let vk = *keys.entry(**pk).or_insert_with(|| pk.verifying_key().ok());
-            vk.is_some_and(|vk| {
-                vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
-                    .is_ok()
-            })
+        .map(|(pk, msg, sig)| match checkers.get(*pk) {
+            Some(Some(Checker::Single(vk))) => vk
+                .verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
+                .is_ok(),
+            Some(Some(Checker::Table(t))) => t.verify(msg, sig),
+            Some(None) | None => false,
         })
         .collect()
+}
+
+/// How [`verify_many`] checks the signatures of one key.
+enum Checker {
+    /// `verify_strict` each.
+    Single(VerifyingKey),
+    /// The same equation with precomputed multiples of the key.
+    Table(Box<KeyTable>),
+}
+
+/// A key (already checked: canonical, not of small order) with a precomputed table of
+/// multiples of −A, so that R' = [s]B + [k](−A) costs two fixed-base multiplications
+/// instead of one double-base one with 253 doublings: measured about 23 µs against 42 µs
+/// per signature on one core, for about 870 µs to build the table.
+///
+/// [`KeyTable::verify`] decides exactly as ed25519-dalek's `verify_strict`: s must be
+/// canonical (below L), k = SHA-512(R ‖ A ‖ M) reduced, and the canonical encoding of R'
+/// must be R's 32 bytes (so R decompresses, and is R'), and R' must not be of small order.
+/// The differential tests in `tests/signature_rule.rs` hold the two to the same verdicts.
+struct KeyTable {
+    /// The key's bytes, as hashed into k.
+    key_bytes: [u8; 32],
+    /// Multiples of −A.
+    neg_a: EdwardsBasepointTable,
+}
+
+impl KeyTable {
+    fn new(vk: &VerifyingKey) -> Self {
+        Self {
+            key_bytes: vk.to_bytes(),
+            neg_a: EdwardsBasepointTable::create(&(-vk.to_edwards())),
+        }
+    }
+
+    fn verify(&self, msg: &[u8], sig: &Signature) -> bool {
+        let (r_bytes, s_bytes) = sig.0.split_at(32);
+        let mut s_arr = [0u8; 32];
+        s_arr.copy_from_slice(s_bytes);
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_arr)) else {
+            return false;
+        };
+        let mut h = Sha512::new();
+        h.update(r_bytes);
+        h.update(self.key_bytes);
+        h.update(msg);
+        let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+        let expected_r = ED25519_BASEPOINT_TABLE * &s + &self.neg_a * &k;
+        !expected_r.is_small_order() && expected_r.compress().as_bytes() == r_bytes
+    }
 }
 
 macro_rules! hex_serde {

@@ -172,3 +172,115 @@ fn a_non_canonical_key_encoding_is_refused() {
     }
     assert!(found > 0, "no point with a small y coordinate");
 }
+
+/// L, the order of the base point, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+];
+
+/// `sig` with s + L in place of s: the same point equation, a non-canonical scalar.
+fn with_s_plus_l(sig: &Signature) -> Signature {
+    let mut out = *sig;
+    let mut carry = 0u16;
+    for (o, l) in out.0[32..].iter_mut().zip(GROUP_ORDER) {
+        let v = u16::from(*o) + u16::from(l) + carry;
+        *o = v as u8;
+        carry = v >> 8;
+    }
+    out
+}
+
+/// Verdicts of `verify_many` with every item's key used at least
+/// `TABLE_MIN_SIGNATURES` times (so through its precomputed table), against
+/// `PublicKey::verify` one by one.
+fn assert_table_path_agrees(items: &[(PublicKey, Vec<u8>, Signature)]) {
+    let refs: Vec<_> = items.iter().map(|(k, m, s)| (k, m.as_slice(), s)).collect();
+    let mut per_key = std::collections::HashMap::new();
+    for (k, _, _) in items {
+        *per_key.entry(*k).or_insert(0usize) += 1;
+    }
+    assert!(
+        per_key
+            .values()
+            .all(|n| *n >= ebill_types::keys::TABLE_MIN_SIGNATURES),
+        "test setup: every key must take the table path"
+    );
+    let single: Vec<bool> = items
+        .iter()
+        .map(|(k, m, s)| k.verify(m, s).is_ok())
+        .collect();
+    assert_eq!(verify_many(&refs), single);
+}
+
+#[test]
+fn the_precomputed_table_path_decides_as_verify_strict() {
+    // The edge cases whose keys can be used (mixed-order and prime-order keys), each
+    // repeated past the table threshold.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/ed25519_edge_cases.json"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut items = Vec::new();
+    for c in doc["cases"].as_array().unwrap() {
+        let key = PublicKey(
+            hex::decode(c["pub_key"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        if key.check_registrable().is_err() {
+            continue;
+        }
+        let msg = hex::decode(c["msg"].as_str().unwrap()).unwrap();
+        let sig = Signature(
+            hex::decode(c["sig"].as_str().unwrap())
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        for _ in 0..ebill_types::keys::TABLE_MIN_SIGNATURES {
+            items.push((key, msg.clone(), sig));
+        }
+    }
+    assert!(items.len() >= 5 * ebill_types::keys::TABLE_MIN_SIGNATURES);
+    assert_table_path_agrees(&items);
+
+    // One honest key's signatures, and every kind of damage a hostile sender can do.
+    let kp = owner();
+    let pk = kp.public();
+    let mut items = Vec::new();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..600u64 {
+        let msg = format!("bill {i}").into_bytes();
+        let mut sig = kp.sign(&msg);
+        let mut m = msg.clone();
+        match i % 8 {
+            0 | 1 => {}
+            2 => sig.0[(next() % 64) as usize] ^= 1 << (next() % 8),
+            3 => {
+                let at = (next() % m.len() as u64) as usize;
+                m[at] ^= 1;
+            }
+            4 => sig = with_s_plus_l(&sig),
+            5 => sig = sign_with_torsion(&kp, &msg, 0, 0),
+            6 => sig = sign_with_torsion(&kp, &msg, next() | 1, (next() % 7 + 1) as usize),
+            _ => sig = sign_with_torsion(&kp, &msg, next() | 1, 0),
+        }
+        items.push((pk, m, sig));
+    }
+    let accepted = items
+        .iter()
+        .filter(|(k, m, s)| k.verify(m, s).is_ok())
+        .count();
+    // Cases 0, 1 and 7 are valid (7: an honest signature made with another nonce).
+    assert_eq!(accepted, 3 * 600 / 8);
+    assert_table_path_agrees(&items);
+}
