@@ -7,11 +7,12 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use serde_json::error::Category;
 
+use crate::decode::{RequestBody, decode};
 use crate::error::{ApiError, codes};
 
-/// A JSON body, parsed strictly into `T`.
+/// A JSON body, parsed strictly into `T`; a refusal names the field
+/// ([`crate::decode`]).
 #[derive(Debug)]
 pub struct StrictJson<T>(pub T);
 
@@ -26,17 +27,6 @@ fn is_json(req: &Request) -> bool {
     };
     let essence = ct.split(';').next().unwrap_or("").trim();
     essence.eq_ignore_ascii_case("application/json")
-}
-
-/// Maps a serde_json error to the API's codes: syntax -> `malformed_json`, shape ->
-/// `invalid_json`.
-pub(crate) fn json_error(e: &serde_json::Error) -> ApiError {
-    match e.classify() {
-        Category::Data => ApiError::bad_request(codes::INVALID_JSON, e.to_string()),
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::bad_request(codes::MALFORMED_JSON, format!("malformed JSON: {e}"))
-        }
-    }
 }
 
 /// Reads the body within the route's limit, mapping a too-long body to 413.
@@ -69,7 +59,7 @@ pub(crate) fn require_json(req: &Request) -> Result<(), ApiError> {
 
 impl<T, S> FromRequest<S> for StrictJson<T>
 where
-    T: DeserializeOwned,
+    T: RequestBody,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -77,9 +67,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         require_json(&req)?;
         let bytes = read_body(req, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(StrictJson)
-            .map_err(|e| json_error(&e))
+        decode(&bytes).map(StrictJson)
     }
 }
 

@@ -13,6 +13,7 @@
 //!   JSON number is refused, and bodies are size-limited per route ([`limits`]).
 
 pub mod backend;
+pub mod decode;
 pub mod error;
 pub mod extract;
 pub mod limits;
