@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 
 use crate::decode::{RequestBody, decode};
 use crate::error::{ApiError, codes};
+use crate::server::BodyReadDeadline;
 
 /// A JSON body, parsed strictly into `T`; a refusal names the field
 /// ([`crate::decode`]).
@@ -29,9 +30,22 @@ fn is_json(req: &Request) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
-/// Reads the body within the route's limit, mapping a too-long body to 413.
+/// Reads the body within the route's limit, mapping a too-long body to 413, and
+/// before the request's [`BodyReadDeadline`] if the server set one (408 after it).
 pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|r| {
+    let deadline = req.extensions().get::<BodyReadDeadline>().copied();
+    let read = Bytes::from_request(req, state);
+    let read = match deadline {
+        Some(BodyReadDeadline(at)) => match tokio::time::timeout_at(at, read).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::debug!("request body not read within the body read timeout");
+                return Err(ApiError::body_timeout());
+            }
+        },
+        None => read.await,
+    };
+    read.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
