@@ -2,9 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::{Parser, ValueEnum};
+use ebill_api::{ApiConfig, ServerLimits};
 use ebill_types::{Genesis, Keypair, dev};
 use serde::Deserialize;
 
@@ -22,8 +24,9 @@ pub struct Args {
     /// Run the built-in one-validator dev chain (chain id ebill-dev, well-known dev keys).
     #[arg(long)]
     pub dev: bool,
-    /// A TOML config file (role, genesis, key, data_dir, api, listen, peers); paths in it
-    /// are relative to the file's folder. Flags override it.
+    /// A TOML config file (role, genesis, key, data_dir, api, listen, peers, and an
+    /// [http] table of API limits); paths in it are relative to the file's folder. Flags
+    /// override it. With --dev it may hold only the [http] table.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// The genesis file.
@@ -68,10 +71,85 @@ pub enum RoleArg {
     Observer,
 }
 
+/// The `[http]` table of the config file: limits of the HTTP API. Every key is
+/// optional; a missing one keeps the default of [`ebill_api::ServerLimits`] (or, for
+/// `wait_commit_timeout_ms`, of [`ebill_api::ApiConfig`]):
+///
+/// ```toml
+/// [http]
+/// max_connections = 4096          # open at once, in total
+/// max_connections_per_ip = 256    # open at once from one address
+/// max_concurrent_requests = 512   # answered at once; more get 503 overloaded
+/// header_read_timeout_ms = 5000   # a request's head (and an idle keep-alive)
+/// body_read_timeout_ms = 10000    # a request's body, from its head; then 408
+/// max_header_bytes = 16384        # request line and headers (at least 8192)
+/// max_headers = 64                # header lines
+/// retry_after_s = 1               # Retry-After of a 503
+/// wait_commit_timeout_ms = 30000  # ?wait=commit
+/// ```
+#[derive(Deserialize, Debug, Default, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFileConfig {
+    /// See [`ebill_api::ServerLimits::max_connections`].
+    pub max_connections: Option<usize>,
+    /// See [`ebill_api::ServerLimits::max_connections_per_ip`].
+    pub max_connections_per_ip: Option<usize>,
+    /// See [`ebill_api::ServerLimits::max_concurrent_requests`].
+    pub max_concurrent_requests: Option<usize>,
+    /// See [`ebill_api::ServerLimits::header_read_timeout_ms`].
+    pub header_read_timeout_ms: Option<u64>,
+    /// See [`ebill_api::ServerLimits::body_read_timeout_ms`].
+    pub body_read_timeout_ms: Option<u64>,
+    /// See [`ebill_api::ServerLimits::max_header_bytes`].
+    pub max_header_bytes: Option<usize>,
+    /// See [`ebill_api::ServerLimits::max_headers`].
+    pub max_headers: Option<usize>,
+    /// See [`ebill_api::ServerLimits::retry_after_s`].
+    pub retry_after_s: Option<u64>,
+    /// How long `?wait=commit` waits ([`ebill_api::ApiConfig::wait_commit_timeout`]).
+    pub wait_commit_timeout_ms: Option<u64>,
+}
+
+impl HttpFileConfig {
+    /// The server limits and API settings: the defaults with this table's keys over
+    /// them, validated.
+    pub fn resolve(&self) -> Result<(ServerLimits, ApiConfig)> {
+        let d = ServerLimits::default();
+        let limits = ServerLimits {
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .unwrap_or(d.max_connections_per_ip),
+            max_concurrent_requests: self
+                .max_concurrent_requests
+                .unwrap_or(d.max_concurrent_requests),
+            header_read_timeout_ms: self
+                .header_read_timeout_ms
+                .unwrap_or(d.header_read_timeout_ms),
+            body_read_timeout_ms: self.body_read_timeout_ms.unwrap_or(d.body_read_timeout_ms),
+            max_header_bytes: self.max_header_bytes.unwrap_or(d.max_header_bytes),
+            max_headers: self.max_headers.unwrap_or(d.max_headers),
+            retry_after_s: self.retry_after_s.unwrap_or(d.retry_after_s),
+        };
+        limits.validate()?;
+        let mut api = ApiConfig::default();
+        if let Some(ms) = self.wait_commit_timeout_ms {
+            if ms == 0 {
+                bail!("http.wait_commit_timeout_ms: must be more than 0");
+            }
+            api.wait_commit_timeout = Duration::from_millis(ms);
+        }
+        Ok((limits, api))
+    }
+}
+
 /// The config file.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    /// Limits of the HTTP API.
+    #[serde(default)]
+    http: HttpFileConfig,
     role: Option<RoleArg>,
     genesis: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -95,6 +173,10 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// API address.
     pub api: SocketAddr,
+    /// Limits of the HTTP server (`[http]` of the config file).
+    pub http_limits: ServerLimits,
+    /// Settings of the API routes (`[http]` of the config file).
+    pub api_config: ApiConfig,
     /// Role.
     pub role: RoleArg,
     /// Mempool limits.
@@ -224,11 +306,18 @@ impl NodeConfig {
                 genesis.chain_id
             );
         }
+        let (http_limits, api_config) =
+            file.http.resolve().with_context(|| match &args.config {
+                Some(p) => format!("{}: the [http] table", p.display()),
+                None => "the HTTP limits".to_owned(),
+            })?;
         Ok(Self {
             genesis,
             key,
             data_dir,
             api,
+            http_limits,
+            api_config,
             role,
             mempool_max_txs: args.mempool_max_txs,
             mempool_max_bytes: args.mempool_max_bytes,
@@ -236,5 +325,45 @@ impl NodeConfig {
             listen,
             peers,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn http_table_overrides_defaults_and_is_checked() {
+        let file: FileConfig = toml::from_str(
+            "[http]\nmax_connections = 10\nheader_read_timeout_ms = 250\nwait_commit_timeout_ms = 1500\n",
+        )
+        .unwrap();
+        let (limits, api) = file.http.resolve().unwrap();
+        assert_eq!(limits.max_connections, 10);
+        assert_eq!(limits.header_read_timeout_ms, 250);
+        assert_eq!(
+            limits.max_concurrent_requests,
+            ServerLimits::default().max_concurrent_requests
+        );
+        assert_eq!(api.wait_commit_timeout, Duration::from_millis(1500));
+
+        // No table: the defaults.
+        let file: FileConfig = toml::from_str("").unwrap();
+        assert_eq!(file.http.resolve().unwrap().0, ServerLimits::default());
+
+        // Unknown keys and unusable values are refused, naming the key.
+        assert!(toml::from_str::<FileConfig>("[http]\nmax_conections = 1\n").is_err());
+        for bad in [
+            "max_connections = 0",
+            "max_header_bytes = 4096",
+            "wait_commit_timeout_ms = 0",
+        ] {
+            let file: FileConfig = toml::from_str(&format!("[http]\n{bad}\n")).unwrap();
+            let e = file.http.resolve().unwrap_err().to_string();
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 }

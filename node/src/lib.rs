@@ -197,7 +197,8 @@ async fn serve(
     });
     let mut api_stop = stop_rx;
     let backend: Arc<dyn ebill_api::Backend> = shared.clone();
-    ebill_api::serve(listener, backend, async move {
+    let router = ebill_api::router_with(backend, cfg.api_config.clone());
+    ebill_api::serve_with(listener, router, cfg.http_limits.clone(), async move {
         let _ = api_stop.wait_for(|s| *s).await;
     })
     .await

@@ -66,6 +66,12 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
     /// A proof bundle would hold more entries than a bundle may.
     pub const BUNDLE_TOO_LARGE: &str = "bundle_too_large";
+    /// The request's body did not arrive within the body read timeout.
+    pub const BODY_TIMEOUT: &str = "body_timeout";
+    /// The node is answering as many requests as it may (load shedding).
+    pub const OVERLOADED: &str = "overloaded";
+    /// The node has as many connections open as it may (in total or from this address).
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
 }
 
 /// An error answer: HTTP status, stable code, human message, and for transaction errors
@@ -82,6 +88,9 @@ pub struct ApiError {
     /// The transaction concerned, where there is one (`timeout`, rejections of a
     /// submitted transaction).
     pub tx_id: Option<TxId>,
+    /// Close the connection after this answer (`Connection: close`): the request was
+    /// not read to its end.
+    pub close_connection: bool,
 }
 
 impl ApiError {
@@ -92,6 +101,7 @@ impl ApiError {
             code: Cow::Borrowed(code),
             message: message.into(),
             tx_id: None,
+            close_connection: false,
         }
     }
 
@@ -116,6 +126,18 @@ impl ApiError {
         )
     }
 
+    /// 408 `body_timeout`, closing the connection: the body did not arrive in time.
+    pub fn body_timeout() -> Self {
+        Self {
+            close_connection: true,
+            ..Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::BODY_TIMEOUT,
+                "the request body did not arrive within the body read timeout",
+            )
+        }
+    }
+
     /// 500: logs `what` and `detail` and tells the client only that it failed inside.
     pub fn internal(what: &str, detail: &dyn std::fmt::Display) -> Self {
         tracing::error!(what, %detail, "internal error answering a request");
@@ -133,6 +155,7 @@ impl ApiError {
             code: Cow::Owned(r.code.clone()),
             message: r.message.clone(),
             tx_id: None,
+            close_connection: false,
         }
     }
 }
@@ -187,7 +210,12 @@ impl IntoResponse for ApiError {
         let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| {
             br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
         });
-        json_bytes(self.status, bytes)
+        let mut resp = json_bytes(self.status, bytes);
+        if self.close_connection {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
     }
 }
 

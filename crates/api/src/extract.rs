@@ -7,11 +7,13 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
-use serde_json::error::Category;
 
+use crate::decode::{RequestBody, decode};
 use crate::error::{ApiError, codes};
+use crate::server::BodyReadDeadline;
 
-/// A JSON body, parsed strictly into `T`.
+/// A JSON body, parsed strictly into `T`; a refusal names the field
+/// ([`crate::decode`]).
 #[derive(Debug)]
 pub struct StrictJson<T>(pub T);
 
@@ -28,20 +30,22 @@ fn is_json(req: &Request) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
-/// Maps a serde_json error to the API's codes: syntax -> `malformed_json`, shape ->
-/// `invalid_json`.
-pub(crate) fn json_error(e: &serde_json::Error) -> ApiError {
-    match e.classify() {
-        Category::Data => ApiError::bad_request(codes::INVALID_JSON, e.to_string()),
-        Category::Syntax | Category::Eof | Category::Io => {
-            ApiError::bad_request(codes::MALFORMED_JSON, format!("malformed JSON: {e}"))
-        }
-    }
-}
-
-/// Reads the body within the route's limit, mapping a too-long body to 413.
+/// Reads the body within the route's limit, mapping a too-long body to 413, and
+/// before the request's [`BodyReadDeadline`] if the server set one (408 after it).
 pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, state).await.map_err(|r| {
+    let deadline = req.extensions().get::<BodyReadDeadline>().copied();
+    let read = Bytes::from_request(req, state);
+    let read = match deadline {
+        Some(BodyReadDeadline(at)) => match tokio::time::timeout_at(at, read).await {
+            Ok(r) => r,
+            Err(_) => {
+                tracing::debug!("request body not read within the body read timeout");
+                return Err(ApiError::body_timeout());
+            }
+        },
+        None => read.await,
+    };
+    read.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -69,7 +73,7 @@ pub(crate) fn require_json(req: &Request) -> Result<(), ApiError> {
 
 impl<T, S> FromRequest<S> for StrictJson<T>
 where
-    T: DeserializeOwned,
+    T: RequestBody,
     S: Send + Sync,
 {
     type Rejection = ApiError;
@@ -77,9 +81,7 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         require_json(&req)?;
         let bytes = read_body(req, state).await?;
-        serde_json::from_slice(&bytes)
-            .map(StrictJson)
-            .map_err(|e| json_error(&e))
+        decode(&bytes).map(StrictJson)
     }
 }
 

@@ -4,8 +4,10 @@
 //! [`Backend`] that the node implements. Every route, status code and error code is
 //! documented in the crate's `README.md`.
 //!
-//! - [`router`] builds the routes; [`serve`] runs them on a listener until a shutdown
-//!   future resolves, then drains open requests (graceful shutdown).
+//! - [`router`] builds the routes; [`serve`] and [`serve_with`] run them on a listener,
+//!   within connection, timeout and concurrency limits ([`ServerLimits`], module
+//!   [`server`]), until a shutdown future resolves, then drain open requests (graceful
+//!   shutdown).
 //! - Every failure answers `{"error": {"code": "...", "message": "..."}}` ([`ApiError`]),
 //!   including malformed JSON, a wrong content type, a body over the limit, an unknown
 //!   route and a wrong method.
@@ -13,12 +15,14 @@
 //!   JSON number is refused, and bodies are size-limited per route ([`limits`]).
 
 pub mod backend;
+pub mod decode;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
 pub mod proof;
 pub mod routes;
+pub mod server;
 pub mod verdict;
 
 use std::future::Future;
@@ -27,6 +31,7 @@ use std::time::Duration;
 
 pub use backend::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
 pub use error::ApiError;
+pub use server::{LimitError, ServerLimits, serve_with};
 
 /// Settings of the API that a node may change.
 #[derive(Clone, Debug)]
@@ -54,18 +59,13 @@ pub fn router_with(backend: Arc<dyn Backend>, config: ApiConfig) -> axum::Router
     routes::build(backend, config)
 }
 
-/// Serves the API on `listener` until `shutdown` resolves, then stops accepting and
-/// lets open requests finish (graceful shutdown).
+/// Serves the API on `listener` with the default [`ApiConfig`] and [`ServerLimits`]
+/// until `shutdown` resolves, then stops accepting and lets open requests finish
+/// (graceful shutdown). [`serve_with`] takes a router and limits of one's own.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     backend: Arc<dyn Backend>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "HTTP API listening");
-    let result = axum::serve(listener, router(backend))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    tracing::info!(%addr, "HTTP API stopped");
-    result
+    serve_with(listener, router(backend), ServerLimits::default(), shutdown).await
 }

@@ -3,9 +3,11 @@
 //! bill file.
 //!
 //! A wrong check code and an unknown bill are one and the same answer
-//! ([`ApiError::bill_not_found`]), and the check code is compared in constant time,
-//! against a dummy when the bill does not exist, so that neither the body nor the
-//! comparison tells them apart.
+//! ([`ApiError::bill_not_found`]) after the same work ([`find_bill`], [`Decoys`]): the
+//! same store reads, one record decoded, the check code compared in constant time, so
+//! that neither the body nor the time taken tells them apart.
+
+use std::sync::{Mutex, MutexGuard};
 
 use ebill_ledger::{BillRecord, TxLocation};
 use ebill_store::Store;
@@ -37,19 +39,100 @@ fn storage(e: ebill_store::StoreError) -> ApiError {
     ApiError::internal("reading the store", &e)
 }
 
+/// The bill ids that [`find_bill`] reads besides the one asked for, so that a lookup
+/// of a bill on chain and one of a bill not on chain do the same work.
+///
+/// A store answers a key it holds more slowly than one it does not (a bloom filter
+/// dismisses most absent keys; a present one is read and its record decoded), which
+/// told, over a few hundred requests, whether a wrong check code was for a real bill.
+/// So every lookup reads two keys, one present and one absent, and decodes one record:
+/// the bill asked for and, if it is on chain, the last id found absent; if it is not,
+/// the last bill found. Both paths copy the slots, and write one back, under the same
+/// lock. The ids in the slots come from earlier requests and are never answered.
+#[derive(Debug)]
+pub struct Decoys {
+    ids: Mutex<DecoyIds>,
+    /// Read (and missed) until a request has named an absent id: a valid id that no
+    /// issuer holds unless a genesis grants the prefix `00`.
+    fallback_absent: Option<BillId>,
+    /// Compared against until a request has named a bill on chain.
+    dummy_code: CheckCode,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct DecoyIds {
+    found: Option<BillId>,
+    missed: Option<BillId>,
+}
+
+impl Default for Decoys {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoys {
+    /// Empty slots.
+    pub fn new() -> Self {
+        let fallback_absent = match (BillCode::parse("00000000"), BillNumber::parse("0000000000")) {
+            (Ok(code), Ok(number)) => Some(BillId { code, number }),
+            _ => None,
+        };
+        Self {
+            ids: Mutex::new(DecoyIds::default()),
+            fallback_absent,
+            dummy_code: CheckCode::derive(&ebill_types::Signature([0; 64])),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, DecoyIds> {
+        // Two ids copied in and out: a panic cannot leave them half written.
+        self.ids.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Finds a bill by id, only if `check_code` is its check code. `None` for an unknown
-/// bill and for a wrong check code alike.
+/// bill and for a wrong check code alike, after the same work (see [`Decoys`]): two
+/// store reads, one hit and one miss, one record decoded, one constant-time comparison
+/// of check codes.
 pub fn find_bill(
     store: &dyn Store,
+    decoys: &Decoys,
     id: &BillId,
     check_code: &CheckCode,
 ) -> Result<Option<OnChainBill>, ApiError> {
-    let record = store.find_bill(id).map_err(storage)?;
-    // Compare against a dummy when there is no record, so that both paths do the same
-    // constant-time comparison.
-    let dummy = CheckCode::derive(&ebill_types::Signature([0; 64]));
-    let expected = record.as_ref().map_or(dummy, |r| r.check_code);
-    let matches = expected.ct_eq(check_code);
+    // Copied out and written back after the reads: concurrent lookups do not wait on
+    // each other's store reads.
+    let slots = *decoys.lock();
+    let asked = store.find_bill(id).map_err(storage)?;
+    let on_chain = asked.is_some();
+    let other_id = if on_chain {
+        slots.missed.or(decoys.fallback_absent)
+    } else {
+        slots.found.or(decoys.fallback_absent)
+    };
+    let other = match other_id {
+        Some(other_id) => store.find_bill(&other_id).map_err(storage)?,
+        None => None,
+    };
+    {
+        let mut slots = decoys.lock();
+        if on_chain {
+            slots.found = Some(*id);
+        } else {
+            slots.missed = Some(*id);
+        }
+    }
+    // The record compared against: the bill's own, or the decoy's, or none (before any
+    // bill was asked for); `matches` holds only for the bill's own.
+    let (record, decoy) = if on_chain {
+        (asked, other)
+    } else {
+        (other, asked)
+    };
+    drop(decoy);
+    let expected = record.as_ref().map_or(decoys.dummy_code, |r| r.check_code);
+    let matches = expected.ct_eq(check_code) & on_chain;
     let Some(record) = record.filter(|_| matches) else {
         return Ok(None);
     };

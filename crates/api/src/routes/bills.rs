@@ -62,7 +62,7 @@ pub async fn verdict(
     // on this worker than the hand-off to the blocking pool and back.
     let backend = &st.backend;
     let store = backend.store().as_ref();
-    let verdict = match find_bill(store, &id, &check_code)? {
+    let verdict = match find_bill(store, &st.decoys, &id, &check_code)? {
         Some(found) => Verdict::build(store, backend.genesis(), &found)?,
         None => return Err(ApiError::bill_not_found()),
     };
@@ -124,9 +124,10 @@ pub async fn proof(
     })?;
     let backend = st.backend.clone();
     let trees = st.trees.clone();
+    let decoys = st.decoys.clone();
     let bundle = blocking(move || {
         let store = backend.store().as_ref();
-        if find_bill(store, &id, &check_code)?.is_none() {
+        if find_bill(store, &decoys, &id, &check_code)?.is_none() {
             return Err(ApiError::bill_not_found());
         }
         build_bundle_with(store, backend.genesis(), &id, &trees).map_err(|e| bundle_error(&e))

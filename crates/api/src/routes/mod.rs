@@ -76,6 +76,8 @@ pub struct AppState {
     pub http: Arc<HttpMetrics>,
     /// Merkle trees of recently proved blocks.
     pub trees: Arc<crate::proof::TreeCache>,
+    /// What bill lookups read besides the bill asked for ([`crate::verdict::Decoys`]).
+    pub decoys: Arc<crate::verdict::Decoys>,
 }
 
 /// Runs `f` (store reads, signature checks) on the blocking pool; a panic in it is a
@@ -117,6 +119,7 @@ pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
         trees: Arc::new(crate::proof::TreeCache::new(
             crate::limits::PROOF_TREE_CACHE_BLOCKS,
         )),
+        decoys: Arc::new(crate::verdict::Decoys::new()),
     };
     Router::new()
         .route(

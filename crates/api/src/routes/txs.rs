@@ -9,10 +9,12 @@ use ebill_ledger::TxLocation;
 use ebill_types::{Hash32, SignedTx, TxId};
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
 use super::{AppState, blocking};
 use crate::backend::{Rejection, TxOutcome, TxStatus};
+use crate::decode::{RequestBody, decode_at};
 use crate::error::{ApiError, ApiResult, codes, json};
 use crate::extract::{ApiPath, ApiQuery, StrictJson};
 use crate::limits::MAX_BATCH_TXS;
@@ -202,13 +204,18 @@ impl<'de> Deserialize<'de> for BatchItems {
                 let mut total = 0usize;
                 loop {
                     if parsed.len() < MAX_BATCH_TXS {
-                        let Some(v) = seq.next_element::<serde_json::Value>()? else {
+                        // Each item's own text, decoded as strictly as a single
+                        // transaction: a generic JSON value would keep the last of a
+                        // key given twice and would refuse the whole batch for one
+                        // item's lone surrogate escape.
+                        let Some(raw) = seq.next_element::<Box<RawValue>>()? else {
                             break;
                         };
                         let index = parsed.len();
-                        parsed.push(serde_json::from_value::<SignedTx>(v).map_err(|e| {
-                            ApiError::bad_request(codes::INVALID_JSON, format!("txs[{index}]: {e}"))
-                        }));
+                        parsed.push(decode_at::<SignedTx>(
+                            raw.get().as_bytes(),
+                            &format!("txs[{index}]"),
+                        ));
                     } else if seq.next_element::<IgnoredAny>()?.is_none() {
                         break;
                     }
@@ -227,6 +234,9 @@ impl<'de> Deserialize<'de> for BatchItems {
 pub struct BatchRequest {
     txs: BatchItems,
 }
+
+/// Items carry their own errors; the batch itself is only its `txs` key.
+impl RequestBody for BatchRequest {}
 
 /// One item of a batch answer: a status, or an error (with the transaction id where it
 /// is known).

@@ -26,11 +26,12 @@ pub async fn verify(
     StrictJson(file): StrictJson<SignedBill>,
 ) -> ApiResult {
     let backend = st.backend.clone();
+    let decoys = st.decoys.clone();
     blocking(move || {
         let store = backend.store().as_ref();
         let genesis = backend.genesis();
         let id = file.bill.id();
-        let Some(found) = find_bill(store, &id, &file.check_code)? else {
+        let Some(found) = find_bill(store, &decoys, &id, &file.check_code)? else {
             return Err(ApiError::bill_not_found());
         };
         let file_tx = SignedTx::from_signed_bill(&file);

@@ -42,10 +42,16 @@ pub struct TestBackend {
 
 impl TestBackend {
     pub fn new() -> Arc<Self> {
+        Self::with_store(|mem| mem)
+    }
+
+    /// Like [`TestBackend::new`], with the API reading through `wrap(store)` (commits go
+    /// to the `MemStore` itself).
+    pub fn with_store(wrap: impl FnOnce(Arc<MemStore>) -> Arc<dyn Store>) -> Arc<Self> {
         let genesis = dev::dev_genesis();
         let mem = Arc::new(MemStore::new());
         mem.init_genesis(&genesis).unwrap();
-        let store: Arc<dyn Store> = mem.clone();
+        let store: Arc<dyn Store> = wrap(mem.clone());
         Arc::new(Self {
             genesis,
             mem,
