@@ -30,9 +30,34 @@ fn is_json(req: &Request) -> bool {
     essence.eq_ignore_ascii_case("application/json")
 }
 
+/// The body limit of a route, in bytes, set by the router next to axum's own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub usize);
+
+/// 413 `body_too_large`.
+fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        codes::BODY_TOO_LARGE,
+        "the request body is over this route's size limit",
+    )
+}
+
 /// Reads the body within the route's limit, mapping a too-long body to 413, and
 /// before the request's [`BodyReadDeadline`] if the server set one (408 after it).
+/// A body whose `Content-Length` is already over the route's [`BodyLimit`] is refused
+/// at once, without waiting for a byte of it.
 pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    if let Some(BodyLimit(max_bytes)) = req.extensions().get::<BodyLimit>().copied() {
+        let declared_bytes = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared_bytes.is_some_and(|n| n > max_bytes as u64) {
+            return Err(body_too_large());
+        }
+    }
     let deadline = req.extensions().get::<BodyReadDeadline>().copied();
     let read = Bytes::from_request(req, state);
     let read = match deadline {
@@ -47,11 +72,7 @@ pub(crate) async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result
     };
     read.map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                codes::BODY_TOO_LARGE,
-                "the request body is over this route's size limit",
-            )
+            body_too_large()
         } else {
             ApiError::bad_request(codes::INVALID_BODY, r.body_text())
         }

@@ -200,6 +200,40 @@ async fn a_head_sent_one_byte_a_second_is_cut_off_after_the_header_timeout() {
     server.shutdown().await;
 }
 
+/// A body declared over the route's limit is refused at once, not after the body read
+/// timeout: otherwise it holds a concurrency slot for that long without sending a byte.
+#[tokio::test]
+async fn a_body_declared_over_the_limit_is_refused_at_once() {
+    let server = Server::start(
+        router(TestBackend::new()),
+        ServerLimits {
+            body_read_timeout_ms: 60_000,
+            ..limits()
+        },
+    )
+    .await;
+    for (path, declared_bytes) in [
+        ("/v1/txs", ebill_api::limits::MAX_TX_BODY_BYTES + 1),
+        ("/v1/verify", 10_000_000),
+        ("/v1/txs/batch", ebill_api::limits::MAX_BATCH_BODY_BYTES + 1),
+    ] {
+        let mut s = connect(server.addr).await;
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {declared_bytes}\r\n\r\n{{"
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        // Far sooner than the 60 s body timeout.
+        let resp = timeout(Duration::from_secs(10), read_response(&mut s))
+            .await
+            .expect("no answer before the body timeout")
+            .unwrap();
+        assert_eq!(resp.status, 413, "{path}: {resp:?}");
+        assert_eq!(resp.code(), "body_too_large", "{path}");
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_trickling_body_is_cut_off_with_408_and_the_connection_closed() {
     let server = Server::start(

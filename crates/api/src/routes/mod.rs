@@ -10,14 +10,15 @@ pub mod verify;
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Extension, Router};
 
 use crate::ApiConfig;
 use crate::backend::Backend;
 use crate::error::{ApiError, codes};
+use crate::extract::BodyLimit;
 use crate::limits::{MAX_BATCH_BODY_BYTES, MAX_TX_BODY_BYTES};
 use crate::metrics::{HttpMetrics, track_latency};
 
@@ -109,6 +110,14 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
+/// `route` with a body limit of `max_bytes`: axum's, which cuts a body off when it
+/// grows past the limit, and [`BodyLimit`] for [`crate::extract::read_body`], which
+/// refuses a body whose declared length is over it before waiting for any of it.
+fn with_body_limit(route: MethodRouter<AppState>, max_bytes: usize) -> MethodRouter<AppState> {
+    let route: MethodRouter<AppState> = route.layer(DefaultBodyLimit::max(max_bytes));
+    route.layer(Extension(BodyLimit(max_bytes)))
+}
+
 /// Builds the router.
 pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
     let http = Arc::new(HttpMetrics::new(paths::ALL));
@@ -124,18 +133,18 @@ pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
     Router::new()
         .route(
             paths::TXS,
-            post(txs::submit).layer(DefaultBodyLimit::max(MAX_TX_BODY_BYTES)),
+            with_body_limit(post(txs::submit), MAX_TX_BODY_BYTES),
         )
         .route(
             paths::TXS_BATCH,
-            post(txs::submit_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY_BYTES)),
+            with_body_limit(post(txs::submit_batch), MAX_BATCH_BODY_BYTES),
         )
         .route(paths::TX, get(txs::status))
         .route(paths::BILL, get(bills::verdict))
         .route(paths::BILL_PROOF, get(bills::proof))
         .route(
             paths::VERIFY,
-            post(verify::verify).layer(DefaultBodyLimit::max(MAX_TX_BODY_BYTES)),
+            with_body_limit(post(verify::verify), MAX_TX_BODY_BYTES),
         )
         .route(paths::BLOCK_LATEST, get(blocks::latest))
         .route(paths::BLOCK, get(blocks::by_height))
