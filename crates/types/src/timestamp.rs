@@ -24,6 +24,9 @@ pub enum TimeError {
     OutOfRange,
 }
 
+/// The widest offset from UTC, in minutes, that RFC 3339 can write: 23:59.
+pub const MAX_OFFSET_MIN: u16 = 23 * 60 + 59;
+
 /// A moment with the offset it was written in.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Timestamp {
@@ -60,6 +63,12 @@ impl Timestamp {
     }
 
     fn to_datetime(self) -> Result<OffsetDateTime, TimeError> {
+        // RFC 3339 writes offset hours 00 to 23; `time` holds up to 25:59. An offset in
+        // between would decode from canonical bytes but have no text form, so that a bill
+        // carrying it could never be shown (found by fuzzing, docs/fuzzing.md).
+        if self.offset_min.unsigned_abs() > MAX_OFFSET_MIN {
+            return Err(TimeError::OutOfRange);
+        }
         let offset = UtcOffset::from_whole_seconds(i32::from(self.offset_min) * 60)
             .map_err(|_| TimeError::OutOfRange)?;
         let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.unix_ms) * 1_000_000)
