@@ -7,13 +7,11 @@
 pub mod alloc;
 pub mod config;
 pub mod engine;
-pub mod mempool;
 pub mod network;
 pub mod p2p;
 pub mod shared;
-pub mod wal;
 
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::{Context as _, Result, anyhow};
 use ebill_api::Role;
@@ -21,8 +19,9 @@ use ebill_store::{RocksStore, Store};
 use tracing::info;
 
 use crate::config::{NodeConfig, RoleArg};
-use crate::engine::{Engine, EngineConfig, Input};
-use crate::mempool::Mempool;
+use ebill_engine::{EngineConfig, EngineSetup, Mempool};
+
+use crate::engine::{EngineHost, ToEngine};
 use crate::network::OutboundQueue;
 use crate::shared::Shared;
 
@@ -41,14 +40,18 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
         RoleArg::Validator => Role::Validator,
         RoleArg::Observer => Role::Observer,
     };
+    let mempool = Arc::new(Mutex::new(Mempool::new(
+        cfg.mempool_max_txs,
+        cfg.mempool_max_bytes,
+    )));
     let shared = Arc::new(Shared::new(
         cfg.genesis.clone(),
         Arc::clone(&store),
         role,
-        Mempool::new(cfg.mempool_max_txs, cfg.mempool_max_bytes),
+        Arc::clone(&mempool),
     ));
 
-    let (engine_tx, engine_rx) = mpsc::channel::<Input>();
+    let (engine_tx, engine_rx) = mpsc::channel::<ToEngine>();
     let (outbound, outbound_rx) = match cfg.listen {
         Some(_) => {
             let (q, rx) = OutboundQueue::new();
@@ -73,20 +76,20 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
         }
         Role::Observer => None,
     };
-    let engine_cfg = EngineConfig {
-        heartbeat_ms: cfg.heartbeat_ms,
-        ..EngineConfig::default()
+    let setup = EngineSetup {
+        store: Arc::clone(&store),
+        mempool,
+        genesis: cfg.genesis.clone(),
+        consensus: consensus_config,
+        config: EngineConfig {
+            heartbeat_ms: cfg.heartbeat_ms,
+            verify_cores: ebill_engine::verify::available_cores(),
+            ..EngineConfig::default()
+        },
     };
-    let (engine, first) = Engine::new(
-        Arc::clone(&shared),
-        Arc::clone(&store),
-        cfg.genesis.clone(),
-        consensus_config,
-        engine_cfg,
-        outbound,
-    )?;
+    let host = EngineHost::start(setup, Arc::clone(&shared), outbound)?;
     shared.connect_engine(engine_tx.clone());
-    let engine_thread = Some(engine::spawn(engine, engine_rx, first)?);
+    let engine_thread = Some(engine::spawn(host, engine_rx)?);
 
     // From here on the engine thread runs: whatever fails below, it is told to stop and
     // joined, or the process would hang on exit waiting for it.
@@ -117,7 +120,7 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
     if let Some(p) = p2p {
         p.shutdown().await;
     }
-    let _ = engine_tx.send(Input::Shutdown);
+    let _ = engine_tx.send(ToEngine::Shutdown);
     let stopped = match engine_watch {
         Some(w) => match w.await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -141,7 +144,7 @@ async fn serve(
     role: Role,
     shared: &Arc<Shared>,
     store: &Arc<dyn Store>,
-    engine_tx: &mpsc::Sender<Input>,
+    engine_tx: &mpsc::Sender<ToEngine>,
     outbound_rx: Option<tokio::sync::mpsc::Receiver<network::Outbound>>,
     p2p: &mut Option<p2p::P2p>,
     stop_tx: tokio::sync::watch::Sender<bool>,

@@ -5,41 +5,16 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ebill_consensus::Message;
-use ebill_types::{Block, CommitCertificate, Hash32, SignedTx};
+use ebill_types::SignedTx;
 use tokio::sync::mpsc;
 
 /// Messages for the network.
 #[derive(Clone, Debug)]
 pub enum Outbound {
-    /// A consensus message; a proposal carries its block.
-    Consensus {
-        /// The message.
-        msg: Message,
-        /// The proposed block, with a proposal.
-        block: Option<Block>,
-    },
+    /// What the engine sends: consensus messages, announcements, requests for blocks.
+    Engine(ebill_engine::Outbound),
     /// Admitted transactions, for the other nodes' mempools.
     Txs(Vec<SignedTx>),
-    /// A block just committed, with its certificate (observers follow these).
-    Announce {
-        /// The block.
-        block: Block,
-        /// Its certificate.
-        certificate: CommitCertificate,
-    },
-    /// Ask peers for final blocks from `from_height` on.
-    RequestBlocks {
-        /// First height wanted.
-        from_height: u64,
-        /// Most blocks wanted.
-        max: u32,
-    },
-    /// Ask peers for one block by hash (decided here, but its proposal was missed).
-    RequestBlock {
-        /// Its hash.
-        hash: Hash32,
-    },
 }
 
 /// Most messages queued for the network.

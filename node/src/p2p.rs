@@ -1,7 +1,8 @@
 //! Joins the engine to the libp2p network of `ebill-net`: outbound messages are
 //! published or turned into sync requests; gossip and answers come back as engine
-//! inputs; peers' sync requests are served from the store. Nothing here decides
-//! anything: it only carries.
+//! inputs; peers' sync requests are served from the store, and requests for a block of
+//! the height in progress from the engine. Nothing here decides anything: it only
+//! carries.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +15,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::engine::Input;
+use ebill_engine::{CertifiedBlock, Input, Outbound as EngineOut};
+
+use crate::engine::ToEngine;
 use crate::network::Outbound;
 use crate::shared::Shared;
 
@@ -45,7 +48,7 @@ pub async fn start(
     cfg: NetConfig,
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
-    engine: std_mpsc::Sender<Input>,
+    engine: std_mpsc::Sender<ToEngine>,
     outbound: mpsc::Receiver<Outbound>,
 ) -> Result<P2p, ebill_net::NetError> {
     let (client, events, event_loop) = ebill_net::start(cfg).await?;
@@ -57,6 +60,16 @@ pub async fn start(
         tasks: vec![out_task, in_task],
         event_loop,
     })
+}
+
+/// A block and certificate from the network, as the engine takes them.
+fn certified(
+    (block, certificate): (ebill_types::Block, ebill_types::CommitCertificate),
+) -> CertifiedBlock {
+    CertifiedBlock {
+        block: Arc::new(block),
+        certificate,
+    }
 }
 
 /// Picks peers for requests in turn.
@@ -72,14 +85,17 @@ fn pick_peer(client: &Client, turn: &AtomicUsize) -> Option<PeerId> {
 async fn carry_out(
     client: Client,
     mut outbound: mpsc::Receiver<Outbound>,
-    engine: std_mpsc::Sender<Input>,
+    engine: std_mpsc::Sender<ToEngine>,
 ) {
     let turn = Arc::new(AtomicUsize::new(0));
     while let Some(o) = outbound.recv().await {
         match o {
-            Outbound::Consensus { msg, block } => {
+            Outbound::Engine(EngineOut::Consensus { msg, block }) => {
                 let m = match msg {
-                    Message::Proposal(proposal) => ConsensusMsg::Proposal { proposal, block },
+                    Message::Proposal(proposal) => ConsensusMsg::Proposal {
+                        proposal,
+                        block: block.map(|b| (*b).clone()),
+                    },
                     Message::Vote(v) => ConsensusMsg::Vote(v),
                 };
                 if let Err(e) = client.publish_consensus(m).await {
@@ -91,12 +107,13 @@ async fn carry_out(
                     debug!("publish transactions: {e}");
                 }
             }
-            Outbound::Announce { block, certificate } => {
-                if let Err(e) = client.announce_block(block, certificate).await {
+            Outbound::Engine(EngineOut::Announce(cb)) => {
+                let block = (*cb.block).clone();
+                if let Err(e) = client.announce_block(block, cb.certificate).await {
                     debug!("announce block: {e}");
                 }
             }
-            Outbound::RequestBlocks { from_height, max } => {
+            Outbound::Engine(EngineOut::RequestBlocks { from_height, max }) => {
                 let Some(peer) = pick_peer(&client, &turn) else {
                     continue;
                 };
@@ -105,14 +122,16 @@ async fn carry_out(
                 tokio::spawn(async move {
                     match client.request_blocks(peer, from_height, max).await {
                         Ok(blocks) if !blocks.is_empty() => {
-                            let _ = engine.send(Input::Blocks(blocks));
+                            let _ = engine.send(ToEngine::Input(Input::Blocks(
+                                blocks.into_iter().map(certified).collect(),
+                            )));
                         }
                         Ok(_) => {}
                         Err(e) => debug!(%peer, "block sync request: {e}"),
                     }
                 });
             }
-            Outbound::RequestBlock { hash } => {
+            Outbound::Engine(EngineOut::RequestBlock { hash }) => {
                 let Some(peer) = pick_peer(&client, &turn) else {
                     continue;
                 };
@@ -121,10 +140,12 @@ async fn carry_out(
                 tokio::spawn(async move {
                     match client.request_block(peer, hash).await {
                         Ok(Some((block, Some(cert)))) => {
-                            let _ = engine.send(Input::Blocks(vec![(block, cert)]));
+                            let _ = engine.send(ToEngine::Input(Input::Blocks(vec![certified((
+                                block, cert,
+                            ))])));
                         }
                         Ok(Some((block, None))) => {
-                            let _ = engine.send(Input::Block(Box::new(block)));
+                            let _ = engine.send(ToEngine::Input(Input::Block(Arc::new(block))));
                         }
                         Ok(None) => {}
                         Err(e) => debug!(%peer, "block request: {e}"),
@@ -140,7 +161,7 @@ async fn carry_in(
     mut events: Events,
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
-    engine: std_mpsc::Sender<Input>,
+    engine: std_mpsc::Sender<ToEngine>,
 ) {
     let admission = Arc::new(tokio::sync::Semaphore::new(ADMISSION_BATCHES_IN_FLIGHT));
     while let Some(event) = events.recv().await {
@@ -163,14 +184,16 @@ async fn carry_in(
             NetEvent::Consensus { msg, .. } => {
                 let (msg, block) = match msg {
                     ConsensusMsg::Proposal { proposal, block } => {
-                        (Message::Proposal(proposal), block.map(Box::new))
+                        (Message::Proposal(proposal), block.map(Arc::new))
                     }
                     ConsensusMsg::Vote(v) => (Message::Vote(v), None),
                 };
-                let _ = engine.send(Input::Consensus { msg, block });
+                let _ = engine.send(ToEngine::Input(Input::Consensus { msg, block }));
             }
             NetEvent::BlockAnnounced { block, cert, .. } => {
-                let _ = engine.send(Input::Blocks(vec![(block, cert)]));
+                let _ = engine.send(ToEngine::Input(Input::Blocks(vec![certified((
+                    block, cert,
+                ))])));
             }
             NetEvent::BlocksRequested {
                 from_height,
@@ -192,6 +215,7 @@ async fn carry_in(
             }
             NetEvent::BlockRequested { hash, respond, .. } => {
                 let store = Arc::clone(&store);
+                let engine = engine.clone();
                 tokio::task::spawn_blocking(move || {
                     let found = store.height_of_block(&hash).ok().flatten().and_then(|h| {
                         match (store.block(h), store.certificate(h)) {
@@ -199,7 +223,15 @@ async fn carry_in(
                             _ => None,
                         }
                     });
-                    respond.respond(found);
+                    if found.is_some() {
+                        respond.respond(found);
+                        return;
+                    }
+                    // Not final yet: the engine may hold it (a proposal a peer missed).
+                    let reply: crate::engine::BlockReply = Box::new(move |block| {
+                        respond.respond(block.map(|b| ((*b).clone(), None)));
+                    });
+                    let _ = engine.send(ToEngine::PendingBlock { hash, reply });
                 });
             }
             NetEvent::PeerConnected(peer) => {

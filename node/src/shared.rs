@@ -4,19 +4,18 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use ebill_api::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
-use ebill_ledger::{
-    Context, Executor, Prepared, StateView, TxLocation, VerifiedSignatures, preverify_prepared,
-};
+use ebill_engine::mempool::{Insert, Mempool, lock};
+use ebill_engine::verify::{available_cores, preverify_parallel};
+use ebill_ledger::{Context, Executor, Prepared, TxLocation};
 use ebill_store::Store;
 use ebill_types::{Actor, Auth, CreditCode, Genesis, PublicKey, Signature, SignedTx, TxId};
 use tokio::sync::oneshot;
 
-use crate::engine::Input;
-use crate::mempool::{Insert, Mempool};
+use crate::engine::ToEngine;
 use crate::network::{Outbound, OutboundQueue};
 
 /// Where transactions come from.
@@ -32,20 +31,6 @@ pub enum Origin {
 const MAX_REMEMBERED_REJECTIONS: usize = 100_000;
 /// Watched transactions above which abandoned waiters are swept.
 const MAX_WATCHED_TXS: usize = 100_000;
-/// From this many transactions on, signatures are checked on several cores: 512
-/// `verify_strict` checks take about 20 ms on one core, far more than starting a thread,
-/// while a busy node already runs smaller admissions side by side.
-const PARALLEL_VERIFY_MIN_TXS: usize = 512;
-/// The least each core is given once the work is split.
-const PARALLEL_VERIFY_MIN_CHUNK: usize = 256;
-
-/// Locks a mutex; a poisoned one means another thread panicked while holding it, and
-/// its data is still the best we have (every critical section here is short and keeps
-/// its invariants between statements).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn wall_ms() -> u64 {
     SystemTime::now()
@@ -79,7 +64,7 @@ pub struct Shared {
     store: Arc<dyn Store>,
     role: Role,
     /// Admitted transactions waiting for a block.
-    pub(crate) mempool: Mutex<Mempool>,
+    pub(crate) mempool: Arc<Mutex<Mempool>>,
     watchers: Mutex<HashMap<TxId, Vec<oneshot::Sender<TxOutcome>>>>,
     rejections: Mutex<Rejections>,
     rejection_counts: Mutex<BTreeMap<String, u64>>,
@@ -87,19 +72,24 @@ pub struct Shared {
     height: AtomicU64,
     syncing: AtomicBool,
     peers: AtomicU64,
-    engine: Mutex<Option<mpsc::Sender<Input>>>,
+    engine: Mutex<Option<mpsc::Sender<ToEngine>>>,
     network: Mutex<Option<Arc<OutboundQueue>>>,
 }
 
 impl Shared {
     /// Shared state over an opened store.
-    pub fn new(genesis: Genesis, store: Arc<dyn Store>, role: Role, mempool: Mempool) -> Self {
+    pub fn new(
+        genesis: Genesis,
+        store: Arc<dyn Store>,
+        role: Role,
+        mempool: Arc<Mutex<Mempool>>,
+    ) -> Self {
         let height = store.tip().ok().flatten().map(|t| t.height).unwrap_or(0);
         Self {
             genesis,
             store,
             role,
-            mempool: Mutex::new(mempool),
+            mempool,
             watchers: Mutex::new(HashMap::new()),
             rejections: Mutex::new(Rejections::default()),
             rejection_counts: Mutex::new(BTreeMap::new()),
@@ -113,7 +103,7 @@ impl Shared {
     }
 
     /// Connects the engine's input, so that admission can wake it.
-    pub fn connect_engine(&self, tx: mpsc::Sender<Input>) {
+    pub fn connect_engine(&self, tx: mpsc::Sender<ToEngine>) {
         *lock(&self.engine) = Some(tx);
     }
 
@@ -136,7 +126,7 @@ impl Shared {
     fn wake_engine(&self) {
         if let Some(tx) = lock(&self.engine).as_ref() {
             // The engine may have stopped (shutdown); then nobody needs waking.
-            let _ = tx.send(Input::TxsAdded);
+            let _ = tx.send(ToEngine::Input(ebill_engine::Input::TxsAdded));
         }
     }
 
@@ -221,10 +211,10 @@ impl Shared {
                 }
             }
         }
-        let store: &dyn Store = self.store.as_ref();
-        let view = StoreView(store);
+        let view: &dyn Store = self.store.as_ref();
         let todo_refs: Vec<&Prepared<'_>> = todo.iter().map(|&i| &prepared[i]).collect();
-        let verified = match preverify_parallel(&view, &self.genesis, &todo_refs) {
+        let verified = match preverify_parallel(view, &self.genesis, &todo_refs, available_cores())
+        {
             Ok(v) => v,
             Err(e) => return self.all_failed(out, &prepared, &todo, &e.to_string()),
         };
@@ -239,7 +229,7 @@ impl Shared {
         };
         // First the rules, against the last final state plus what this batch applies;
         // then the mempool, which takes the transactions themselves (moved, not copied).
-        let mut exec = Executor::new(&view, ctx).with_verified(&verified);
+        let mut exec = Executor::new(view, ctx).with_verified(&verified);
         let mut keys = UnitKeys::default();
         // (index, id, canonical length, signatures verified) of each that applies.
         let mut passed = Vec::new();
@@ -264,7 +254,7 @@ impl Shared {
                     i,
                     p.id,
                     p.encoded.len(),
-                    keys.admitted(p.tx, &view, &self.genesis),
+                    keys.admitted(p.tx, view, &self.genesis),
                 )),
             }
         }
@@ -333,43 +323,6 @@ impl Shared {
     }
 }
 
-/// Verifies the signatures of `txs` against `view` and `genesis`, split over the
-/// machine's cores when there are many (admission of large batches, checking blocks
-/// whose transactions this node has not seen, an observer catching up).
-pub(crate) fn preverify_parallel(
-    view: &StoreView<'_>,
-    genesis: &Genesis,
-    txs: &[&Prepared<'_>],
-) -> Result<VerifiedSignatures, ebill_ledger::StateError> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    if txs.len() < PARALLEL_VERIFY_MIN_TXS || cores < 2 {
-        return preverify_prepared(view, genesis, txs);
-    }
-    let chunk = txs.len().div_ceil(cores).max(PARALLEL_VERIFY_MIN_CHUNK);
-    let parts: Vec<Result<VerifiedSignatures, ebill_ledger::StateError>> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = txs
-                .chunks(chunk)
-                .map(|part| s.spawn(move || preverify_prepared(view, genesis, part)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        Err(ebill_ledger::StateError("verifier thread panicked".into()))
-                    })
-                })
-                .collect()
-        });
-    let mut all = VerifiedSignatures::default();
-    for part in parts {
-        all.extend(part?);
-    }
-    Ok(all)
-}
-
 /// Every slot answered: each was filled on every path of admission, so an empty one is
 /// a bug, answered as `internal` rather than dropped.
 fn answers(out: Vec<Option<Result<TxId, Rejection>>>) -> Vec<Result<TxId, Rejection>> {
@@ -396,7 +349,7 @@ impl UnitKeys {
     fn admitted(
         &mut self,
         tx: &SignedTx,
-        view: &StoreView<'_>,
+        view: &dyn Store,
         genesis: &Genesis,
     ) -> Vec<(PublicKey, Signature)> {
         match (&tx.auth, tx.tx.body.actor()) {
@@ -419,27 +372,6 @@ impl UnitKeys {
                 .collect(),
             _ => Vec::new(),
         }
-    }
-}
-
-/// A `StateView` over a `dyn Store` (the trait object does not coerce by itself).
-pub(crate) struct StoreView<'a>(pub &'a dyn Store);
-
-impl StateView for StoreView<'_> {
-    fn bill(
-        &self,
-        id: &ebill_types::BillId,
-    ) -> Result<Option<ebill_ledger::BillRecord>, ebill_ledger::StateError> {
-        self.0.bill(id)
-    }
-    fn unit(
-        &self,
-        code: &ebill_types::CreditCode,
-    ) -> Result<Option<ebill_ledger::UnitRecord>, ebill_ledger::StateError> {
-        self.0.unit(code)
-    }
-    fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, ebill_ledger::StateError> {
-        self.0.tx_location(id)
     }
 }
 

@@ -5,13 +5,15 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use ebill_api::{Backend, Role, TxOutcome};
 use ebill_consensus::{TimeoutSchedule, Timeouts};
-use ebill_node::engine::{Engine, EngineConfig, Input};
-use ebill_node::mempool::Mempool;
+use ebill_engine::{
+    CertifiedBlock, EngineConfig, EngineSetup, Input, Mempool, Outbound as EngineOut,
+};
+use ebill_node::engine::{EngineHost, ToEngine};
 use ebill_node::network::{Outbound, OutboundQueue};
 use ebill_node::shared::Shared;
 use ebill_store::{MemStore, Store};
@@ -23,8 +25,8 @@ const WAIT: Duration = Duration::from_secs(60);
 struct Member {
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
-    input: mpsc::Sender<Input>,
-    engine: Option<std::thread::JoinHandle<Result<(), ebill_node::engine::EngineError>>>,
+    input: mpsc::Sender<ToEngine>,
+    engine: Option<std::thread::JoinHandle<Result<(), ebill_engine::EngineError>>>,
     alive: Arc<AtomicBool>,
 }
 
@@ -39,7 +41,7 @@ struct Cluster {
 struct MemberLink {
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
-    input: mpsc::Sender<Input>,
+    input: mpsc::Sender<ToEngine>,
     alive: Arc<AtomicBool>,
 }
 
@@ -71,11 +73,12 @@ impl Cluster {
         } else {
             Role::Observer
         };
+        let mempool = Arc::new(Mutex::new(Mempool::new(100_000, 64 << 20)));
         let shared = Arc::new(Shared::new(
             self.genesis.clone(),
             Arc::clone(&store),
             role,
-            Mempool::new(100_000, 64 << 20),
+            Arc::clone(&mempool),
         ));
         let (out, mut out_rx) = OutboundQueue::new();
         let out = Arc::new(out);
@@ -89,23 +92,22 @@ impl Cluster {
             )
             .with_timeouts(timeouts())
         });
-        let cfg = EngineConfig {
-            heartbeat_ms: 3_600_000,
-            max_clock_drift_ms: 10_000,
-            tick_ms: 200,
+        let setup = EngineSetup {
+            store: Arc::clone(&store),
+            mempool,
+            genesis: self.genesis.clone(),
+            consensus: config,
+            config: EngineConfig {
+                heartbeat_ms: 3_600_000,
+                max_clock_drift_ms: 10_000,
+                tick_ms: 200,
+                verify_cores: 2,
+            },
         };
-        let (engine, first) = Engine::new(
-            Arc::clone(&shared),
-            Arc::clone(&store),
-            self.genesis.clone(),
-            config,
-            cfg,
-            Some(out),
-        )
-        .unwrap();
+        let host = EngineHost::start(setup, Arc::clone(&shared), Some(out)).unwrap();
         let (tx, rx) = mpsc::channel();
         shared.connect_engine(tx.clone());
-        let handle = ebill_node::engine::spawn(engine, rx, first).unwrap();
+        let handle = ebill_node::engine::spawn(host, rx).unwrap();
         let alive = Arc::new(AtomicBool::new(true));
         let link = MemberLink {
             shared: Arc::clone(&shared),
@@ -159,7 +161,7 @@ impl Cluster {
     fn crash(&mut self, index: usize) {
         let m = &mut self.nodes[index];
         m.alive.store(false, Ordering::SeqCst);
-        let _ = m.input.send(Input::Shutdown);
+        let _ = m.input.send(ToEngine::Shutdown);
         if let Some(h) = m.engine.take() {
             h.join().unwrap().unwrap();
         }
@@ -168,12 +170,12 @@ impl Cluster {
 
 fn deliver(msg: Outbound, peers: &[(usize, MemberLink)], me: Option<&MemberLink>) {
     match msg {
-        Outbound::Consensus { msg, block } => {
+        Outbound::Engine(EngineOut::Consensus { msg, block }) => {
             for (_, p) in peers {
-                let _ = p.input.send(Input::Consensus {
+                let _ = p.input.send(ToEngine::Input(Input::Consensus {
                     msg,
-                    block: block.clone().map(Box::new),
-                });
+                    block: block.clone(),
+                }));
             }
         }
         Outbound::Txs(txs) => {
@@ -181,14 +183,14 @@ fn deliver(msg: Outbound, peers: &[(usize, MemberLink)], me: Option<&MemberLink>
                 p.shared.admit_from_peer(txs.clone());
             }
         }
-        Outbound::Announce { block, certificate } => {
+        Outbound::Engine(EngineOut::Announce(cb)) => {
             for (_, p) in peers {
                 let _ = p
                     .input
-                    .send(Input::Blocks(vec![(block.clone(), certificate.clone())]));
+                    .send(ToEngine::Input(Input::Blocks(vec![cb.clone()])));
             }
         }
-        Outbound::RequestBlocks { from_height, max } => {
+        Outbound::Engine(EngineOut::RequestBlocks { from_height, max }) => {
             let Some(me) = me else { return };
             for (_, p) in peers {
                 let tip = p.store.tip().unwrap().map(|t| t.height).unwrap_or(0);
@@ -197,26 +199,36 @@ fn deliver(msg: Outbound, peers: &[(usize, MemberLink)], me: Option<&MemberLink>
                 }
                 let to = tip.min(from_height + u64::from(max) - 1);
                 let blocks: Vec<_> = (from_height..=to)
-                    .map(|h| {
-                        (
-                            p.store.block(h).unwrap().unwrap(),
-                            p.store.certificate(h).unwrap().unwrap(),
-                        )
+                    .map(|h| CertifiedBlock {
+                        block: Arc::new(p.store.block(h).unwrap().unwrap()),
+                        certificate: p.store.certificate(h).unwrap().unwrap(),
                     })
                     .collect();
-                let _ = me.input.send(Input::Blocks(blocks));
+                let _ = me.input.send(ToEngine::Input(Input::Blocks(blocks)));
                 return;
             }
         }
-        Outbound::RequestBlock { hash } => {
+        Outbound::Engine(EngineOut::RequestBlock { hash }) => {
             let Some(me) = me else { return };
             for (_, p) in peers {
                 if let Some(h) = p.store.height_of_block(&hash).unwrap() {
-                    let b = p.store.block(h).unwrap().unwrap();
-                    let c = p.store.certificate(h).unwrap().unwrap();
-                    let _ = me.input.send(Input::Blocks(vec![(b, c)]));
+                    let cb = CertifiedBlock {
+                        block: Arc::new(p.store.block(h).unwrap().unwrap()),
+                        certificate: p.store.certificate(h).unwrap().unwrap(),
+                    };
+                    let _ = me.input.send(ToEngine::Input(Input::Blocks(vec![cb])));
                     return;
                 }
+            }
+            // Not final anywhere: a proposed block some engine holds.
+            for (_, p) in peers {
+                let to = me.input.clone();
+                let reply: ebill_node::engine::BlockReply = Box::new(move |block| {
+                    if let Some(b) = block {
+                        let _ = to.send(ToEngine::Input(Input::Block(b)));
+                    }
+                });
+                let _ = p.input.send(ToEngine::PendingBlock { hash, reply });
             }
         }
     }
@@ -459,7 +471,7 @@ fn first_block(
 /// very block on restart: its bytes were in the WAL before the precommit left.
 #[test]
 fn a_block_precommitted_before_a_crash_is_committed_on_restart() {
-    use ebill_node::wal;
+    use ebill_engine::wal;
     use ebill_types::{Proposal, Vote, VoteKind};
 
     let mut c = Cluster::new(1);
@@ -523,7 +535,7 @@ fn a_block_precommitted_before_a_crash_is_committed_on_restart() {
 /// block from its WAL alone. Without the received votes it would wait for peers forever.
 #[test]
 fn received_votes_kept_in_the_wal_decide_a_height_after_a_restart() {
-    use ebill_node::wal;
+    use ebill_engine::wal;
     use ebill_types::{Vote, VoteKind};
 
     let mut c = Cluster::new(4);

@@ -145,7 +145,7 @@ impl<'t> Prepared<'t> {
 /// verified, so that callers can check them ahead of execution and on several cores;
 /// [`Executor`] checks anything not found here itself, so a key rotated inside the same
 /// block is still handled exactly.
-pub fn preverify<V: StateView>(
+pub fn preverify<V: StateView + ?Sized>(
     state: &V,
     genesis: &Genesis,
     txs: &[SignedTx],
@@ -156,7 +156,7 @@ pub fn preverify<V: StateView>(
 }
 
 /// [`preverify`] over transactions already prepared.
-pub fn preverify_prepared<V: StateView>(
+pub fn preverify_prepared<V: StateView + ?Sized>(
     state: &V,
     genesis: &Genesis,
     txs: &[&Prepared<'_>],
@@ -230,7 +230,7 @@ enum Write {
 }
 
 /// Applies transactions over a base state, collecting the block's changes.
-pub struct Executor<'a, V: StateView> {
+pub struct Executor<'a, V: StateView + ?Sized> {
     base: &'a V,
     ctx: Context<'a>,
     verified: Option<&'a VerifiedSignatures>,
@@ -246,7 +246,7 @@ pub struct Executor<'a, V: StateView> {
     base_units: RefCell<HashMap<CreditCode, Option<UnitRecord>>>,
 }
 
-impl<'a, V: StateView> Executor<'a, V> {
+impl<'a, V: StateView + ?Sized> Executor<'a, V> {
     /// An executor for one block.
     pub fn new(base: &'a V, ctx: Context<'a>) -> Self {
         Self {
@@ -773,7 +773,7 @@ fn final_status_check(rec: &BillRecord) -> Result<(), TxError> {
 
 /// Applies a whole block: valid only if every transaction applies, in order, and the
 /// block is within the genesis limits.
-pub fn apply_block<V: StateView>(
+pub fn apply_block<V: StateView + ?Sized>(
     base: &V,
     ctx: Context<'_>,
     txs: &[SignedTx],
@@ -784,7 +784,7 @@ pub fn apply_block<V: StateView>(
 }
 
 /// [`apply_block`] over transactions already prepared.
-pub fn apply_block_prepared<V: StateView>(
+pub fn apply_block_prepared<V: StateView + ?Sized>(
     base: &V,
     ctx: Context<'_>,
     txs: &[Prepared<'_>],
@@ -824,7 +824,7 @@ pub struct Selection {
 /// Applies candidates in order, keeping those that apply, up to the block limits of
 /// the genesis (count and bytes). Candidates beyond the limits are neither accepted nor
 /// rejected: they wait for the next block.
-pub fn select<V: StateView>(
+pub fn select<V: StateView + ?Sized>(
     base: &V,
     ctx: Context<'_>,
     candidates: &[SignedTx],
@@ -835,7 +835,7 @@ pub fn select<V: StateView>(
 }
 
 /// [`select`] over candidates already prepared.
-pub fn select_prepared<V: StateView>(
+pub fn select_prepared<V: StateView + ?Sized>(
     base: &V,
     ctx: Context<'_>,
     candidates: &[Prepared<'_>],

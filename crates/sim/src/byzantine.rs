@@ -7,9 +7,10 @@
 //! validator indexes, proposals from non-proposers, forged commit certificates).
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use ebill_consensus::Message;
+use ebill_engine::CertifiedBlock;
 use ebill_types::{
     Block, CommitCertificate, CommitSignature, Hash32, Keypair, Proposal, Signature, SignedVote,
     ValidatorSet, Vote, VoteKind,
@@ -124,7 +125,7 @@ impl Adversary {
         &mut self,
         rng: &mut Rng,
         msg: Message,
-        block: Option<Rc<Block>>,
+        block: Option<Arc<Block>>,
     ) -> Vec<(u32, Payload)> {
         self.forget_old(msg.height());
         let honest = |to: u32| {
@@ -152,7 +153,7 @@ impl Adversary {
                     let Some(block) = block else {
                         return out;
                     };
-                    let other = Rc::new(variant(&block));
+                    let other = Arc::new(variant(&block));
                     let other_hash = other.header.hash();
                     self.alternatives
                         .insert((sp.proposal.height, sp.proposal.round), other_hash);
@@ -168,7 +169,7 @@ impl Adversary {
                             to,
                             Payload::Consensus {
                                 msg: Message::Proposal(p2),
-                                block: Some(Rc::clone(&other)),
+                                block: Some(Arc::clone(&other)),
                             },
                         ));
                     }
@@ -228,14 +229,14 @@ impl Adversary {
         &mut self,
         rng: &mut Rng,
         msg: Message,
-        block: Option<Rc<Block>>,
+        block: Option<Arc<Block>>,
     ) -> Vec<(u32, Payload)> {
         let (height, round) = (msg.height(), msg.round());
         let next = self.validators.proposer(height, round.saturating_add(1));
         let mut peers = self.peers();
         rng.shuffle(&mut peers);
         let others: Vec<u32> = peers.iter().copied().filter(|p| *p != next).collect();
-        let send = |to: &u32, msg: Message, block: Option<Rc<Block>>| {
+        let send = |to: &u32, msg: Message, block: Option<Arc<Block>>| {
             (*to, Payload::Consensus { msg, block })
         };
         match msg {
@@ -399,23 +400,25 @@ impl Adversary {
     /// An answer to a sync request: sometimes a forged block with a certificate signed
     /// by this validator alone (or with garbage signatures), or a real certificate with
     /// other block bytes. `None`: answer honestly.
-    pub fn forge_sync(
-        &mut self,
-        rng: &mut Rng,
-        real: Option<(Rc<Block>, CommitCertificate)>,
-    ) -> Option<Payload> {
+    pub fn forge_sync(&mut self, rng: &mut Rng, real: Option<CertifiedBlock>) -> Option<Payload> {
         if self.strategy == Strategy::Silent {
             return Some(Payload::SyncResponse { blocks: Vec::new() });
         }
         if rng.chance(500) {
             return None;
         }
-        let (block, cert) = real?;
-        let fake = Rc::new(variant(&block));
+        let CertifiedBlock {
+            block,
+            certificate: cert,
+        } = real?;
+        let fake = Arc::new(variant(&block));
         let fake_hash = fake.header.hash();
         let blocks = if rng.chance(500) {
             // A real certificate with other bytes: the hash does not match.
-            vec![(fake, cert)]
+            vec![CertifiedBlock {
+                block: fake,
+                certificate: cert,
+            }]
         } else {
             let round = cert.round;
             let height = cert.height;
@@ -436,7 +439,10 @@ impl Adversary {
                 block: fake_hash,
                 signatures,
             };
-            vec![(fake, forged)]
+            vec![CertifiedBlock {
+                block: fake,
+                certificate: forged,
+            }]
         };
         Some(Payload::SyncResponse { blocks })
     }

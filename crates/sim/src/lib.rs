@@ -1,8 +1,8 @@
 //! # ebill-sim
 //!
 //! A deterministic simulator of a whole ebill cluster from one `u64` seed: N validators,
-//! each a Tendermint instance (`ebill-consensus`) with a ledger (`ebill-ledger`'s
-//! `MemState`), an in-memory block store and WAL that survive crashes, and a mempool;
+//! each the node's own engine (`ebill-engine`: consensus, ledger, mempool, WAL) over an
+//! in-memory store (`ebill-store`'s `MemStore`) that survives crashes;
 //! clients submitting random bill lifecycles, conflicting ones included; a network with
 //! random delays, losses, duplicates, reordering and partitions that heal at GST;
 //! crashes and restarts from store + WAL; up to f Byzantine validators that equivocate
@@ -15,7 +15,7 @@
 //! ([`RunReport::trace_digest`] is equal).
 //!
 //! Modules: [`rng`] (randomness), [`network`] (messages and their fates), [`node`] (one
-//! validator, driven like `node/src/engine.rs`), [`byzantine`] (the adversary),
+//! validator: the node's engine and the glue a node has around it), [`byzantine`] (the adversary),
 //! [`workload`] (the clients), [`checker`] (safety checkers), [`run`] (the event loop).
 //! The binary `ebill-sim` runs many seeds; see `docs/simulation.md`.
 

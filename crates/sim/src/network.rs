@@ -4,9 +4,10 @@
 //! cut the cluster; from GST on there are no partitions and no losses, and every message
 //! sent arrives within `post_gst_max_delay_ms` (duplicates included).
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use ebill_consensus::Message;
+use ebill_engine::CertifiedBlock;
 use ebill_types::{Block, CommitCertificate, Hash32, SignedTx};
 
 use crate::rng::Rng;
@@ -20,10 +21,10 @@ pub enum Payload {
         /// The signed proposal or vote.
         msg: Message,
         /// The proposed block, for proposals whose sender holds it.
-        block: Option<Rc<Block>>,
+        block: Option<Arc<Block>>,
     },
     /// A transaction, from a client or gossiped by a validator.
-    Tx(Rc<SignedTx>),
+    Tx(Arc<SignedTx>),
     /// "Send me your final blocks from this height on."
     SyncRequest {
         /// The first height wanted.
@@ -32,17 +33,19 @@ pub enum Payload {
     /// Final blocks with their commit certificates, in height order.
     SyncResponse {
         /// The blocks.
-        blocks: Vec<(Rc<Block>, CommitCertificate)>,
+        blocks: Vec<CertifiedBlock>,
     },
     /// "Send me the bytes of this block" (decided or proposed, but missed).
     BlockRequest {
         /// The block hash.
         hash: Hash32,
     },
-    /// The bytes of a block.
+    /// The bytes of a block, with its certificate if it is final.
     BlockResponse {
         /// The block.
-        block: Rc<Block>,
+        block: Arc<Block>,
+        /// Its commit certificate, if final at the sender.
+        certificate: Option<CommitCertificate>,
     },
 }
 

@@ -10,7 +10,7 @@
 //! at the first violation, or at a stall.
 
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use ebill_consensus::{TimeoutSchedule, Timeouts};
 use ebill_types::dev;
@@ -245,21 +245,22 @@ impl World {
     fn new(config: RunConfig, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
         let scenario = draw_scenario(&config, &mut rng);
-        let genesis = dev::dev_genesis_with(SIM_CHAIN_ID, config.validators);
+        let mut genesis = dev::dev_genesis_with(SIM_CHAIN_ID, config.validators);
+        // Small blocks, so that a run's few hundred transactions span many heights.
+        genesis.params.max_block_txs = 16;
         let validators = match genesis.validator_set() {
             Ok(v) => v,
             Err(e) => unreachable!("the dev genesis has a valid validator set: {e}"),
         };
-        let params = Rc::new(NodeParams {
+        let params = Arc::new(NodeParams {
             genesis,
             validators: validators.clone(),
             timeouts: sim_timeouts(),
-            rebroadcast_ms: 400,
-            sync_ms: 1_000,
+            tick_ms: 400,
             heartbeat_ms: 3_000,
-            max_block_txs: 16,
             max_clock_drift_ms: 10_000,
             sync_batch: 8,
+            mempool_max_txs: 100_000,
             bug: config.bug,
         });
         let nodes = (0..config.validators)
@@ -269,7 +270,7 @@ impl World {
                     .strategies
                     .get(&i)
                     .map(|s| Adversary::new(*s, SIM_CHAIN_ID, validators.clone(), i, key.clone()));
-                Node::new(i, key, Rc::clone(&params), adversary)
+                Node::new(i, key, Arc::clone(&params), adversary)
             })
             .collect();
         let network = Network::new(scenario.network.clone());
@@ -350,7 +351,7 @@ impl World {
         }
         let setup = self.workload.setup();
         for to in setup.to {
-            self.send(None, to, Payload::Tx(Rc::clone(&setup.tx)));
+            self.send(None, to, Payload::Tx(Arc::clone(&setup.tx)));
         }
         self.schedule(1, SimEvent::Client);
         let crashes = self.scenario.crashes.clone();
@@ -584,7 +585,7 @@ impl World {
                 let chain_now = CHAIN_EPOCH_MS + self.now_ms;
                 for s in self.workload.next(&mut self.rng, chain_now) {
                     for to in s.to {
-                        self.send(None, to, Payload::Tx(Rc::clone(&s.tx)));
+                        self.send(None, to, Payload::Tx(Arc::clone(&s.tx)));
                     }
                 }
                 let (lo, hi) = self.scenario.client_gap_ms;
@@ -684,11 +685,11 @@ fn describe_event(event: &SimEvent, alive: &[bool]) -> String {
                     "sync response h{:?}",
                     blocks
                         .iter()
-                        .map(|(b, _)| b.header.height)
+                        .map(|cb| cb.block.header.height)
                         .collect::<Vec<_>>()
                 ),
                 Payload::BlockRequest { hash } => format!("block request {hash}"),
-                Payload::BlockResponse { block } => {
+                Payload::BlockResponse { block, .. } => {
                     format!("block response {}", block.header.hash())
                 }
             };

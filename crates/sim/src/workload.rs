@@ -3,7 +3,7 @@
 //! two units through two different validators at once, a bill number issued twice with
 //! different contents, the same transaction sent to two validators, wrong check codes.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use ebill_types::dev::{self, DEV_GENESIS_TIME_MS};
 use ebill_types::{BillId, CheckCode, CreditCode, Keypair, SignedTx, Tx, TxBody};
@@ -25,7 +25,7 @@ struct KnownBill {
 #[derive(Clone, Debug)]
 pub struct Submission {
     /// The transaction.
-    pub tx: Rc<SignedTx>,
+    pub tx: Arc<SignedTx>,
     /// Validator indexes it is sent to.
     pub to: Vec<u32>,
 }
@@ -74,7 +74,7 @@ impl Workload {
         let regs = dev::dev_regulator_keys();
         let stx = tx.sign_regulators(&self.chain_id, &[(0, &regs[0]), (2, &regs[2])]);
         Submission {
-            tx: Rc::new(stx),
+            tx: Arc::new(stx),
             to: (0..self.validators).collect(),
         }
     }
@@ -101,12 +101,12 @@ impl Workload {
         (a, b)
     }
 
-    fn unit_tx(&mut self, body: TxBody, key: &Keypair) -> Rc<SignedTx> {
+    fn unit_tx(&mut self, body: TxBody, key: &Keypair) -> Arc<SignedTx> {
         let tx = Tx {
             nonce: self.nonce(),
             body,
         };
-        Rc::new(tx.sign_unit(&self.chain_id, key))
+        Arc::new(tx.sign_unit(&self.chain_id, key))
     }
 
     fn issue(
@@ -114,7 +114,7 @@ impl Workload {
         rng: &mut Rng,
         number: u64,
         chain_now_ms: u64,
-    ) -> (Rc<SignedTx>, KnownBill) {
+    ) -> (Arc<SignedTx>, KnownBill) {
         let issued_at = chain_now_ms.saturating_sub(rng.below(60_000));
         let amount_fen = rng.range(1, 500_000);
         let bill = dev::sample_bill(
@@ -132,7 +132,7 @@ impl Workload {
             ebill_types::Auth::Unit(sig) => CheckCode::derive(sig),
             ebill_types::Auth::Regulators(_) => unreachable!("an issue is signed by its issuer"),
         };
-        (Rc::new(stx), KnownBill { id, check_code })
+        (Arc::new(stx), KnownBill { id, check_code })
     }
 
     /// The next submissions of the clients, at chain time `chain_now_ms`.

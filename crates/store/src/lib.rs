@@ -19,8 +19,10 @@
 //! Both stores implement [`ebill_ledger::StateView`] over the committed state, so the
 //! ledger executes the next block directly against them.
 
+#[cfg(feature = "rocksdb")]
 mod keys;
 mod mem;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 use ebill_ledger::{BillRecord, ChangeSet, StateError, TxLocation, UnitRecord};
@@ -29,8 +31,10 @@ use ebill_types::{
 };
 use thiserror::Error;
 
+#[cfg(feature = "rocksdb")]
 pub use keys::cf;
 pub use mem::MemStore;
+#[cfg(feature = "rocksdb")]
 pub use rocks::{RocksConfig, RocksStore};
 
 /// Version of the on-disk layout; a store written with another version is refused.

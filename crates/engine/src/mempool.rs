@@ -2,10 +2,45 @@
 //! count and bytes, de-duplicated by transaction id.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ebill_ledger::VerifiedSignatures;
 use ebill_types::{PublicKey, Signature, SignedTx, TxId};
+
+/// Locks a mutex; a poisoned one means another thread panicked while holding it, and
+/// its data is still the best there is (every critical section on the mempool is short
+/// and keeps its invariants between statements).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A waiting transaction offered to the block builder.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// Its id.
+    pub id: TxId,
+    /// The transaction.
+    pub tx: Arc<SignedTx>,
+}
+
+/// The oldest waiting transactions, with the signatures verified at their admission.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// In arrival order.
+    pub txs: Vec<Candidate>,
+    /// Signatures verified at admission.
+    pub verified: VerifiedSignatures,
+}
+
+/// What [`Mempool::verified_for`] finds.
+#[derive(Debug, Default)]
+pub struct KnownSignatures {
+    /// Signatures verified at admission, of the transactions that wait here.
+    pub verified: VerifiedSignatures,
+    /// Positions (in the ids asked for) of the transactions that do not wait here, or
+    /// wait without verified signatures.
+    pub unseen: Vec<usize>,
+}
 
 /// One waiting transaction.
 #[derive(Clone, Debug)]
@@ -114,15 +149,23 @@ impl Mempool {
         for id in ids {
             if let Some(e) = self.entries.remove(id) {
                 self.order.remove(&e.seq);
+                assert!(
+                    self.bytes >= e.len_bytes,
+                    "mempool byte count below an entry"
+                );
                 self.bytes -= e.len_bytes;
             }
         }
-        debug_assert_eq!(self.order.len(), self.entries.len());
+        assert_eq!(
+            self.order.len(),
+            self.entries.len(),
+            "mempool order and entries disagree"
+        );
     }
 
     /// Signatures verified at admission for those of `ids` that wait here, and the
     /// positions (in `ids`) of those that do not.
-    pub fn verified_for(&self, ids: &[TxId]) -> (VerifiedSignatures, Vec<usize>) {
+    pub fn verified_for(&self, ids: &[TxId]) -> KnownSignatures {
         let mut verified = VerifiedSignatures::default();
         let mut unseen = Vec::new();
         for (i, id) in ids.iter().enumerate() {
@@ -135,16 +178,12 @@ impl Mempool {
                 _ => unseen.push(i),
             }
         }
-        (verified, unseen)
+        KnownSignatures { verified, unseen }
     }
 
     /// The oldest transactions, up to `max_txs` of them and `max_bytes` in all, with the
     /// signatures verified at their admission.
-    pub fn candidates(
-        &self,
-        max_txs: usize,
-        max_bytes: usize,
-    ) -> (Vec<(TxId, Arc<SignedTx>)>, VerifiedSignatures) {
+    pub fn candidates(&self, max_txs: usize, max_bytes: usize) -> Candidates {
         let mut out = Vec::new();
         let mut verified = VerifiedSignatures::default();
         let mut bytes = 0;
@@ -162,9 +201,12 @@ impl Mempool {
             for (key, sig) in &e.verified {
                 verified.insert(*id, *key, *sig);
             }
-            out.push((*id, Arc::clone(&e.tx)));
+            out.push(Candidate {
+                id: *id,
+                tx: Arc::clone(&e.tx),
+            });
         }
-        (out, verified)
+        Candidates { txs: out, verified }
     }
 }
 
@@ -192,11 +234,11 @@ mod tests {
         assert_eq!(m.insert(a, ta, 100, vec![]), Insert::AlreadyPending);
         assert_eq!(m.insert(b, tb, 100, vec![]), Insert::Added);
         assert_eq!(m.insert(c, tc.clone(), 100, vec![]), Insert::Full);
-        let ids: Vec<TxId> = m.candidates(10, 10_000).0.iter().map(|x| x.0).collect();
+        let ids: Vec<TxId> = m.candidates(10, 10_000).txs.iter().map(|c| c.id).collect();
         assert_eq!(ids, vec![a, b]);
         m.remove(&[a]);
         assert_eq!(m.insert(c, tc, 100, vec![]), Insert::Added);
-        let ids: Vec<TxId> = m.candidates(10, 150).0.iter().map(|x| x.0).collect();
+        let ids: Vec<TxId> = m.candidates(10, 150).txs.iter().map(|c| c.id).collect();
         assert_eq!(ids, vec![b]);
         assert_eq!(m.len(), 2);
         assert_eq!(m.bytes(), 200);
