@@ -153,6 +153,14 @@ enum Command {
         /// The chain's genesis file.
         #[arg(long)]
         genesis: PathBuf,
+        /// Refuse a bundle whose state is not proved as of at least this height (a
+        /// bundle without a state proof is refused too).
+        #[arg(long)]
+        min_height: Option<u64>,
+        /// Refuse a bundle whose state proof's header is older than this many seconds
+        /// by this machine's clock (a bundle without a state proof is refused too).
+        #[arg(long)]
+        max_age: Option<u64>,
     },
     /// The node's status.
     Status,
@@ -412,7 +420,20 @@ fn run(cli: &Cli) -> Result<Outcome> {
             out,
             binary,
         } => proof(cli, code, number, check_code, out, *binary),
-        Command::VerifyProof { bundle, genesis } => verify_proof(cli, bundle, genesis),
+        Command::VerifyProof {
+            bundle,
+            genesis,
+            min_height,
+            max_age,
+        } => verify_proof(
+            cli,
+            bundle,
+            genesis,
+            Freshness {
+                min_height: *min_height,
+                max_age_s: *max_age,
+            },
+        ),
         Command::Status => status(cli),
         Command::Block { height } => block(cli, height),
     }
@@ -1055,7 +1076,57 @@ fn proof(
     Ok(Outcome::Success)
 }
 
-fn verify_proof(cli: &Cli, bundle_path: &Path, genesis_path: &Path) -> Result<Outcome> {
+/// How fresh a bundle's proved state must be (`verify-proof --min-height --max-age`).
+#[derive(Clone, Copy, Debug, Default)]
+struct Freshness {
+    min_height: Option<u64>,
+    max_age_s: Option<u64>,
+}
+
+impl Freshness {
+    /// Why `v` is not fresh enough, if it is not.
+    fn refusal(&self, v: &ebill_types::proof::Verified, now_ms: u64) -> Option<String> {
+        if self.min_height.is_none() && self.max_age_s.is_none() {
+            return None;
+        }
+        let (Some(height), Some(time_ms)) = (v.state_height, v.state_time_ms) else {
+            return Some(
+                "the bundle has no state proof (version 1): it cannot show that nothing happened to the bill since".into(),
+            );
+        };
+        if let Some(min) = self.min_height
+            && height < min
+        {
+            return Some(format!(
+                "the state is proved as of height {height}, below the required {min}"
+            ));
+        }
+        if let Some(max_s) = self.max_age_s {
+            let age_ms = now_ms.saturating_sub(time_ms);
+            if age_ms > max_s.saturating_mul(1000) {
+                return Some(format!(
+                    "the state is proved as of {} s ago (height {height}), older than the allowed {max_s} s",
+                    age_ms / 1000
+                ));
+            }
+        }
+        None
+    }
+}
+
+fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn verify_proof(
+    cli: &Cli,
+    bundle_path: &Path,
+    genesis_path: &Path,
+    freshness: Freshness,
+) -> Result<Outcome> {
     let genesis = files::read_genesis(genesis_path)?;
     let bytes = files::read_bounded(bundle_path)?;
     let checked = ProofBundle::decode_any(&bytes).and_then(|b| verify_bundle(&b, &genesis));
@@ -1080,10 +1151,24 @@ fn verify_proof(cli: &Cli, bundle_path: &Path, genesis_path: &Path) -> Result<Ou
             return Ok(Outcome::Failure);
         }
     };
+    if let Some(why) = freshness.refusal(&v, now_unix_ms()) {
+        if cli.json {
+            print_json(&json!({"error": {
+                "code": "stale_state",
+                "message": why,
+                "state_height": v.state_height,
+            }}));
+        } else {
+            eprintln!("ebill: proof valid but NOT accepted: {why}");
+        }
+        return Ok(Outcome::Failure);
+    }
     let bill = &v.bill.bill;
     if cli.json {
         print_json(&json!({
             "valid": true,
+            "state_height": v.state_height,
+            "state_proved": v.state_height.is_some(),
             "chain_id": v.chain_id,
             "genesis_hash": v.genesis_hash,
             "code": bill.code,
@@ -1107,11 +1192,17 @@ fn verify_proof(cli: &Cli, bundle_path: &Path, genesis_path: &Path) -> Result<Ou
         println!("  bill      {} check code {}", bill.id(), v.bill.check_code);
         println!("  issuer    {} {}", v.issuer.credit_code, v.issuer.name);
         println!("  total     {}  issued at {}", bill.total, bill.issued_at);
-        println!(
-            "  status    {} as of height {}",
-            v.status.as_str(),
-            v.height
-        );
+        match v.state_height {
+            Some(h) => println!(
+                "  status    {} as of height {h} (state proof: no later transaction up to {h})",
+                v.status.as_str()
+            ),
+            None => println!(
+                "  status    {} after the transactions shown, up to height {} (version 1 bundle: no state proof, later transactions are not ruled out)",
+                v.status.as_str(),
+                v.height
+            ),
+        }
         for s in &v.history {
             println!(
                 "  - {} by {} at height {}",

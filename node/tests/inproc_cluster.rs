@@ -453,16 +453,32 @@ fn first_block(
     let tx = issue_tx(chain, number);
     let id = tx.tx.id(chain);
     let txs = vec![tx];
+    let time_ms = u64::try_from(now_ms()).unwrap();
+    // The state root after this block on a fresh store of the genesis.
+    let fresh = MemStore::new();
+    fresh.init_genesis(genesis).unwrap();
+    let changes = ebill_ledger::apply_block(
+        &fresh,
+        ebill_ledger::Context {
+            genesis,
+            height: 1,
+            time_ms,
+        },
+        &txs,
+        None,
+    )
+    .unwrap();
+    let state_root = ebill_store::state_update(&fresh, &changes).unwrap().root;
     let header = ebill_types::Header {
         chain_id: chain.clone(),
         height: 1,
         prev_hash: genesis.hash(),
-        time_ms: u64::try_from(now_ms()).unwrap(),
+        time_ms,
         proposer,
         tx_root: ebill_types::Block::tx_root(&txs),
         tx_count: 1,
         validator_set_hash: genesis.validator_set().unwrap().hash(),
-        state_root: ebill_types::Hash32::ZERO,
+        state_root,
     };
     (ebill_types::Block { header, txs }, id)
 }

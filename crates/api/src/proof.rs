@@ -7,6 +7,10 @@
 //! that acted on the bill, so that the key valid at each height is proved too.
 //! [`ebill_types::proof::verify_bundle`] checks it offline against the genesis.
 //!
+//! It also holds the bill's state proof (bundle version 2): the bill's record in the
+//! state tree with its path to the state root of the latest final header, and that
+//! header's certificate, read so that record, path and header belong together.
+//!
 //! The caller checks the bill's check code first (the route answers the same 404 for an
 //! unknown bill and a wrong check code); this module only assembles.
 
@@ -16,7 +20,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use ebill_ledger::TxLocation;
 use ebill_store::{Store, StoreError};
 use ebill_types::merkle::{self, InclusionProof};
-use ebill_types::proof::{BUNDLE_VERSION, MAX_BUNDLE_ENTRIES, ProofBundle, ProvedTx};
+use ebill_types::proof::{
+    BUNDLE_VERSION, MAX_BUNDLE_ENTRIES, ProofBundle, ProvedTx, StateEvidence,
+};
+use ebill_types::state_tree::StateKey;
 use ebill_types::{BillId, Block, Canonical, CommitCertificate, CreditCode, Genesis, Header, TxId};
 use thiserror::Error;
 
@@ -35,6 +42,9 @@ pub enum BundleError {
     /// More entries than a bundle may hold.
     #[error("the bundle would hold {0} entries, over the limit of {MAX_BUNDLE_ENTRIES}")]
     TooLarge(usize),
+    /// New blocks kept coming while the bundle was read; the caller may try again.
+    #[error("the chain moved on while the bundle was read {0} times; try again")]
+    Busy(usize),
 }
 
 impl BundleError {
@@ -44,6 +54,7 @@ impl BundleError {
             BundleError::UnknownBill(_) => "bill_not_found",
             BundleError::Store(_) | BundleError::Inconsistent(_) => "internal",
             BundleError::TooLarge(_) => "bundle_too_large",
+            BundleError::Busy(_) => "overloaded",
         }
     }
 }
@@ -135,9 +146,7 @@ pub fn build_bundle_with(
     bill: &BillId,
     trees: &TreeCache,
 ) -> Result<ProofBundle, BundleError> {
-    let record = store
-        .find_bill(bill)?
-        .ok_or(BundleError::UnknownBill(*bill))?;
+    let (record, state) = read_state(store, bill)?;
 
     // The transactions: the bill's history, and the registry events of every unit in it.
     let mut ids: Vec<TxId> = record.history.iter().map(|h| h.tx_id).collect();
@@ -223,7 +232,52 @@ pub fn build_bundle_with(
         genesis_hash: genesis.hash(),
         bill: *bill,
         entries,
+        state: Some(state),
     })
+}
+
+/// Reads of one bundle that may race a commit: at most this many tries.
+const STATE_READ_TRIES: usize = 4;
+
+/// The bill's record and its state evidence as of the tip, read so that they belong
+/// together: the store's reads are not one snapshot, so a commit between them is seen
+/// by checking the path against the header's root, and the read is made again.
+fn read_state(
+    store: &dyn Store,
+    bill: &BillId,
+) -> Result<(ebill_ledger::BillRecord, StateEvidence), BundleError> {
+    let key = StateKey::Bill(*bill);
+    for _ in 0..STATE_READ_TRIES {
+        let Some(tip) = store.tip()? else {
+            return Err(BundleError::UnknownBill(*bill));
+        };
+        let header = store.header(tip.height)?.ok_or_else(|| {
+            BundleError::Inconsistent(format!("the tip {} has no header", tip.height))
+        })?;
+        let certificate = store.certificate(tip.height)?.ok_or_else(|| {
+            BundleError::Inconsistent(format!("the tip {} has no certificate", tip.height))
+        })?;
+        let record = store
+            .find_bill(bill)?
+            .ok_or(BundleError::UnknownBill(*bill))?;
+        let proof = store.prove_state(&key)?;
+        let bytes = ebill_ledger::bill_state(&record).to_canonical_bytes();
+        if proof
+            .verify_member(&header.state_root, &key.hash(), &key.value_hash(&bytes))
+            .is_ok()
+        {
+            return Ok((
+                record,
+                StateEvidence {
+                    header,
+                    certificate,
+                    record: bytes,
+                    proof: proof.to_canonical_bytes(),
+                },
+            ));
+        }
+    }
+    Err(BundleError::Busy(STATE_READ_TRIES))
 }
 
 #[cfg(test)]
@@ -233,9 +287,9 @@ mod tests {
     use ebill_ledger::{Context, apply_block};
     use ebill_store::MemStore;
     use ebill_types::dev::{self, dev_key};
-    use ebill_types::proof::{BillStatus, verify_bundle};
+    use ebill_types::proof::{BillStatus, Link, verify_bundle};
     use ebill_types::{
-        BillCode, CodePrefix, CommitSignature, Hash32, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
+        BillCode, CodePrefix, CommitSignature, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
     };
 
     use super::*;
@@ -269,7 +323,7 @@ mod tests {
             tx_root: Block::tx_root(&txs),
             tx_count: txs.len() as u32,
             validator_set_hash: genesis.validator_set().unwrap().hash(),
-            state_root: Hash32::ZERO,
+            state_root: ebill_store::state_update(store, &changes).unwrap().root,
         };
         let hash = header.hash();
         let cert = CommitCertificate {
@@ -370,6 +424,9 @@ mod tests {
                 filler(4),
             ],
         );
+        // Taken now, the bundle proves "locked as of height 4"; it stays valid after
+        // the reimbursement, but only as of height 4.
+        let before = build_bundle(&store, &genesis, &bill.id()).unwrap();
         commit(
             &store,
             &genesis,
@@ -401,9 +458,35 @@ mod tests {
         );
         assert_eq!(v.history.len(), 3);
         assert!(!v.issuer.in_genesis);
+        assert_eq!(v.state_height, Some(5));
         // Both forms survive the trip.
         let again = ProofBundle::decode_any(&bundle.to_bytes()).unwrap();
         assert_eq!(verify_bundle(&again, &genesis), Ok(v));
+        let old = verify_bundle(&before, &genesis).unwrap();
+        assert_eq!(old.state_height, Some(4));
+        assert_eq!(
+            old.status,
+            BillStatus::Locked {
+                by: unit,
+                height: 4
+            }
+        );
+
+        // The state proof is what rules out a missing transaction: the new bundle
+        // without its reimbursement entry is refused, naming the state proof.
+        let mut cut = bundle.clone();
+        cut.entries.pop();
+        assert_eq!(
+            verify_bundle(&cut, &genesis).map_err(|e| e.link),
+            Err(Link::StateProof)
+        );
+        // And an old bundle cannot borrow a newer state proof.
+        let mut mixed = before.clone();
+        mixed.state = bundle.state.clone();
+        assert_eq!(
+            verify_bundle(&mixed, &genesis).map_err(|e| e.link),
+            Err(Link::StateProof)
+        );
 
         // A bill of the genesis issuer needs no registry entries.
         let other = dev::sample_bill(103, 500, t0).id();
@@ -419,5 +502,41 @@ mod tests {
             build_bundle(&store, &genesis, &missing).map(|_| ()),
             Err(BundleError::UnknownBill(missing))
         );
+    }
+
+    /// Every byte of a v2 bundle's binary form, changed one at a time, is refused.
+    #[test]
+    fn every_byte_of_a_v2_bundle_matters() {
+        let genesis = dev::dev_genesis_with(CHAIN, 4);
+        let store = MemStore::new();
+        store.init_genesis(&genesis).unwrap();
+        let t0 = dev::DEV_GENESIS_TIME_MS;
+        let issue = Tx {
+            nonce: 0,
+            body: TxBody::IssueBill(dev::sample_bill(5, 800, t0)),
+        }
+        .sign_unit(CHAIN, &dev::dev_issuer_key());
+        let bill = dev::sample_bill(5, 800, t0).id();
+        commit(&store, &genesis, vec![issue]);
+        let bundle = build_bundle(&store, &genesis, &bill).unwrap();
+        assert_eq!(
+            verify_bundle(&bundle, &genesis).unwrap().state_height,
+            Some(1)
+        );
+        let bytes = bundle.to_bytes();
+        let mut links = std::collections::BTreeMap::new();
+        for i in 0..bytes.len() {
+            let mut b = bytes.clone();
+            b[i] ^= 0x01;
+            let refused = ProofBundle::from_bytes(&b).and_then(|x| verify_bundle(&x, &genesis));
+            match refused {
+                Ok(_) => panic!(
+                    "byte {i} of {} changed and the bundle still verifies",
+                    bytes.len()
+                ),
+                Err(e) => *links.entry(e.link.as_str()).or_insert(0u32) += 1,
+            }
+        }
+        assert!(links.contains_key("state_proof"), "{links:?}");
     }
 }

@@ -53,6 +53,15 @@ impl StateView for LoggingStore {
     }
 }
 
+impl ebill_types::state_tree::NodeReader for LoggingStore {
+    fn tree_node(
+        &self,
+        key: &ebill_types::state_tree::NodeKey,
+    ) -> Result<Option<ebill_types::state_tree::TreeNode>, ebill_types::state_tree::TreeError> {
+        self.inner.tree_node(key)
+    }
+}
+
 impl Store for LoggingStore {
     fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
         self.inner.init_genesis(genesis)

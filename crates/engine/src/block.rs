@@ -79,7 +79,7 @@ pub enum InvalidBlock {
         /// The latest time accepted.
         latest_ms: u64,
     },
-    /// Its state root is not the one its execution gives.
+    /// Its state root is not the state tree's root after its execution.
     #[error("state root {found} is not {expected}")]
     StateRoot {
         /// The root it carries.
@@ -120,9 +120,17 @@ pub struct BlockRules<'a> {
     pub cores: usize,
 }
 
-/// The state root a block at the tip must carry: zero until the state tree exists.
-fn expected_state_root(_changes: &ChangeSet) -> Hash32 {
-    Hash32::ZERO
+/// The state tree's update for `changes` on the tip, kept in the changes for the
+/// commit (so the tree is computed once per block).
+fn with_tree_update(store: &dyn Store, mut changes: ChangeSet) -> Result<ChangeSet, StateError> {
+    let update = ebill_store::state_update(store, &changes)?;
+    changes.tree = Some(update);
+    Ok(changes)
+}
+
+/// The root a change set carries after [`with_tree_update`].
+fn root_of(changes: &ChangeSet) -> Hash32 {
+    changes.tree.as_ref().map_or(Hash32::ZERO, |t| t.root)
 }
 
 /// Every rule a block must meet on top of `rules.tip`: the changes it makes if it does.
@@ -209,7 +217,8 @@ pub fn check_block(
         Err(BlockError::State(e)) => return Err(e),
         Err(e) => return Ok(Err(InvalidBlock::Execution(e))),
     };
-    let expected = expected_state_root(&changes);
+    let changes = with_tree_update(store, changes)?;
+    let expected = root_of(&changes);
     if h.state_root != expected {
         return Ok(Err(InvalidBlock::StateRoot {
             found: h.state_root,
@@ -271,7 +280,8 @@ pub fn build_block(
         height,
         time_ms,
     };
-    let selection = select_prepared(store, ctx, &prepared, Some(&verified))?;
+    let mut selection = select_prepared(store, ctx, &prepared, Some(&verified))?;
+    selection.changes = with_tree_update(store, std::mem::take(&mut selection.changes))?;
     let dropped: Vec<DroppedTx> = selection
         .rejected
         .iter()
@@ -311,7 +321,7 @@ pub fn build_block(
         tx_root,
         tx_count,
         validator_set_hash: rules.validators.hash(),
-        state_root: expected_state_root(&selection.changes),
+        state_root: root_of(&selection.changes),
     };
     Ok(Built {
         block: Arc::new(Block {

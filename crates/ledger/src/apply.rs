@@ -63,6 +63,7 @@ pub fn genesis_changes(genesis: &Genesis) -> ChangeSet {
             },
         );
     }
+    changes.regulators = Some(genesis.regulators.clone());
     changes
 }
 

@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod error;
 pub mod state;
+pub mod tree;
 
 pub use apply::{
     Context, Executor, Prepared, Selection, VerifiedSignatures, apply_block, apply_block_prepared,
@@ -24,3 +25,4 @@ pub use state::{
     BillRecord, BillStatus, ChangeSet, HistoryEntry, MemState, StateView, TxLocation, UnitEvent,
     UnitRecord, UnitRole,
 };
+pub use tree::{bill_state, state_updates};

@@ -238,6 +238,12 @@ pub struct ChangeSet {
     pub units: BTreeMap<CreditCode, UnitRecord>,
     /// Transactions applied, in block order, with their ids.
     pub txs: Vec<TxId>,
+    /// The regulator set, when it changes (at genesis).
+    pub regulators: Option<ebill_types::genesis::Regulators>,
+    /// The state tree's update for these changes, once computed against the state they
+    /// apply to (the engine computes it to check a block's state root; a store computes
+    /// it itself when it is absent).
+    pub tree: Option<ebill_types::state_tree::TreeUpdate>,
 }
 
 /// A whole state in memory: for tests, the simulator and the in-memory store.

@@ -24,8 +24,8 @@ use ebill_store::{MemStore, RocksStore, Store};
 use ebill_types::dev::{DEV_GENESIS_TIME_MS, dev_genesis, dev_issuer_key, dev_validator_key};
 use ebill_types::keys::verify_many;
 use ebill_types::{
-    Block, CommitCertificate, CommitSignature, Hash32, Header, PublicKey, Signature, SignedTx, Tx,
-    TxBody, Vote, VoteKind,
+    Block, CommitCertificate, CommitSignature, Header, PublicKey, Signature, SignedTx, Tx, TxBody,
+    Vote, VoteKind,
 };
 
 const BILLS_PER_BLOCK: usize = 5_000;
@@ -191,7 +191,7 @@ pub fn main() {
             tx_root,
             tx_count: u32::try_from(txs.len()).unwrap(),
             validator_set_hash: validators.hash(),
-            state_root: Hash32::ZERO,
+            state_root: ebill_store::state_update(&store, &changes).unwrap().root,
         };
         let hash = header.hash();
         let vote = Vote {

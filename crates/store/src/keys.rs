@@ -29,9 +29,12 @@ pub mod cf {
     pub const CONSENSUS_WAL: &str = "consensus_wal";
     /// `tip`, `genesis_hash`, `format_version`.
     pub const META: &str = "meta";
+    /// `NodeKey::to_bytes()` (depth u16 BE, path prefix) -> canonical `TreeNode`: the
+    /// latest version of the state tree.
+    pub const STATE_TREE: &str = "state_tree";
 
     /// Every column family, in a fixed order.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         BLOCKS,
         BLOCK_TXS,
         CERTIFICATES,
@@ -41,6 +44,7 @@ pub mod cf {
         UNITS,
         CONSENSUS_WAL,
         META,
+        STATE_TREE,
     ];
 }
 

@@ -26,6 +26,7 @@ mod mem;
 mod rocks;
 
 use ebill_ledger::{BillRecord, ChangeSet, StateError, TxLocation, UnitRecord};
+use ebill_types::state_tree::{self, NodeReader, StateKey, StateProof, TreeError, TreeUpdate};
 use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
 };
@@ -38,7 +39,8 @@ pub use mem::MemStore;
 pub use rocks::{RocksConfig, RocksStore};
 
 /// Version of the on-disk layout; a store written with another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: the state tree (column family `state_tree`) and a state root in every header.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -104,6 +106,28 @@ pub enum StoreError {
     },
 }
 
+impl From<TreeError> for StoreError {
+    fn from(e: TreeError) -> Self {
+        match e {
+            TreeError::Storage(s) => StoreError::Io(s),
+            TreeError::Unreadable { what, reason } => StoreError::Corrupt { what, reason },
+            other => StoreError::Corrupt {
+                what: "state_tree".into(),
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl From<StoreError> for TreeError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt { what, reason } => TreeError::Unreadable { what, reason },
+            other => TreeError::Storage(other.to_string()),
+        }
+    }
+}
+
 impl From<StoreError> for StateError {
     fn from(e: StoreError) -> Self {
         StateError(e.to_string())
@@ -112,10 +136,11 @@ impl From<StoreError> for StateError {
 
 /// Storage of the chain and the committed ledger state. Implementations are safe to
 /// share between threads; commits are serialised inside.
-pub trait Store: ebill_ledger::StateView + Send + Sync {
-    /// On first open: records the genesis hash and the genesis units
-    /// ([`ebill_ledger::genesis_changes`]) in one synced batch. Later: refuses a
-    /// different genesis ([`StoreError::GenesisMismatch`]); the same one is a no-op.
+pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
+    /// On first open: records the genesis hash, the genesis units
+    /// ([`ebill_ledger::genesis_changes`]) and the state tree of the genesis state in
+    /// one synced batch. Later: refuses a different genesis
+    /// ([`StoreError::GenesisMismatch`]); the same one is a no-op.
     fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError>;
 
     /// The recorded genesis hash, if any.
@@ -129,11 +154,16 @@ pub trait Store: ebill_ledger::StateView + Send + Sync {
     /// (by position and by id), certificate, block hash index, bill and unit records,
     /// new tip.
     ///
+    /// The state tree is updated in the same batch: with `changes.tree` if given (it
+    /// must have been computed by [`state_update`] against this store's tip), else
+    /// computed here.
+    ///
     /// Refuses a block that does not extend the tip ([`StoreError::NotNext`]: height
     /// must be tip + 1 and the previous hash the tip's hash, or the genesis hash for
-    /// height 1), a certificate for another block and changes whose transaction count
-    /// differs from the block's ([`StoreError::Inconsistent`]). `changes.txs` must be
-    /// the ids of `block.txs` in order, as [`ebill_ledger::apply_block`] returns them.
+    /// height 1), a certificate for another block, changes whose transaction count
+    /// differs from the block's and a header whose state root is not the tree's root
+    /// after the changes ([`StoreError::Inconsistent`]). `changes.txs` must be the ids
+    /// of `block.txs` in order, as [`ebill_ledger::apply_block`] returns them.
     fn commit_block(
         &self,
         block: &Block,
@@ -197,6 +227,40 @@ pub trait Store: ebill_ledger::StateView + Send + Sync {
 
     /// Runs a full manual compaction (a no-op in memory).
     fn compact(&self) -> Result<(), StoreError>;
+
+    /// The state root as of the tip (of the genesis state before block 1).
+    fn state_root(&self) -> Result<Hash32, StoreError> {
+        Ok(self.tree_root()?)
+    }
+
+    /// The path of `key` in the state tree as of the tip: a membership proof if it has
+    /// a value, an absence proof if not.
+    fn prove_state(&self, key: &StateKey) -> Result<StateProof, StoreError> {
+        Ok(state_tree::prove(self, &key.hash())?)
+    }
+}
+
+/// The state tree's update for `changes` applied to the state `tree` holds (its tip):
+/// the new root, for a block's header, and the nodes to write with the block.
+pub fn state_update<R: NodeReader + ?Sized>(
+    tree: &R,
+    changes: &ChangeSet,
+) -> Result<TreeUpdate, StoreError> {
+    Ok(state_tree::apply(
+        tree,
+        &ebill_ledger::state_updates(changes),
+    )?)
+}
+
+/// `changes.tree`, or the update computed now if the changes do not carry one.
+pub(crate) fn tree_update_of<R: NodeReader + ?Sized>(
+    tree: &R,
+    changes: &ChangeSet,
+) -> Result<TreeUpdate, StoreError> {
+    match &changes.tree {
+        Some(u) => Ok(u.clone()),
+        None => state_update(tree, changes),
+    }
 }
 
 /// Checks what every store checks before a commit: the block extends `tip`, the
@@ -209,6 +273,7 @@ pub(crate) fn check_commit(
     block_hash: Hash32,
     cert: &CommitCertificate,
     changes: &ChangeSet,
+    state_root: Hash32,
 ) -> Result<(), StoreError> {
     let Some(genesis_hash) = genesis_hash else {
         return Err(StoreError::NoGenesis);
@@ -238,6 +303,12 @@ pub(crate) fn check_commit(
             h.tx_count,
             block.txs.len(),
             changes.txs.len()
+        )));
+    }
+    if h.state_root != state_root {
+        return Err(StoreError::Inconsistent(format!(
+            "header state root {} is not {}, the root after the block's changes",
+            h.state_root, state_root
         )));
     }
     if u32::try_from(block.txs.len()).is_err() {

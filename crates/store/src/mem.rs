@@ -4,11 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ebill_ledger::{BillRecord, ChangeSet, StateError, StateView, TxLocation, UnitRecord};
+use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
 use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
 };
 
-use crate::{Store, StoreError, Tip, check_commit};
+use crate::{Store, StoreError, Tip, check_commit, tree_update_of};
 
 #[derive(Default)]
 struct Inner {
@@ -21,6 +22,24 @@ struct Inner {
     bills: HashMap<BillId, BillRecord>,
     units: BTreeMap<CreditCode, UnitRecord>,
     wal: BTreeMap<(u64, u32), Vec<u8>>,
+    tree: HashMap<NodeKey, TreeNode>,
+}
+
+impl Inner {
+    fn write_tree(&mut self, update: TreeUpdate) {
+        for w in update.writes {
+            self.tree.insert(w.key, w.node);
+        }
+    }
+}
+
+/// The tree of a locked store's state, for computing an update under the write lock.
+struct TreeOf<'a>(&'a Inner);
+
+impl NodeReader for TreeOf<'_> {
+    fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
+        Ok(self.0.tree.get(key).copied())
+    }
 }
 
 /// A store in memory behind a read-write lock. Nothing survives the process; every
@@ -60,6 +79,12 @@ impl StateView for MemStore {
     }
 }
 
+impl NodeReader for MemStore {
+    fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
+        Ok(self.read().tree.get(key).copied())
+    }
+}
+
 impl Store for MemStore {
     fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
         let given = genesis.hash();
@@ -69,6 +94,8 @@ impl Store for MemStore {
             Some(stored) => Err(StoreError::GenesisMismatch { stored, given }),
             None => {
                 let changes = ebill_ledger::genesis_changes(genesis);
+                let update = tree_update_of(&TreeOf(&inner), &changes)?;
+                inner.write_tree(update);
                 inner.units.extend(changes.units);
                 inner.genesis_hash = Some(given);
                 Ok(())
@@ -92,7 +119,17 @@ impl Store for MemStore {
     ) -> Result<(), StoreError> {
         let hash = block.header.hash();
         let mut inner = self.write();
-        check_commit(inner.genesis_hash, inner.tip, block, hash, cert, changes)?;
+        let update = tree_update_of(&TreeOf(&inner), changes)?;
+        check_commit(
+            inner.genesis_hash,
+            inner.tip,
+            block,
+            hash,
+            cert,
+            changes,
+            update.root,
+        )?;
+        inner.write_tree(update);
         let height = block.header.height;
         for (i, id) in changes.txs.iter().enumerate() {
             // check_commit bounds the count by u32.

@@ -28,7 +28,8 @@ use rocksdb::{
 };
 
 use crate::keys::{self, cf};
-use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit};
+use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_update_of};
+use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
 
 type Db = DBWithThreadMode<SingleThreaded>;
 
@@ -89,12 +90,12 @@ fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     opts.set_level_compaction_dynamic_level_bytes(true);
     match name {
-        cf::BILLS | cf::TX_INDEX | cf::BLOCK_INDEX | cf::UNITS => {
+        cf::BILLS | cf::TX_INDEX | cf::BLOCK_INDEX | cf::UNITS | cf::STATE_TREE => {
             table.set_bloom_filter(10.0, false);
             table.set_whole_key_filtering(true);
             opts.set_memtable_prefix_bloom_ratio(0.05);
             opts.set_memtable_whole_key_filtering(true);
-            let big = name == cf::BILLS || name == cf::TX_INDEX;
+            let big = name == cf::BILLS || name == cf::TX_INDEX || name == cf::STATE_TREE;
             opts.set_write_buffer_size(if big {
                 config.write_buffer_bytes
             } else {
@@ -174,6 +175,14 @@ impl RocksStore {
         }
         *lock(&store.tip) = tip;
         Ok(store)
+    }
+
+    fn put_tree(&self, batch: &mut WriteBatch, update: &TreeUpdate) -> Result<(), StoreError> {
+        let tree = self.cf(cf::STATE_TREE)?;
+        for w in &update.writes {
+            batch.put_cf(tree, w.key.to_bytes(), w.node.to_canonical_bytes());
+        }
+        Ok(())
     }
 
     /// The directory of the database.
@@ -272,6 +281,14 @@ impl StateView for RocksStore {
     }
 }
 
+impl NodeReader for RocksStore {
+    fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
+        Ok(self.get_with(cf::STATE_TREE, &key.to_bytes(), |v| {
+            keys::decode::<TreeNode>(|| format!("state_tree/{key:?}"), v)
+        })?)
+    }
+}
+
 impl Store for RocksStore {
     fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
         let given = genesis.hash();
@@ -284,12 +301,14 @@ impl Store for RocksStore {
             };
         }
         let changes = ebill_ledger::genesis_changes(genesis);
+        let update = tree_update_of(self, &changes)?;
         let units = self.cf(cf::UNITS)?;
         let meta = self.cf(cf::META)?;
         let mut batch = WriteBatch::default();
         for (code, rec) in &changes.units {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
+        self.put_tree(&mut batch, &update)?;
         batch.put_cf(meta, keys::META_FORMAT, FORMAT_VERSION.to_be_bytes());
         batch.put_cf(meta, keys::META_GENESIS, given.0);
         self.sync_write(batch)
@@ -314,7 +333,16 @@ impl Store for RocksStore {
         let header_bytes = block.header.to_canonical_bytes();
         let hash = Hash32::digest(&header_bytes);
         let mut tip = lock(&self.tip);
-        check_commit(self.genesis_hash()?, *tip, block, hash, cert, changes)?;
+        let update = tree_update_of(self, changes)?;
+        check_commit(
+            self.genesis_hash()?,
+            *tip,
+            block,
+            hash,
+            cert,
+            changes,
+            update.root,
+        )?;
         let height = block.header.height;
 
         let blocks = self.cf(cf::BLOCKS)?;
@@ -357,6 +385,7 @@ impl Store for RocksStore {
         for (code, rec) in &changes.units {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
+        self.put_tree(&mut batch, &update)?;
         let new_tip = Tip { height, hash };
         batch.put_cf(meta, keys::META_TIP, keys::tip_value(new_tip));
         self.sync_write(batch)?;

@@ -255,6 +255,11 @@ fn corrupt_values_are_errors_not_panics() {
                 .unwrap();
         };
         put(cf::BILLS, &common::bill_id(7).key(), b"\x00garbage");
+        put(
+            cf::STATE_TREE,
+            &ebill_types::state_tree::NodeKey::ROOT.to_bytes(),
+            b"\x07",
+        );
         put(cf::BLOCKS, &1u64.to_be_bytes(), b"not a header");
         put(cf::CERTIFICATES, &2u64.to_be_bytes(), &[0xff; 3]);
         put(cf::TX_INDEX, &tx_of_block2.0, &[0; 5]);
@@ -283,6 +288,7 @@ fn corrupt_values_are_errors_not_panics() {
         "bills/33010126/0000000007",
     );
     assert!(store.bill(&common::bill_id(7)).is_err(), "StateView too");
+    corrupt(store.state_root().unwrap_err(), "state_tree/");
     corrupt(store.header(1).unwrap_err(), "blocks/1");
     corrupt(store.block(1).unwrap_err(), "blocks/1");
     corrupt(store.certificate(2).unwrap_err(), "certificates/2");
@@ -348,7 +354,7 @@ fn corrupt_values_are_errors_not_panics() {
         RocksStore::open(&path),
         Err(StoreError::UnsupportedFormat {
             found: 99,
-            expected: 1
+            expected: ebill_store::FORMAT_VERSION
         })
     ));
 }

@@ -54,3 +54,27 @@ pub mod serde_fixed {
         super::decode_fixed::<N>(&s).map_err(serde::de::Error::custom)
     }
 }
+
+/// Serde helpers for variable-length bytes as lowercase hex (bounded by the caller's
+/// own limits after decoding; uppercase and odd lengths are refused).
+pub mod bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes lowercase hex.
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+
+    /// Reads lowercase hex of an even length.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.len() % 2 != 0
+            || !s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(serde::de::Error::custom("expected lowercase hex"));
+        }
+        hex::decode(&s).map_err(serde::de::Error::custom)
+    }
+}

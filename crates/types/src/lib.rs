@@ -24,6 +24,7 @@ pub mod limits;
 pub mod merkle;
 pub mod money;
 pub mod proof;
+pub mod state_tree;
 pub mod status;
 pub mod text;
 pub mod timestamp;

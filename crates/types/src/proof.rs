@@ -18,9 +18,14 @@
 //! (`ebill-ledger` is not a dependency of this crate, so the few transitions are written
 //! again here, on purpose kept small).
 //!
-//! What a bundle cannot prove without the state tree of section 8's stretch goal: that
-//! no *later* transaction of the bill exists outside the bundle. The status it proves is
-//! the status after the transactions it shows, as of its highest height.
+//! A version 2 bundle also carries a **state proof** ([`StateEvidence`]): the bill's
+//! record in the state tree ([`crate::state_tree`]) with its path to the state root of a
+//! final header, and that header's certificate. The record holds the bill's status and
+//! a digest of its whole history, and the verifier checks that both agree with the
+//! transactions replayed: so a v2 bundle proves "status S as of height H, and no other
+//! transaction of this bill up to H". A version 1 bundle (no state proof) is still read
+//! and verified, and proves less: the status after the transactions it shows, with no
+//! word on later ones ([`Verified::state_height`] is `None`).
 //!
 //! Two forms: JSON (serde, unknown fields refused, a `version` field) and a compact
 //! binary form in the crate's canonical encoding (domain tag `ebill/proof/v1`, bounded
@@ -42,10 +47,12 @@ use crate::limits;
 use crate::merkle::{self, InclusionProof};
 use crate::tx::{Actor, Auth, SignedTx, TxBody, TxId, TxKind};
 
-/// Domain tag of the binary form of a bundle.
+/// Domain tag of the binary form of a bundle (of both versions).
 pub const BUNDLE_DOMAIN: &str = "ebill/proof/v1";
-/// The bundle format version this build writes and reads.
-pub const BUNDLE_VERSION: u32 = 1;
+/// The bundle format version this build writes: 2, with a state proof.
+pub const BUNDLE_VERSION: u32 = 2;
+/// The first bundle version, without a state proof: still read and verified.
+pub const BUNDLE_VERSION_1: u32 = 1;
 /// Most entries in one bundle: the issue, the bill's whole history and the registry
 /// changes of the units involved fit comfortably.
 pub const MAX_BUNDLE_ENTRIES: usize = 1024;
@@ -86,11 +93,51 @@ impl Canonical for ProvedTx {
     }
 }
 
+/// The bill's record in the state tree as of a final header: the proof that no other
+/// transaction of the bill exists up to that header's height.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateEvidence {
+    /// A final header (the node's latest when it made the bundle).
+    pub header: Header,
+    /// Its commit certificate.
+    pub certificate: CommitCertificate,
+    /// The bill's record in the state tree, canonical bytes in hex
+    /// ([`crate::state_tree::BillState`]).
+    #[serde(with = "crate::hexfmt::bytes")]
+    pub record: Vec<u8>,
+    /// Its path to `header.state_root`, canonical bytes in hex
+    /// ([`crate::state_tree::StateProof`]).
+    #[serde(with = "crate::hexfmt::bytes")]
+    pub proof: Vec<u8>,
+}
+
+/// Most bytes of a state record or state proof in a bundle.
+pub const MAX_STATE_BYTES: usize = 16 * 1024;
+
+impl Canonical for StateEvidence {
+    fn encode_to(&self, enc: &mut Encoder) {
+        self.header.encode_to(enc);
+        self.certificate.encode_to(enc);
+        enc.bytes(&self.record);
+        enc.bytes(&self.proof);
+    }
+
+    fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            header: Header::decode_from(dec)?,
+            certificate: CommitCertificate::decode_from(dec)?,
+            record: dec.bytes("state record", MAX_STATE_BYTES)?.to_vec(),
+            proof: dec.bytes("state proof", MAX_STATE_BYTES)?.to_vec(),
+        })
+    }
+}
+
 /// A proof bundle: everything needed to verify one bill offline against the genesis.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProofBundle {
-    /// Format version, [`BUNDLE_VERSION`].
+    /// Format version: [`BUNDLE_VERSION`] (2) with `state`, [`BUNDLE_VERSION_1`] without.
     pub version: u32,
     /// The chain.
     pub chain_id: String,
@@ -100,6 +147,9 @@ pub struct ProofBundle {
     pub bill: BillId,
     /// The proved transactions, ordered by (height, position in the block).
     pub entries: Vec<ProvedTx>,
+    /// The bill's state proof (version 2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateEvidence>,
 }
 
 impl ProofBundle {
@@ -155,6 +205,9 @@ impl Canonical for ProofBundle {
         self.genesis_hash.encode_to(enc);
         self.bill.encode_to(enc);
         enc.seq(&self.entries, |e, p| p.encode_to(e));
+        if self.version != BUNDLE_VERSION_1 {
+            enc.option(self.state.as_ref(), |e, s| s.encode_to(e));
+        }
     }
 
     fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -165,18 +218,28 @@ impl Canonical for ProofBundle {
             });
         }
         let version = dec.u32("bundle version")?;
-        if version != BUNDLE_VERSION {
+        if version != BUNDLE_VERSION && version != BUNDLE_VERSION_1 {
             return Err(DecodeError::InvalidTag {
                 what: "bundle version",
                 value: u64::from(version),
             });
         }
+        let chain_id = dec.str("chain id", limits::MAX_CHAIN_ID_BYTES)?.to_owned();
+        let genesis_hash = Hash32::decode_from(dec)?;
+        let bill = BillId::decode_from(dec)?;
+        let entries = dec.seq("proof entries", MAX_BUNDLE_ENTRIES, ProvedTx::decode_from)?;
+        let state = if version == BUNDLE_VERSION_1 {
+            None
+        } else {
+            dec.option("state evidence", StateEvidence::decode_from)?
+        };
         Ok(Self {
             version,
-            chain_id: dec.str("chain id", limits::MAX_CHAIN_ID_BYTES)?.to_owned(),
-            genesis_hash: Hash32::decode_from(dec)?,
-            bill: BillId::decode_from(dec)?,
-            entries: dec.seq("proof entries", MAX_BUNDLE_ENTRIES, ProvedTx::decode_from)?,
+            chain_id,
+            genesis_hash,
+            bill,
+            entries,
+            state,
         })
     }
 }
@@ -220,6 +283,9 @@ pub enum Link {
     RegulatorSignature,
     /// The bill's transactions do not replay into a consistent history.
     LifecycleOrder,
+    /// The state proof is missing (version 2), unreadable, does not lead to its
+    /// certified header's state root, or its record disagrees with the replayed history.
+    StateProof,
 }
 
 impl Link {
@@ -243,6 +309,7 @@ impl Link {
             Link::UnitSignature => "unit_signature",
             Link::RegulatorSignature => "regulator_signature",
             Link::LifecycleOrder => "lifecycle_order",
+            Link::StateProof => "state_proof",
         }
     }
 }
@@ -347,10 +414,16 @@ pub struct Verified {
     pub status: BillStatus,
     /// The bill's proved history, the issue first.
     pub history: Vec<ProvedStep>,
-    /// The highest height in the bundle: the status holds as of this height.
+    /// The highest height in the bundle's entries (and its state proof): the status
+    /// holds as of this height.
     pub height: u64,
     /// Number of entries checked.
     pub entries: usize,
+    /// With a state proof: the height as of which the state tree proves this status and
+    /// that the bill has no other transaction. `None` for a version 1 bundle.
+    pub state_height: Option<u64>,
+    /// With a state proof: the time of that height's header (Unix ms).
+    pub state_time_ms: Option<u64>,
 }
 
 impl Verified {
@@ -390,15 +463,32 @@ struct Replay {
 /// and signing with the key valid at that point), and every lifecycle transaction
 /// (this bill, signed by a registered unit in the right role, a legal transition).
 pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified, ProofError> {
-    if bundle.version != BUNDLE_VERSION {
+    if bundle.version != BUNDLE_VERSION && bundle.version != BUNDLE_VERSION_1 {
         return Err(ProofError::new(
             None,
             Link::Version,
             format!(
-                "bundle version {}, this verifier reads {BUNDLE_VERSION}",
+                "bundle version {}, this verifier reads {BUNDLE_VERSION_1} and {BUNDLE_VERSION}",
                 bundle.version
             ),
         ));
+    }
+    match (bundle.version, &bundle.state) {
+        (BUNDLE_VERSION_1, Some(_)) => {
+            return Err(ProofError::new(
+                None,
+                Link::Version,
+                "a version 1 bundle carries no state proof",
+            ));
+        }
+        (BUNDLE_VERSION, None) => {
+            return Err(ProofError::new(
+                None,
+                Link::StateProof,
+                "a version 2 bundle must carry the bill's state proof",
+            ));
+        }
+        _ => {}
     }
     let genesis_hash = genesis.hash();
     if bundle.genesis_hash != genesis_hash {
@@ -572,12 +662,28 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
             ),
         ));
     };
-    let height = bundle
+    let mut height = bundle
         .entries
         .iter()
         .map(|e| e.header.height)
         .max()
         .unwrap_or(0);
+    let (state_height, state_time_ms) = match &bundle.state {
+        Some(s) => {
+            check_state(
+                s,
+                bundle,
+                chain_id,
+                &validators,
+                replay.status,
+                &replay.history,
+                height,
+            )?;
+            height = height.max(s.header.height);
+            (Some(s.header.height), Some(s.header.time_ms))
+        }
+        None => (None, None),
+    };
     Ok(Verified {
         chain_id: chain_id.to_owned(),
         genesis_hash,
@@ -587,7 +693,87 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
         history: replay.history,
         height,
         entries: bundle.entries.len(),
+        state_height,
+        state_time_ms,
     })
+}
+
+/// The state proof: a certified header at or above every entry, the bill's record on
+/// the path to its state root, and a record that summarises exactly the replayed
+/// history (same status, same number of transactions, same first and last, same
+/// history digest), so no transaction of the bill up to that height is missing.
+fn check_state(
+    s: &StateEvidence,
+    bundle: &ProofBundle,
+    chain_id: &str,
+    validators: &crate::block::ValidatorSet,
+    status: BillStatus,
+    history: &[ProvedStep],
+    entries_height: u64,
+) -> Result<(), ProofError> {
+    use crate::state_tree::{BillState, HistoryStep, StateKey, StateProof, history_step};
+    let fail = |reason: String| Err(ProofError::new(None, Link::StateProof, reason));
+    let h = &s.header;
+    if h.chain_id != chain_id || h.validator_set_hash != validators.hash() {
+        return fail("the state header names another chain or validator set".into());
+    }
+    if h.height < entries_height {
+        return fail(format!(
+            "the state header is at height {}, below the bundle's transactions at {entries_height}",
+            h.height
+        ));
+    }
+    let hash = h.hash();
+    if s.certificate.height != h.height || s.certificate.block != hash {
+        return fail("the state header's certificate is for another block".into());
+    }
+    s.certificate
+        .verify(chain_id, h.height, &hash, validators)
+        .map_err(|e| ProofError::new(None, Link::StateProof, format!("certificate: {e}")))?;
+    let record = BillState::from_canonical_bytes(&s.record)
+        .map_err(|e| ProofError::new(None, Link::StateProof, format!("record: {e}")))?;
+    let proof = StateProof::from_canonical_bytes(&s.proof)
+        .map_err(|e| ProofError::new(None, Link::StateProof, format!("proof: {e}")))?;
+    let key = StateKey::Bill(bundle.bill);
+    proof
+        .verify_member(&h.state_root, &key.hash(), &key.value_hash(&s.record))
+        .map_err(|e| ProofError::new(None, Link::StateProof, e.to_string()))?;
+    let digest = history.iter().fold(Hash32::ZERO, |d, step| {
+        history_step(
+            &d,
+            &HistoryStep {
+                action: step.action,
+                by: step.by,
+                height: step.height,
+                time_ms: step.time_ms,
+                tx_id: step.tx_id,
+            },
+        )
+    });
+    let (Some(first), Some(last)) = (history.first(), history.last()) else {
+        return fail("no history to compare the state record with".into());
+    };
+    if record.status != status {
+        return fail(format!(
+            "the state tree says {}, the transactions replay to {}",
+            record.status.as_str(),
+            status.as_str()
+        ));
+    }
+    if usize::try_from(record.history_len).ok() != Some(history.len())
+        || record.history_digest != digest
+        || record.issue_tx != first.tx_id
+        || record.last_tx != last.tx_id
+        || record.last_height != last.height
+    {
+        return fail(format!(
+            "the state tree records {} transactions of the bill up to height {}, the bundle shows {}: a transaction is missing or extra",
+            record.history_len,
+            h.height,
+            history.len()
+        ));
+    }
+    Ok(())
 }
 
 fn check_regulators(i: usize, e: &ProvedTx, genesis: &Genesis) -> Result<(), ProofError> {

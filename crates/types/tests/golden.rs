@@ -685,6 +685,7 @@ fn no_stray_vector_files() {
         "merkle.json",
         "sealed_key.json",
         "signed_bill.json",
+        "state_tree.json",
         "transactions.json",
     ];
     let dir = std::fs::read_dir(vectors_dir()).unwrap_or_else(|e| {
@@ -698,4 +699,142 @@ fn no_stray_vector_files() {
         .collect();
     found.sort();
     assert_eq!(found, known, "files in tests/vectors/");
+}
+
+/// The state tree: key and value hashes of each kind of key, a bill's state record and
+/// its history digest, the roots of an empty tree, of one leaf and of two leaves whose
+/// paths share 255 bits, and a membership and an absence proof with their bytes.
+#[test]
+fn state_tree_hashes_roots_and_proofs() {
+    use ebill_types::state_tree::{
+        self, BillState, EMPTY, HistoryStep, LeafUpdate, NodeKey, NodeReader, StateKey, StateProof,
+        TreeError, TreeNode, history_step,
+    };
+    use ebill_types::{BillStatus, TxKind};
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Nodes(HashMap<NodeKey, TreeNode>);
+    impl NodeReader for Nodes {
+        fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
+            Ok(self.0.get(key).copied())
+        }
+    }
+    let apply = |nodes: &mut Nodes, updates: &[LeafUpdate]| {
+        let u = state_tree::apply(nodes, updates).unwrap();
+        for w in u.writes {
+            nodes.0.insert(w.key, w.node);
+        }
+        u.root
+    };
+
+    let bill_key = StateKey::Bill(example_bill_id());
+    let unit_key = StateKey::Unit(issuer_code());
+    let step1 = HistoryStep {
+        action: TxKind::IssueBill,
+        by: issuer_code(),
+        height: 1,
+        time_ms: 1_700_000_000_000,
+        tx_id: Hash32::digest(b"issue"),
+    };
+    let step2 = HistoryStep {
+        action: TxKind::ConfirmReimbursed,
+        by: reimburser_code(),
+        height: 5,
+        time_ms: 1_700_000_004_000,
+        tx_id: Hash32::digest(b"reimburse"),
+    };
+    let digest1 = history_step(&Hash32::ZERO, &step1);
+    let digest2 = history_step(&digest1, &step2);
+    let state = BillState {
+        status: BillStatus::Reimbursed {
+            by: reimburser_code(),
+            height: 5,
+        },
+        history_len: 2,
+        issue_tx: step1.tx_id,
+        last_tx: step2.tx_id,
+        last_height: 5,
+        history_digest: digest2,
+    };
+    let state_bytes = state.to_canonical_bytes();
+    assert_eq!(BillState::from_canonical_bytes(&state_bytes), Ok(state));
+    let bill_value = bill_key.value_hash(&state_bytes);
+
+    let mut one = Nodes::default();
+    let one_root = apply(
+        &mut one,
+        &[LeafUpdate {
+            key: bill_key.hash(),
+            value: bill_value,
+        }],
+    );
+    assert_eq!(
+        one_root,
+        state_tree::leaf_hash(&bill_key.hash(), &bill_value)
+    );
+
+    // Two keys that part only at the last bit.
+    let mut a = Hash32([0x5a; 32]);
+    let mut b = a;
+    a.0[31] &= 0xfe;
+    b.0[31] |= 0x01;
+    let mut two = Nodes::default();
+    let two_root = apply(
+        &mut two,
+        &[
+            LeafUpdate {
+                key: a,
+                value: Hash32::digest(b"a"),
+            },
+            LeafUpdate {
+                key: b,
+                value: Hash32::digest(b"b"),
+            },
+        ],
+    );
+    let member = state_tree::prove(&two, &a).unwrap();
+    member
+        .verify_member(&two_root, &a, &Hash32::digest(b"a"))
+        .unwrap();
+    let absent_key = Hash32([0xa5; 32]);
+    let absent = state_tree::prove(&two, &absent_key).unwrap();
+    absent.verify_absent(&two_root, &absent_key).unwrap();
+    for p in [&member, &absent] {
+        assert_eq!(
+            StateProof::from_canonical_bytes(&p.to_canonical_bytes()).as_ref(),
+            Ok(p)
+        );
+    }
+
+    check_vector(
+        "state_tree.json",
+        &json!({
+            "empty_root": EMPTY.to_hex(),
+            "keys": {
+                "bill": { "bill_id": hx(&example_bill_id().to_canonical_bytes()), "key_hash": bill_key.hash().to_hex() },
+                "unit": { "credit_code": issuer_code().to_string(), "key_hash": unit_key.hash().to_hex() },
+                "regulators": { "key_hash": StateKey::Regulators.hash().to_hex() },
+            },
+            "bill_state": {
+                "history": [
+                    { "action": "issue_bill", "by": issuer_code().to_string(), "height": 1, "time_ms": 1_700_000_000_000u64, "tx_id": step1.tx_id.to_hex(), "digest": digest1.to_hex() },
+                    { "action": "confirm_reimbursed", "by": reimburser_code().to_string(), "height": 5, "time_ms": 1_700_000_004_000u64, "tx_id": step2.tx_id.to_hex(), "digest": digest2.to_hex() },
+                ],
+                "canonical": hx(&state_bytes),
+                "value_hash": bill_value.to_hex(),
+            },
+            "one_leaf_root": one_root.to_hex(),
+            "two_leaves": {
+                "a": a.to_hex(),
+                "b": b.to_hex(),
+                "value_a": Hash32::digest(b"a").to_hex(),
+                "value_b": Hash32::digest(b"b").to_hex(),
+                "root": two_root.to_hex(),
+                "membership_proof_of_a": hx(&member.to_canonical_bytes()),
+                "absent_key": absent_key.to_hex(),
+                "absence_proof": hx(&absent.to_canonical_bytes()),
+            },
+        }),
+    );
 }

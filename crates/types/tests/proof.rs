@@ -116,6 +116,7 @@ impl Chain {
             genesis_hash: self.genesis.hash(),
             bill,
             entries,
+            state: None,
         }
     }
 }
@@ -611,9 +612,14 @@ fn json_field_tamperings_fail_naming_the_link() {
             Link::BillId,
         ),
         (
-            "version",
-            Box::new(|v| v["version"] = 2.into()),
+            "unknown version",
+            Box::new(|v| v["version"] = 3.into()),
             Link::Version,
+        ),
+        (
+            "version 2 without a state proof",
+            Box::new(|v| v["version"] = 2.into()),
+            Link::StateProof,
         ),
         (
             "unknown field",

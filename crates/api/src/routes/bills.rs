@@ -104,6 +104,11 @@ fn bundle_error(e: &BundleError) -> ApiError {
                 e.to_string(),
             )
         }
+        BundleError::Busy(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::OVERLOADED,
+            e.to_string(),
+        ),
         BundleError::Store(_) | BundleError::Inconsistent(_) => {
             ApiError::internal("building a proof bundle", e)
         }

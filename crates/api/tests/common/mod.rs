@@ -22,8 +22,7 @@ use ebill_ledger::{BlockError, Context, TxLocation, apply_block};
 use ebill_store::{MemStore, Store};
 use ebill_types::dev::{self, DEV_GENESIS_TIME_MS};
 use ebill_types::{
-    Block, CommitCertificate, CommitSignature, Genesis, Hash32, Header, SignedTx, TxId, Vote,
-    VoteKind,
+    Block, CommitCertificate, CommitSignature, Genesis, Header, SignedTx, TxId, Vote, VoteKind,
 };
 use tokio::sync::oneshot;
 use tower::ServiceExt;
@@ -116,7 +115,9 @@ impl TestBackend {
             tx_root: Block::tx_root(&txs),
             tx_count: 1,
             validator_set_hash: self.genesis.validator_set().unwrap().hash(),
-            state_root: Hash32::ZERO,
+            state_root: ebill_store::state_update(self.mem.as_ref(), &changes)
+                .unwrap()
+                .root,
         };
         let hash = header.hash();
         let vote = Vote {

@@ -110,7 +110,13 @@ pub fn reverse_tx(chain_id: &str, bill: BillId, nonce: u64) -> SignedTx {
     .sign_unit(chain_id, &dev_issuer_key())
 }
 
-pub fn header(genesis: &Genesis, height: u64, prev_hash: Hash32, txs: &[SignedTx]) -> Header {
+pub fn header(
+    genesis: &Genesis,
+    height: u64,
+    prev_hash: Hash32,
+    txs: &[SignedTx],
+    state_root: Hash32,
+) -> Header {
     let validators = genesis.validator_set().unwrap();
     Header {
         chain_id: genesis.chain_id.clone(),
@@ -121,7 +127,7 @@ pub fn header(genesis: &Genesis, height: u64, prev_hash: Hash32, txs: &[SignedTx
         tx_root: Block::tx_root(txs),
         tx_count: u32::try_from(txs.len()).unwrap(),
         validator_set_hash: validators.hash(),
-        state_root: Hash32::ZERO,
+        state_root,
     }
 }
 
@@ -161,7 +167,8 @@ pub fn next_block<S: Store>(store: &S, genesis: &Genesis, txs: Vec<SignedTx>) ->
         time_ms: block_time_ms(height),
     };
     let changes = apply_block(store, ctx, &txs, Some(&verified)).unwrap();
-    let header = header(genesis, height, prev, &txs);
+    let root = ebill_store::state_update(store, &changes).unwrap().root;
+    let header = header(genesis, height, prev, &txs, root);
     let cert = certify(genesis, &header);
     Committed {
         block: Block { header, txs },

@@ -1,0 +1,82 @@
+//! The ledger state as leaves of the state tree (`ebill_types::state_tree`): each bill's
+//! [`BillState`] (status now, and a digest chaining its whole history), each unit's
+//! registry record, and the regulator set. A block's [`ChangeSet`] becomes one sorted
+//! batch of leaf updates, applied to the tree in the same commit as the block.
+
+use ebill_types::Hash32;
+use ebill_types::codec::{Canonical, Encoder};
+use ebill_types::genesis::Regulators;
+use ebill_types::state_tree::{BillState, HistoryStep, LeafUpdate, StateKey, history_step};
+
+use crate::state::{BillRecord, ChangeSet};
+
+/// A bill's leaf in the state tree, from its record.
+pub fn bill_state(record: &BillRecord) -> BillState {
+    let first = record.history.first();
+    let last = record.history.last();
+    let history_digest = record.history.iter().fold(Hash32::ZERO, |d, h| {
+        history_step(
+            &d,
+            &HistoryStep {
+                action: h.action,
+                by: h.by,
+                height: h.height,
+                time_ms: h.time_ms,
+                tx_id: h.tx_id,
+            },
+        )
+    });
+    BillState {
+        status: record.status,
+        history_len: u32::try_from(record.history.len()).unwrap_or(u32::MAX),
+        issue_tx: first.map_or(Hash32::ZERO, |h| h.tx_id),
+        last_tx: last.map_or(Hash32::ZERO, |h| h.tx_id),
+        last_height: last.map_or(0, |h| h.height),
+        history_digest,
+    }
+}
+
+/// The canonical bytes of the regulator set's leaf: threshold, then each regulator's
+/// name and key (as in the genesis encoding).
+pub fn regulators_bytes(regulators: &Regulators) -> Vec<u8> {
+    let mut enc = Encoder::new();
+    enc.u16(regulators.threshold);
+    enc.seq(&regulators.keys, |e, r| {
+        e.str(&r.name);
+        r.public_key.encode_to(e);
+    });
+    enc.finish()
+}
+
+/// The leaf updates of a change set, sorted by key hash (each key once).
+pub fn state_updates(changes: &ChangeSet) -> Vec<LeafUpdate> {
+    let mut out = Vec::with_capacity(changes.bills.len() + changes.units.len() + 1);
+    for (id, record) in &changes.bills {
+        let key = StateKey::Bill(*id);
+        out.push(LeafUpdate {
+            key: key.hash(),
+            value: key.value_hash(&bill_state(record).to_canonical_bytes()),
+        });
+    }
+    for (code, record) in &changes.units {
+        let key = StateKey::Unit(*code);
+        out.push(LeafUpdate {
+            key: key.hash(),
+            value: key.value_hash(&record.to_canonical_bytes()),
+        });
+    }
+    if let Some(r) = &changes.regulators {
+        let key = StateKey::Regulators;
+        out.push(LeafUpdate {
+            key: key.hash(),
+            value: key.value_hash(&regulators_bytes(r)),
+        });
+    }
+    out.sort_unstable_by_key(|u| u.key);
+    // Distinct ids and codes hash to distinct keys unless SHA-256 collides.
+    assert!(
+        out.windows(2).all(|w| w[0].key != w[1].key),
+        "two state keys hash alike"
+    );
+    out
+}
