@@ -144,6 +144,53 @@ fn dev_chain_end_to_end_and_restart() {
     let (ok, v) = act(&url, &keys, "reimburse", "reimburser.key", ids1);
     assert!(!ok);
     assert_eq!(error_code(&v), "already_reimbursed");
+    // A bundle taken now proves "reimbursed as of height H" with the state tree; the
+    // one taken before the reimbursement still verifies, but only as "issued as of
+    // H0", and a desk that demands height H or a fresh state refuses it.
+    let after = tmp.path().join("after.json");
+    let out = ebill(
+        &url,
+        &[
+            "proof",
+            ids1[0],
+            ids1[1],
+            ids1[2],
+            "-o",
+            after.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success());
+    let verify = |path: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "verify-proof",
+            path.to_str().unwrap(),
+            "--genesis",
+            genesis.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = ebill(&url, &args);
+        (out.status.success(), json_of(&out))
+    };
+    let (ok, new) = verify(&after, &[]);
+    assert!(ok, "{new}");
+    assert_eq!(new["status"], "reimbursed");
+    assert_eq!(new["state_proved"], true);
+    let h = new["state_height"].as_u64().unwrap();
+    let (ok, old) = verify(&bundle, &[]);
+    assert!(ok, "{old}");
+    assert_eq!(old["status"], "issued");
+    let h0 = old["state_height"].as_u64().unwrap();
+    assert!(h0 < h, "{h0} < {h}");
+    let min = h.to_string();
+    let (ok, v) = verify(&bundle, &["--min-height", &min]);
+    assert!(!ok);
+    assert_eq!(error_code(&v), "stale_state");
+    let (ok, v) = verify(&after, &["--min-height", &min]);
+    assert!(ok, "{v}");
+    let (ok, v) = verify(&bundle, &["--max-age", "0"]);
+    assert!(!ok);
+    assert_eq!(error_code(&v), "stale_state");
+
     // Reversing a reimbursed bill is refused.
     let (ok, v) = act(&url, &keys, "reverse", "issuer.key", ids1);
     assert!(!ok);
