@@ -8,6 +8,7 @@
 //! The byte formats are pinned by golden vectors in `tests/vectors/`; a change to any of
 //! them is a protocol change.
 
+pub mod absence;
 #[cfg(feature = "adversary")]
 pub mod adversary;
 pub mod bill;
@@ -30,6 +31,7 @@ pub mod text;
 pub mod timestamp;
 pub mod tx;
 
+pub use absence::{AbsenceProof, VerifiedAbsence, verify_absence};
 pub use bill::{
     Bill, BillCode, BillError, BillId, BillKind, BillNumber, CheckCode, CodePrefix, Item, Payer,
     PayerType, SignedBill,

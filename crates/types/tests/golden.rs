@@ -674,6 +674,7 @@ fn no_stray_vector_files() {
         return;
     }
     let known = [
+        "absence.json",
         "bill.json",
         "bill_canonical.json",
         "block.json",
@@ -835,6 +836,122 @@ fn state_tree_hashes_roots_and_proofs() {
                 "absent_key": absent_key.to_hex(),
                 "absence_proof": hx(&absent.to_canonical_bytes()),
             },
+        }),
+    );
+}
+
+/// An absence proof (`ebill/absence/v1`): a tree holding the example bill and one
+/// other key, a header over its root certified by validators 0, 1 and 3, and the proof
+/// that the example bill's code with number 0000000002 was never issued, in both forms.
+#[test]
+fn absence_proof_of_a_never_issued_bill() {
+    use ebill_types::absence::{
+        ABSENCE_DOMAIN, ABSENCE_VERSION, AbsenceKind, AbsenceProof, verify_absence,
+    };
+    use ebill_types::state_tree::{
+        self, LeafUpdate, NodeKey, NodeReader, StateKey, TreeError, TreeNode,
+    };
+    use ebill_types::{BillId, BillNumber};
+    use std::collections::HashMap;
+
+    #[derive(Default)]
+    struct Nodes(HashMap<NodeKey, TreeNode>);
+    impl NodeReader for Nodes {
+        fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
+            Ok(self.0.get(key).copied())
+        }
+    }
+
+    let genesis = example_genesis();
+    let validators = genesis.validator_set().unwrap();
+    let vkeys = validator_keys();
+    let present = StateKey::Bill(example_bill_id());
+    let unit = StateKey::Unit(issuer_code());
+    let mut updates = vec![
+        LeafUpdate {
+            key: present.hash(),
+            value: present.value_hash(b"a bill record"),
+        },
+        LeafUpdate {
+            key: unit.hash(),
+            value: unit.value_hash(b"a unit record"),
+        },
+    ];
+    updates.sort_by_key(|u| u.key);
+    let mut nodes = Nodes::default();
+    let update = state_tree::apply(&nodes, &updates).unwrap();
+    for w in update.writes {
+        nodes.0.insert(w.key, w.node);
+    }
+    let absent = BillId {
+        code: example_bill_id().code,
+        number: BillNumber::parse("0000000002").unwrap(),
+    };
+    let absent_key = StateKey::Bill(absent).hash();
+    let path = state_tree::prove(&nodes, &absent_key).unwrap();
+    let header = Header {
+        chain_id: CHAIN_ID.into(),
+        height: 3,
+        prev_hash: Hash32::digest(b"block 2"),
+        time_ms: 1_700_000_003_000,
+        proposer: validators.proposer(3, 0),
+        tx_root: Hash32::ZERO,
+        tx_count: 0,
+        validator_set_hash: validators.hash(),
+        state_root: update.root,
+    };
+    let block_hash = header.hash();
+    let certificate = CommitCertificate {
+        height: 3,
+        round: 0,
+        block: block_hash,
+        signatures: [0u32, 1, 3]
+            .iter()
+            .map(|&i| CommitSignature {
+                validator: i,
+                signature: Vote {
+                    kind: VoteKind::Precommit,
+                    height: 3,
+                    round: 0,
+                    block: Some(block_hash),
+                    validator: i,
+                }
+                .sign(CHAIN_ID, &vkeys[i as usize])
+                .signature,
+            })
+            .collect(),
+    };
+    let proof = AbsenceProof {
+        kind: AbsenceKind::Absence,
+        version: ABSENCE_VERSION,
+        chain_id: CHAIN_ID.into(),
+        genesis_hash: genesis.hash(),
+        bill: absent,
+        header,
+        certificate,
+        proof: path.to_canonical_bytes(),
+    };
+    let verified = verify_absence(&proof, &genesis).unwrap();
+    assert_eq!(verified.height, 3);
+    let bytes = proof.to_bytes();
+    assert_eq!(AbsenceProof::from_bytes(&bytes).as_ref(), Ok(&proof));
+    let json_form: Value = serde_json::from_str(&proof.to_json()).unwrap();
+    assert_eq!(
+        AbsenceProof::from_json(&json_form.to_string()).as_ref(),
+        Ok(&proof)
+    );
+
+    check_vector(
+        "absence.json",
+        &json!({
+            "domain": ABSENCE_DOMAIN,
+            "present_bill_key_hash": present.hash().to_hex(),
+            "unit_key_hash": unit.hash().to_hex(),
+            "state_root": update.root.to_hex(),
+            "absent_bill_key_hash": absent_key.to_hex(),
+            "block_hash": block_hash.to_hex(),
+            "json": json_form,
+            "canonical": hx(&bytes),
         }),
     );
 }
