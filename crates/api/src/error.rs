@@ -72,6 +72,11 @@ pub mod codes {
     pub const OVERLOADED: &str = "overloaded";
     /// The node has as many connections open as it may (in total or from this address).
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    /// The bill exists (an absence proof was asked for an issued bill; the ledger's
+    /// rejection of a second IssueBill has the same code).
+    pub const BILL_EXISTS: &str = "bill_exists";
+    /// The node has no final block yet.
+    pub const NODE_NOT_READY: &str = "node_not_ready";
 }
 
 /// An error answer: HTTP status, stable code, human message, and for transaction errors

@@ -11,9 +11,12 @@
 //! - Every failure answers `{"error": {"code": "...", "message": "..."}}` ([`ApiError`]),
 //!   including malformed JSON, a wrong content type, a body over the limit, an unknown
 //!   route and a wrong method.
+//! - [`admin_router`] builds the node operator's routes (absence proofs, module
+//!   [`admin`]): served only on the operator's own listener, never by [`router`].
 //! - Bodies are parsed strictly: unknown fields are refused by the types, money as a
 //!   JSON number is refused, and bodies are size-limited per route ([`limits`]).
 
+pub mod admin;
 pub mod backend;
 pub mod decode;
 pub mod error;
@@ -29,6 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use admin::admin_router;
 pub use backend::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
 pub use error::ApiError;
 pub use server::{LimitError, ServerLimits, serve_with};
