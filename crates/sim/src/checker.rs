@@ -11,6 +11,8 @@
 //! - **no honest equivocation**: an honest validator never signs two different votes of
 //!   one kind, or two different proposals, for one height and round (across restarts
 //!   too), and consensus never had to refuse a conflicting signature;
+//! - **state root**: after its commits, an honest validator's own state tree has the
+//!   root its last committed header carries;
 //! - **node faults**: a final block that does not re-execute, a WAL refused on restart.
 //!
 //! Liveness (stalls) is checked by the run, which owns the clock.
@@ -29,7 +31,7 @@ pub struct Violation {
     pub node: Option<u32>,
     /// Which checker: `agreement`, `certificate`, `ledger_divergence`, `issued_twice`,
     /// `reimbursed_twice`, `reimbursed_unissued`, `reimbursed_after_final`,
-    /// `honest_equivocation`, `refused_conflicting_signature`, `node_fault`.
+    /// `honest_equivocation`, `refused_conflicting_signature`, `state_root`, `node_fault`.
     pub kind: &'static str,
     /// What exactly.
     pub detail: String,
@@ -229,6 +231,28 @@ impl Checker {
     /// only called with a height every honest validator has committed).
     pub fn prune_signed_below(&mut self, height: u64) {
         self.signed.retain(|(_, h, _, _), _| *h >= height);
+    }
+
+    /// Honest validator `node`'s own state tree after its commits: its root must be the
+    /// state root of the header it committed last.
+    pub fn on_tree_root(
+        &mut self,
+        time_ms: u64,
+        node: u32,
+        height: u64,
+        header_root: Hash32,
+        tree_root: Hash32,
+    ) {
+        if header_root != tree_root {
+            self.violation(
+                time_ms,
+                Some(node),
+                "state_root",
+                format!(
+                    "validator {node}'s state tree has root {tree_root} after height {height}, whose header says {header_root}"
+                ),
+            );
+        }
     }
 
     /// After each step: consensus must never have refused to sign (`refused` is

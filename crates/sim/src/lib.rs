@@ -21,6 +21,7 @@
 
 pub mod byzantine;
 pub mod checker;
+pub mod disk;
 pub mod network;
 pub mod node;
 pub mod rng;

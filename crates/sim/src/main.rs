@@ -37,7 +37,8 @@ struct Args {
     /// Liveness bound after GST, in simulated milliseconds.
     #[arg(long, default_value_t = 30_000)]
     liveness_bound_ms: u64,
-    /// Plant a consensus bug in the honest validators: no-lock, small-quorum, no-wal
+    /// Plant a bug in the honest validators: no-lock, small-quorum, no-wal (consensus),
+    /// skip-state-update (one validator's store forgets a state-tree update)
     /// (needs the cargo feature `bugs`).
     #[arg(long)]
     bug: Option<String>,

@@ -22,6 +22,8 @@ use ebill_engine::{
 };
 use ebill_ledger::{ChangeSet, genesis_changes};
 use ebill_store::{MemStore, Store};
+
+use crate::disk::{CommitFault, FaultyStore};
 use ebill_types::{
     Block, Canonical, CommitCertificate, Genesis, Hash32, Keypair, SignedTx, ValidatorSet,
 };
@@ -40,6 +42,9 @@ pub enum PlantedBug {
     SmallQuorum,
     /// `Bug::NoWal`: nothing persisted, the WAL ignored on restart.
     NoWal,
+    /// One honest validator's store forgets the state-tree update of its first commit
+    /// (not a consensus bug: the state-root checker must catch it).
+    SkipStateUpdate,
 }
 
 impl PlantedBug {
@@ -49,6 +54,7 @@ impl PlantedBug {
             "no-lock" => Some(Self::NoLock),
             "small-quorum" => Some(Self::SmallQuorum),
             "no-wal" => Some(Self::NoWal),
+            "skip-state-update" => Some(Self::SkipStateUpdate),
             _ => None,
         }
     }
@@ -59,6 +65,7 @@ impl PlantedBug {
             Self::NoLock => "no-lock",
             Self::SmallQuorum => "small-quorum",
             Self::NoWal => "no-wal",
+            Self::SkipStateUpdate => "skip-state-update",
         }
     }
 
@@ -132,6 +139,19 @@ pub enum Output {
         /// Digest of the ledger after the block.
         state_digest: Hash32,
     },
+    /// After the commits of one step: the root of this node's state tree and the state
+    /// root its tip's header carries (for the state-root checker).
+    TreeRoot {
+        /// The tip's height.
+        height: u64,
+        /// `header.state_root` of the tip.
+        header_root: Hash32,
+        /// The root of the node's own tree.
+        tree_root: Hash32,
+    },
+    /// An injected fault (a failed commit, a crash after one) ended the process: the
+    /// run restarts it.
+    Crashed,
     /// Equivocation evidence this node saw.
     Evidence(Evidence),
     /// Something that must never happen to a correct node (a final block that does not
@@ -139,12 +159,11 @@ pub enum Output {
     Fault(String),
 }
 
-/// What survives a crash: the store (blocks, certificates, ledger state, WAL), and the
-/// checkers' digest of the ledger after each final block.
-#[derive(Default)]
+/// What survives a crash: the store (blocks, certificates, ledger state, state tree,
+/// WAL), and the checkers' digest of the ledger after each final block.
 pub struct Disk {
-    /// The node's store.
-    pub store: Arc<MemStore>,
+    /// The node's store, with its fault injector.
+    pub store: Arc<FaultyStore>,
     /// [`digest_changes`] after each final height (instrumentation for the ledger
     /// equality checker, not something a node keeps).
     pub digests: BTreeMap<u64, Hash32>,
@@ -173,6 +192,8 @@ pub struct Node {
     adversary: Option<Adversary>,
     /// Incarnation: bumped at every restart, so that old timers are ignored.
     pub epoch: u64,
+    /// How far its clock is off.
+    clock_offset_ms: i64,
 }
 
 impl Node {
@@ -183,7 +204,10 @@ impl Node {
         params: Arc<NodeParams>,
         adversary: Option<Adversary>,
     ) -> Self {
-        let disk = Disk::default();
+        let disk = Disk {
+            store: Arc::new(FaultyStore::new(Arc::new(MemStore::new()))),
+            digests: BTreeMap::new(),
+        };
         let genesis = &params.genesis;
         // A fresh MemStore takes the genesis; it cannot refuse its first one.
         if let Err(e) = disk.store.init_genesis(genesis) {
@@ -200,6 +224,7 @@ impl Node {
             mem: None,
             adversary,
             epoch: 0,
+            clock_offset_ms: 0,
         }
     }
 
@@ -241,6 +266,12 @@ impl Node {
         self.params.validators.len() as u32
     }
 
+    /// Makes this node's next commit fail, crash after it, or (a planted bug) forget
+    /// its state-tree update; [`CommitFault::None`] disarms.
+    pub fn arm_commit_fault(&self, fault: CommitFault) {
+        self.disk.store.arm(fault);
+    }
+
     fn config(&self) -> Config {
         let config = Config::new(
             self.params.genesis.chain_id.clone(),
@@ -253,18 +284,26 @@ impl Node {
         let config = if self.adversary.is_some() {
             config
         } else {
-            config.with_bug(self.params.bug.map(|b| match b {
-                PlantedBug::NoLock => Bug::NoLock,
-                PlantedBug::SmallQuorum => Bug::SmallQuorum,
-                PlantedBug::NoWal => Bug::NoWal,
+            config.with_bug(self.params.bug.and_then(|b| match b {
+                PlantedBug::NoLock => Some(Bug::NoLock),
+                PlantedBug::SmallQuorum => Some(Bug::SmallQuorum),
+                PlantedBug::NoWal => Some(Bug::NoWal),
+                // A store bug, armed by the run.
+                PlantedBug::SkipStateUpdate => None,
             }))
         };
         config
     }
 
-    /// The validators' clock: simulated time from the chain's epoch.
-    fn wall_ms(now_ms: u64) -> u64 {
-        CHAIN_EPOCH_MS + now_ms
+    /// This validator's clock: simulated time from the chain's epoch, off by its
+    /// drift.
+    fn wall_ms(&self, now_ms: u64) -> u64 {
+        (CHAIN_EPOCH_MS + now_ms).saturating_add_signed(self.clock_offset_ms)
+    }
+
+    /// Sets how far this validator's clock is off (negative: behind).
+    pub fn set_clock_offset_ms(&mut self, offset_ms: i64) {
+        self.clock_offset_ms = offset_ms;
     }
 
     // ----- crash and restart -----
@@ -295,7 +334,7 @@ impl Node {
                 verify_cores: 1,
             },
         };
-        match Engine::start(setup, now_ms, Self::wall_ms(now_ms)) {
+        match Engine::start(setup, now_ms, self.wall_ms(now_ms)) {
             Ok((engine, first)) => {
                 self.mem = Some(Mem {
                     engine,
@@ -487,17 +526,29 @@ impl Node {
 
     /// Gives the engine one input and carries out what it asks.
     fn drive(&mut self, now_ms: u64, rng: &mut Rng, input: Input, out: &mut Vec<Output>) {
+        let wall_ms = self.wall_ms(now_ms);
         let Some(m) = self.mem.as_mut() else {
             return;
         };
         if m.halted {
             return;
         }
-        match m.engine.on_input(now_ms, Self::wall_ms(now_ms), input) {
+        match m.engine.on_input(now_ms, wall_ms, input) {
             Ok(outputs) => self.carry_out(now_ms, rng, outputs, out),
             Err(e) => {
-                m.halted = true;
-                out.push(Output::Fault(format!("the engine stopped: {e}")));
+                if self.disk.store.take_crash() {
+                    // The injected fault killed the process; the run restarts it. A
+                    // commit that became durable first is reported as the node's.
+                    if let Some(c) = self.disk.store.take_unreported() {
+                        self.report_commit(Arc::new(c.block), c.certificate, &c.changes, out);
+                        self.report_tree_root(out);
+                    }
+                    self.crash();
+                    out.push(Output::Crashed);
+                } else {
+                    m.halted = true;
+                    out.push(Output::Fault(format!("the engine stopped: {e}")));
+                }
                 return;
             }
         }
@@ -533,6 +584,9 @@ impl Node {
         outputs: Vec<EngineOutput>,
         out: &mut Vec<Output>,
     ) {
+        let committed = outputs
+            .iter()
+            .any(|o| matches!(o, EngineOutput::Committed(_)));
         for o in outputs {
             match o {
                 EngineOutput::Send(Outbound::Consensus { msg, block }) => {
@@ -560,25 +614,56 @@ impl Node {
                     }
                 }
                 EngineOutput::Committed(c) => {
-                    let height = c.certified.block.header.height;
-                    let previous = self
-                        .disk
-                        .digests
-                        .get(&(height - 1))
-                        .copied()
-                        .unwrap_or(Hash32::ZERO);
-                    let state_digest = digest_changes(previous, &c.changes);
-                    self.disk.digests.insert(height, state_digest);
-                    out.push(Output::Committed {
-                        height,
-                        block: c.certified.block,
-                        certificate: c.certified.certificate,
-                        state_digest,
-                    });
+                    self.report_commit(c.certified.block, c.certified.certificate, &c.changes, out);
                 }
                 EngineOutput::Dropped { .. } => {}
                 EngineOutput::Evidence(e) => out.push(Output::Evidence(e)),
             }
+        }
+        if committed {
+            self.report_tree_root(out);
+        }
+    }
+
+    /// A final block for the checkers, with the ledger digest after it.
+    fn report_commit(
+        &mut self,
+        block: Arc<Block>,
+        certificate: CommitCertificate,
+        changes: &ChangeSet,
+        out: &mut Vec<Output>,
+    ) {
+        let height = block.header.height;
+        let Some(previous) = self.disk.digests.get(&(height - 1)).copied() else {
+            out.push(Output::Fault(format!(
+                "height {height} committed, but height {} was never reported",
+                height - 1
+            )));
+            return;
+        };
+        let state_digest = digest_changes(previous, changes);
+        self.disk.digests.insert(height, state_digest);
+        out.push(Output::Committed {
+            height,
+            block,
+            certificate,
+            state_digest,
+        });
+    }
+
+    /// The node's own tree root against its tip's header.
+    fn report_tree_root(&self, out: &mut Vec<Output>) {
+        let store = &self.disk.store;
+        let tip = store.tip().ok().flatten();
+        let header = tip.and_then(|t| store.header(t.height).ok().flatten());
+        match (header, store.state_root()) {
+            (Some(h), Ok(tree_root)) => out.push(Output::TreeRoot {
+                height: h.height,
+                header_root: h.state_root,
+                tree_root,
+            }),
+            (_, Err(e)) => out.push(Output::Fault(format!("the state tree is unreadable: {e}"))),
+            (None, Ok(_)) => out.push(Output::Fault("a commit left no tip header".into())),
         }
     }
 

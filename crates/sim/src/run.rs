@@ -17,6 +17,7 @@ use ebill_types::dev;
 
 use crate::byzantine::{Adversary, Strategy};
 use crate::checker::{Checker, Violation};
+use crate::disk::CommitFault;
 use crate::network::{LinkFaults, Network, NetworkConfig, Partition, Payload};
 use crate::node::{Node, NodeParams, Output, PlantedBug, Timer};
 use crate::rng::{Rng, mix};
@@ -94,6 +95,10 @@ pub struct RunReport {
     pub max_post_gst_gap_ms: u64,
     /// Digest of everything that happened, in order: equal digests, equal runs.
     pub trace_digest: u64,
+    /// Commits that failed before writing, injected by the disks.
+    pub failed_commits: u64,
+    /// Crashes right after a durable commit, injected by the disks.
+    pub crashes_after_commit: u64,
     /// The event log, if [`RunConfig::log`] was set.
     pub log: Vec<String>,
 }
@@ -138,6 +143,10 @@ struct Scenario {
     crashes: Vec<(u64, u64, u32)>,
     crash_after_sign_per_mille: u32,
     isolate_after_commit_per_mille: u32,
+    /// Chance per event, before GST, that a node's next commit fails or crashes.
+    store_fault_per_mille: u32,
+    /// Each validator's clock offset.
+    clock_offsets_ms: Vec<i64>,
     client_gap_ms: (u64, u64),
 }
 
@@ -201,6 +210,10 @@ fn draw_scenario(config: &RunConfig, rng: &mut Rng) -> Scenario {
         crashes,
         crash_after_sign_per_mille: rng.range(0, 40) as u32,
         isolate_after_commit_per_mille: rng.range(0, 600) as u32,
+        store_fault_per_mille: rng.range(0, 3) as u32,
+        // Clocks apart by up to 4 s either way: well inside the 10 s a proposal's time
+        // may be ahead of a validator's clock.
+        clock_offsets_ms: (0..n).map(|_| rng.range(0, 8_000) as i64 - 4_000).collect(),
         client_gap_ms: (20, rng.range(100, 600)),
     }
 }
@@ -263,16 +276,30 @@ impl World {
             mempool_max_txs: 100_000,
             bug: config.bug,
         });
-        let nodes = (0..config.validators)
+        let mut nodes: Vec<Node> = (0..config.validators)
             .map(|i| {
                 let key = dev::dev_key("validator", i);
                 let adversary = scenario
                     .strategies
                     .get(&i)
                     .map(|s| Adversary::new(*s, SIM_CHAIN_ID, validators.clone(), i, key.clone()));
-                Node::new(i, key, Arc::clone(&params), adversary)
+                let mut node = Node::new(i, key, Arc::clone(&params), adversary);
+                node.set_clock_offset_ms(
+                    scenario
+                        .clock_offsets_ms
+                        .get(i as usize)
+                        .copied()
+                        .unwrap_or(0),
+                );
+                node
             })
             .collect();
+        if config.bug == Some(PlantedBug::SkipStateUpdate)
+            && let Some(first_honest) = nodes.iter().find(|n| !n.byzantine())
+        {
+            first_honest.arm_commit_fault(CommitFault::SkipStateUpdate);
+        }
+        let nodes = std::mem::take(&mut nodes);
         let network = Network::new(scenario.network.clone());
         Self {
             workload: Workload::new(SIM_CHAIN_ID, config.validators),
@@ -423,6 +450,22 @@ impl World {
                         self.maybe_isolate_after_commit(i);
                     }
                 }
+                Output::TreeRoot {
+                    height,
+                    header_root,
+                    tree_root,
+                } => {
+                    if honest {
+                        self.checker
+                            .on_tree_root(self.now_ms, i, height, header_root, tree_root);
+                    }
+                }
+                Output::Crashed => {
+                    self.log(|| format!("CRASH v{i} (injected store fault)"));
+                    let back = self.now_ms + self.rng.range(1, 800);
+                    self.down_until.insert(i, back);
+                    self.schedule(back, SimEvent::Restart { node: i });
+                }
                 Output::Evidence(_) => {}
                 Output::Fault(detail) => {
                     if honest {
@@ -437,6 +480,26 @@ impl World {
                 .get(i as usize)
                 .map_or(0, |n| n.refused_conflicting_signatures());
             self.checker.after_step(self.now_ms, i, refused);
+        }
+    }
+
+    /// Before GST, a node's next commit sometimes fails before writing (the engine
+    /// stops; the node restarts) or crashes right after it is durable.
+    fn maybe_arm_store_fault(&mut self, i: u32) {
+        if self.now_ms >= self.scenario.network.gst_ms
+            || self.config.bug == Some(PlantedBug::SkipStateUpdate)
+            || self.down_until.contains_key(&i)
+            || !self.rng.chance(self.scenario.store_fault_per_mille)
+        {
+            return;
+        }
+        let fault = if self.rng.chance(500) {
+            CommitFault::FailBefore
+        } else {
+            CommitFault::CrashAfter
+        };
+        if let Some(n) = self.nodes.get(i as usize) {
+            n.arm_commit_fault(fault);
         }
     }
 
@@ -566,6 +629,7 @@ impl World {
         match event {
             SimEvent::Deliver { to, from, payload } => {
                 self.trace(payload.tag() ^ (u64::from(to) << 48));
+                self.maybe_arm_store_fault(to);
                 let mut out = Vec::new();
                 if let Some(node) = self.nodes.get_mut(to as usize) {
                     node.on_payload(self.now_ms, &mut self.rng, from, payload, &mut out);
@@ -609,6 +673,12 @@ impl World {
             }
             SimEvent::Gst => {
                 self.gst_passed = true;
+                // From GST on the disks behave (the planted bug is armed once, at boot).
+                if self.config.bug != Some(PlantedBug::SkipStateUpdate) {
+                    for n in &self.nodes {
+                        n.arm_commit_fault(CommitFault::None);
+                    }
+                }
                 self.tip_at_gst = self.honest_tips().max().unwrap_or(0);
                 self.schedule(self.now_ms + 500, SimEvent::LivenessCheck);
             }
@@ -643,6 +713,16 @@ impl World {
             events: self.events,
             max_post_gst_gap_ms: self.max_gap_ms,
             trace_digest: self.trace,
+            failed_commits: self
+                .nodes
+                .iter()
+                .map(|n| n.disk.store.injected().failed_commits)
+                .sum(),
+            crashes_after_commit: self
+                .nodes
+                .iter()
+                .map(|n| n.disk.store.injected().crashes_after_commit)
+                .sum(),
             log: self.log,
         }
     }
@@ -738,6 +818,10 @@ pub struct Summary {
     pub max_post_gst_gap_ms: u64,
     /// Violations by checker.
     pub violation_kinds: BTreeMap<&'static str, u64>,
+    /// Injected commit failures over all runs.
+    pub failed_commits: u64,
+    /// Injected crashes right after a commit over all runs.
+    pub crashes_after_commit: u64,
 }
 
 /// Failing seeds kept in a [`Summary`].
@@ -753,6 +837,8 @@ impl Summary {
         self.sim_time_ms += r.sim_time_ms;
         self.messages += r.messages;
         self.max_post_gst_gap_ms = self.max_post_gst_gap_ms.max(r.max_post_gst_gap_ms);
+        self.failed_commits += r.failed_commits;
+        self.crashes_after_commit += r.crashes_after_commit;
         for v in &r.violations {
             *self.violation_kinds.entry(v.kind).or_insert(0) += 1;
         }
@@ -798,7 +884,8 @@ pub fn run_seeds(
 impl Summary {
     /// One JSON object: `runs`, `final_blocks`, `violations`, `stalls`, `failing_seeds`,
     /// `first_failure`, `sim_time_ms`, `messages`, `max_post_gst_gap_ms`,
-    /// `liveness_bound_ms`, `violation_kinds`, and the run settings.
+    /// `liveness_bound_ms`, `violation_kinds`, `failed_commits`, `crashes_after_commit`,
+    /// and the run settings.
     pub fn to_json(&self, config: &RunConfig, first_seed: u64) -> String {
         let seeds: Vec<String> = self.failing_seeds.iter().map(u64::to_string).collect();
         let kinds: Vec<String> = self
@@ -815,7 +902,7 @@ impl Summary {
             None => "null".to_owned(),
         };
         format!(
-            "{{\"runs\":{},\"final_blocks\":{},\"violations\":{},\"stalls\":{},\"failing_seeds\":[{}],\"first_failure\":{},\"sim_time_ms\":{},\"messages\":{},\"max_post_gst_gap_ms\":{},\"liveness_bound_ms\":{},\"violation_kinds\":{{{}}},\"validators\":{},\"byzantine\":{},\"heights\":{},\"first_seed\":{},\"bug\":{}}}",
+            "{{\"runs\":{},\"final_blocks\":{},\"violations\":{},\"stalls\":{},\"failing_seeds\":[{}],\"first_failure\":{},\"sim_time_ms\":{},\"messages\":{},\"max_post_gst_gap_ms\":{},\"liveness_bound_ms\":{},\"violation_kinds\":{{{}}},\"failed_commits\":{},\"crashes_after_commit\":{},\"validators\":{},\"byzantine\":{},\"heights\":{},\"first_seed\":{},\"bug\":{}}}",
             self.runs,
             self.final_blocks,
             self.violations,
@@ -827,6 +914,8 @@ impl Summary {
             self.max_post_gst_gap_ms,
             config.liveness_bound_ms,
             kinds.join(","),
+            self.failed_commits,
+            self.crashes_after_commit,
             config.validators,
             config.byzantine,
             config.heights,
