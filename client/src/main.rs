@@ -20,8 +20,9 @@ use clap::{Args, Parser, Subcommand};
 use ebill_client::input::{self, Format, SourceBill};
 use ebill_client::network::{self, Plan};
 use ebill_client::{CliError, devkeys, files, http::Node, keystore, passphrase};
+use ebill_types::absence::{AbsenceProof, VerifiedAbsence, is_absence_proof, verify_absence};
 use ebill_types::keyfile::{KdfCost, KeyFile};
-use ebill_types::proof::{ProofBundle, verify_bundle};
+use ebill_types::proof::{ProofBundle, ProofError, verify_bundle};
 use ebill_types::{
     Bill, BillCode, BillId, BillNumber, CheckCode, CreditCode, Keypair, SignedTx, Timestamp, Tx,
     TxBody,
@@ -145,20 +146,36 @@ enum Command {
         #[arg(long)]
         binary: bool,
     },
-    /// Verify a proof bundle offline against a genesis file; exit 0 only if every link
-    /// holds.
+    /// Fetch the proof that no bill CODE/NUMBER exists, from the node operator's API
+    /// (`ebill-node --admin-api`: give it with --node). Fails with `bill_exists` for an
+    /// issued bill.
+    ProofAbsent {
+        /// Bill code.
+        code: String,
+        /// Bill number.
+        number: String,
+        /// The file to write.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        /// Write the compact binary form instead of JSON.
+        #[arg(long)]
+        binary: bool,
+    },
+    /// Verify a proof bundle, or an absence proof (`ebill proof-absent`), offline
+    /// against a genesis file; exit 0 only if every link holds.
     VerifyProof {
-        /// The bundle (JSON or binary).
+        /// The bundle or absence proof (JSON or binary).
         bundle: PathBuf,
         /// The chain's genesis file.
         #[arg(long)]
         genesis: PathBuf,
-        /// Refuse a bundle whose state is not proved as of at least this height (a
-        /// bundle without a state proof is refused too).
+        /// Refuse a bundle (or absence proof) whose state is not proved as of at least
+        /// this height (a bundle without a state proof is refused too).
         #[arg(long)]
         min_height: Option<u64>,
-        /// Refuse a bundle whose state proof's header is older than this many seconds
-        /// by this machine's clock (a bundle without a state proof is refused too).
+        /// Refuse a bundle (or absence proof) whose state proof's header is older than
+        /// this many seconds by this machine's clock (a bundle without a state proof is
+        /// refused too).
         #[arg(long)]
         max_age: Option<u64>,
     },
@@ -420,6 +437,12 @@ fn run(cli: &Cli) -> Result<Outcome> {
             out,
             binary,
         } => proof(cli, code, number, check_code, out, *binary),
+        Command::ProofAbsent {
+            code,
+            number,
+            out,
+            binary,
+        } => proof_absent(cli, code, number, out, *binary),
         Command::VerifyProof {
             bundle,
             genesis,
@@ -1084,12 +1107,18 @@ struct Freshness {
 }
 
 impl Freshness {
-    /// Why `v` is not fresh enough, if it is not.
+    /// Why a bundle's proved state `v` is not fresh enough, if it is not.
     fn refusal(&self, v: &ebill_types::proof::Verified, now_ms: u64) -> Option<String> {
+        self.refusal_of(v.state_height.zip(v.state_time_ms), now_ms)
+    }
+
+    /// Why a state proved as of `state` (height, header time in Unix ms; `None` for a
+    /// bundle without a state proof) is not fresh enough, if it is not.
+    fn refusal_of(&self, state: Option<(u64, u64)>, now_ms: u64) -> Option<String> {
         if self.min_height.is_none() && self.max_age_s.is_none() {
             return None;
         }
-        let (Some(height), Some(time_ms)) = (v.state_height, v.state_time_ms) else {
+        let Some((height, time_ms)) = state else {
             return Some(
                 "the bundle has no state proof (version 1): it cannot show that nothing happened to the bill since".into(),
             );
@@ -1129,27 +1158,17 @@ fn verify_proof(
 ) -> Result<Outcome> {
     let genesis = files::read_genesis(genesis_path)?;
     let bytes = files::read_bounded(bundle_path)?;
+    if is_absence_proof(&bytes) {
+        let checked = AbsenceProof::decode_any(&bytes).and_then(|p| verify_absence(&p, &genesis));
+        return match checked {
+            Ok(v) => Ok(report_absence(cli, &v, freshness)),
+            Err(e) => Ok(report_broken(cli, &e)),
+        };
+    }
     let checked = ProofBundle::decode_any(&bytes).and_then(|b| verify_bundle(&b, &genesis));
     let v = match checked {
         Ok(v) => v,
-        Err(e) => {
-            if cli.json {
-                print_json(&json!({"error": {
-                    "code": e.code(),
-                    "message": e.to_string(),
-                    "link": e.link,
-                    "entry": e.entry,
-                }}));
-            } else {
-                eprintln!(
-                    "ebill: proof NOT valid: broken link {}{}: {}",
-                    e.link,
-                    e.entry.map(|i| format!(" (entry {i})")).unwrap_or_default(),
-                    e.reason
-                );
-            }
-            return Ok(Outcome::Failure);
-        }
+        Err(e) => return Ok(report_broken(cli, &e)),
     };
     if let Some(why) = freshness.refusal(&v, now_unix_ms()) {
         if cli.json {
@@ -1211,6 +1230,122 @@ fn verify_proof(
                 s.height
             );
         }
+    }
+    Ok(Outcome::Success)
+}
+
+/// Prints which link of a proof broke; the outcome is a failure.
+fn report_broken(cli: &Cli, e: &ProofError) -> Outcome {
+    if cli.json {
+        print_json(&json!({"error": {
+            "code": e.code(),
+            "message": e.to_string(),
+            "link": e.link,
+            "entry": e.entry,
+        }}));
+    } else {
+        eprintln!(
+            "ebill: proof NOT valid: broken link {}{}: {}",
+            e.link,
+            e.entry.map(|i| format!(" (entry {i})")).unwrap_or_default(),
+            e.reason
+        );
+    }
+    Outcome::Failure
+}
+
+/// Prints a verified absence proof, or why it is not fresh enough.
+fn report_absence(cli: &Cli, v: &VerifiedAbsence, freshness: Freshness) -> Outcome {
+    if let Some(why) = freshness.refusal_of(Some((v.height, v.time_ms)), now_unix_ms()) {
+        if cli.json {
+            print_json(&json!({"error": {
+                "code": "stale_state",
+                "message": why,
+                "state_height": v.height,
+            }}));
+        } else {
+            eprintln!("ebill: absence proof valid but NOT accepted: {why}");
+        }
+        return Outcome::Failure;
+    }
+    if cli.json {
+        print_json(&json!({
+            "valid": true,
+            "absent": true,
+            "state_height": v.height,
+            "state_proved": true,
+            "state_time_ms": v.time_ms,
+            "block_hash": v.block_hash,
+            "chain_id": v.chain_id,
+            "code": v.bill.code,
+            "number": v.bill.number,
+        }));
+    } else {
+        println!(
+            "absence proof VALID: no bill {}/{} exists as of height {} (chain {}, block {})",
+            v.bill.code, v.bill.number, v.height, v.chain_id, v.block_hash
+        );
+    }
+    Outcome::Success
+}
+
+/// `ebill proof-absent`: fetches an absence proof from the operator's API, checks that
+/// it is one of this bill before writing it.
+fn proof_absent(cli: &Cli, code: &str, number: &str, out: &Path, binary: bool) -> Result<Outcome> {
+    let bill = BillId {
+        code: BillCode::parse(code).map_err(|e| CliError::argument(e.to_string()))?,
+        number: BillNumber::parse(number).map_err(|e| CliError::argument(e.to_string()))?,
+    };
+    let node = Node::new(&cli.node)?;
+    let mut path = format!("/admin/v1/absent/{}/{}", bill.code, bill.number);
+    if binary {
+        path.push_str("?format=binary");
+    }
+    let answer = node.get(&path)?;
+    if !answer.is_success() {
+        return Err(answer.error().into());
+    }
+    let proof = AbsenceProof::decode_any(&answer.body).map_err(|e| {
+        CliError::new(
+            "bad_answer",
+            format!("the node's absence proof does not decode: {e}"),
+        )
+    })?;
+    if proof.bill != bill {
+        return Err(CliError::new(
+            "bad_answer",
+            format!(
+                "the node sent an absence proof of bill {}, not {bill}",
+                proof.bill
+            ),
+        )
+        .into());
+    }
+    let bytes = if binary {
+        proof.to_bytes()
+    } else {
+        let mut text = proof.to_json();
+        text.push('\n');
+        text.into_bytes()
+    };
+    files::write_public(out, &bytes, true)?;
+    if cli.json {
+        print_json(&json!({
+            "file": out,
+            "code": bill.code,
+            "number": bill.number,
+            "state_height": proof.header.height,
+            "bytes": bytes.len(),
+            "format": if binary { "binary" } else { "json" },
+        }));
+    } else {
+        println!(
+            "wrote {} (no bill {bill} as of height {}, {} bytes); check it offline with: ebill verify-proof {} --genesis GENESIS.json",
+            out.display(),
+            proof.header.height,
+            bytes.len(),
+            out.display()
+        );
     }
     Ok(Outcome::Success)
 }

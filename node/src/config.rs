@@ -24,7 +24,7 @@ pub struct Args {
     /// Run the built-in one-validator dev chain (chain id ebill-dev, well-known dev keys).
     #[arg(long)]
     pub dev: bool,
-    /// A TOML config file (role, genesis, key, data_dir, api, listen, peers, and an
+    /// A TOML config file (role, genesis, key, data_dir, api, admin_api, listen, peers, and an
     /// [http] table of API limits); paths in it are relative to the file's folder. Flags
     /// override it. With --dev it may hold only the [http] table.
     #[arg(long)]
@@ -41,6 +41,11 @@ pub struct Args {
     /// Address of the HTTP API.
     #[arg(long)]
     pub api: Option<SocketAddr>,
+    /// Address of the operator's API (absence proofs, which tell whether a bill exists):
+    /// off unless set. Give a loopback address (127.0.0.1:PORT): anyone who reaches it
+    /// can enumerate the issued bill numbers.
+    #[arg(long = "admin-api")]
+    pub admin_api: Option<SocketAddr>,
     /// Role of this node.
     #[arg(long, value_enum)]
     pub role: Option<RoleArg>,
@@ -155,6 +160,8 @@ struct FileConfig {
     key: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     api: Option<SocketAddr>,
+    /// Address of the operator's API (loopback); off unless set.
+    admin_api: Option<SocketAddr>,
     /// Listen address for peers (a multiaddr).
     listen: Option<String>,
     /// Peers' addresses (multiaddrs) to dial.
@@ -173,6 +180,10 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// API address.
     pub api: SocketAddr,
+    /// Address of the operator's API ([`ebill_api::admin_router`]: absence proofs), with
+    /// the same `[http]` limits as the public one; `None` (the default) serves none.
+    /// Meant for a loopback address: what it serves tells which bills exist.
+    pub admin_api: Option<SocketAddr>,
     /// Limits of the HTTP server (`[http]` of the config file).
     pub http_limits: ServerLimits,
     /// Settings of the API routes (`[http]` of the config file).
@@ -251,6 +262,7 @@ impl NodeConfig {
             .clone()
             .or_else(|| file.data_dir.as_ref().map(rel));
         let api = args.api.or(file.api);
+        let admin_api = args.admin_api.or(file.admin_api);
         let role = args.role.or(file.role).unwrap_or(RoleArg::Validator);
         let (genesis, key, data_dir, api) = if args.dev {
             if genesis_path.is_some() || key_path.is_some() {
@@ -316,6 +328,7 @@ impl NodeConfig {
             key,
             data_dir,
             api,
+            admin_api,
             http_limits,
             api_config,
             role,
@@ -333,6 +346,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn admin_api_is_off_unless_set() {
+        let file: FileConfig = toml::from_str("").unwrap();
+        assert_eq!(file.admin_api, None);
+        let file: FileConfig = toml::from_str("admin_api = \"127.0.0.1:18081\"\n").unwrap();
+        assert_eq!(
+            file.admin_api,
+            Some(SocketAddr::from(([127, 0, 0, 1], 18081)))
+        );
+        let args =
+            Args::try_parse_from(["ebill-node", "--dev", "--admin-api", "127.0.0.1:0"]).unwrap();
+        assert_eq!(args.admin_api, Some(SocketAddr::from(([127, 0, 0, 1], 0))));
+        let cfg =
+            NodeConfig::from_args(&Args::try_parse_from(["ebill-node", "--dev"]).unwrap()).unwrap();
+        assert_eq!(cfg.admin_api, None);
+    }
 
     #[test]
     fn http_table_overrides_defaults_and_is_checked() {

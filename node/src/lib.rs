@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use anyhow::{Context as _, Result, anyhow};
 use ebill_api::Role;
 use ebill_store::{RocksStore, Store};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{NodeConfig, RoleArg};
 use ebill_engine::{EngineConfig, EngineSetup, Mempool};
@@ -180,11 +180,32 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", cfg.api))?;
     let api_addr = listener.local_addr()?;
+    let admin_listener = match cfg.admin_api {
+        Some(addr) => {
+            if !addr.ip().is_loopback() {
+                warn!(
+                    admin_api = %addr,
+                    "the operator's API is not on a loopback address: whoever reaches it can tell which bills exist"
+                );
+            }
+            Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--admin-api)"))?,
+            )
+        }
+        None => None,
+    };
+    let admin_addr = match &admin_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let tip = store.tip()?.map(|t| t.height).unwrap_or(0);
     info!(
         chain_id = %cfg.genesis.chain_id,
         height = tip,
         api = %format!("http://{api_addr}"),
+        admin_api = %admin_addr.map_or_else(|| "off".to_owned(), |a| format!("http://{a}")),
         role = ?role,
         "ebill-node ready"
     );
@@ -198,14 +219,40 @@ async fn serve(
         }
         let _ = stop_tx.send(true);
     });
-    let mut api_stop = stop_rx;
     let backend: Arc<dyn ebill_api::Backend> = shared.clone();
+    // The operator's API, on its own listener with the same limits, stopping with the
+    // public one.
+    let admin = admin_listener.map(|l| {
+        let mut admin_stop = stop_rx.clone();
+        let router = ebill_api::admin_router(Arc::clone(&backend));
+        tokio::spawn(ebill_api::serve_with(
+            l,
+            router,
+            cfg.http_limits.clone(),
+            async move {
+                let _ = admin_stop.wait_for(|s| *s).await;
+            },
+        ))
+    });
+    let mut api_stop = stop_rx;
     let router = ebill_api::router_with(backend, cfg.api_config.clone());
-    ebill_api::serve_with(listener, router, cfg.http_limits.clone(), async move {
+    let served = ebill_api::serve_with(listener, router, cfg.http_limits.clone(), async move {
         let _ = api_stop.wait_for(|s| *s).await;
     })
     .await
-    .context("HTTP API failed")
+    .context("HTTP API failed");
+    if let Some(task) = admin {
+        if served.is_err() {
+            // The public API failed before any stop signal: do not wait for one.
+            task.abort();
+            return served;
+        }
+        match task.await {
+            Ok(r) => r.context("operator's HTTP API (--admin-api) failed")?,
+            Err(e) => return Err(anyhow!("operator's HTTP API task failed: {e}")),
+        }
+    }
+    served
 }
 
 /// SIGTERM and SIGINT, registered now.
