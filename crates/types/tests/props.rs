@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
+use common::deterministic;
 use ebill_types::bill::Currency;
 use ebill_types::merkle::{self, InclusionProof};
 use ebill_types::{
@@ -376,21 +379,6 @@ fn round_trip<T: Canonical + PartialEq + std::fmt::Debug>(v: &T) -> Result<(), T
 // ---------------------------------------------------------------------------------
 // Properties
 // ---------------------------------------------------------------------------------
-
-/// Proptest settings with `cases` cases and a fixed seed, so that every run tries the
-/// same inputs (tests are deterministic); set `PROPTEST_RNG_SEED` to explore others.
-fn deterministic(cases: u32) -> ProptestConfig {
-    let base = ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    };
-    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-        base.rng_seed
-    } else {
-        proptest::test_runner::RngSeed::Fixed(0x0eb1_11ed)
-    };
-    ProptestConfig { rng_seed, ..base }
-}
 
 proptest! {
     #![proptest_config(deterministic(64))]

@@ -5,7 +5,11 @@
 //! are not.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
+
+use common::deterministic;
 
 use ebill_types::Canonical;
 use ebill_types::hash::Hash32;
@@ -172,19 +176,6 @@ fn a_tampered_node_is_reported_not_followed() {
         state_tree::apply(&nodes, &more),
         Err(TreeError::Corrupt { depth: 1, .. })
     ));
-}
-
-fn deterministic(cases: u32) -> ProptestConfig {
-    let base = ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    };
-    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
-        base.rng_seed
-    } else {
-        proptest::test_runner::RngSeed::Fixed(0x5747_e7ee)
-    };
-    ProptestConfig { rng_seed, ..base }
 }
 
 proptest! {

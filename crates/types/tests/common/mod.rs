@@ -105,3 +105,18 @@ pub fn example_bill() -> Bill {
 pub fn example_bill_id() -> BillId {
     example_bill().id()
 }
+
+/// Proptest settings with `cases` cases and a fixed seed, so that every run tries the
+/// same inputs (tests are deterministic); set `PROPTEST_RNG_SEED` to explore others.
+pub fn deterministic(cases: u32) -> proptest::test_runner::Config {
+    let base = proptest::test_runner::Config {
+        cases,
+        ..proptest::test_runner::Config::default()
+    };
+    let rng_seed = if std::env::var_os("PROPTEST_RNG_SEED").is_some() {
+        base.rng_seed
+    } else {
+        proptest::test_runner::RngSeed::Fixed(0x0eb1_11ed)
+    };
+    proptest::test_runner::Config { rng_seed, ..base }
+}
