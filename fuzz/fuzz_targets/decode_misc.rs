@@ -5,9 +5,12 @@
 use ebill_fuzz::seeds::{self, MISC_TYPES};
 use ebill_fuzz::strict;
 use ebill_ledger::{BillRecord, UnitRecord};
+use ebill_types::absence::{AbsenceProof, verify_absence};
 use ebill_types::bill::{BillKind, BillNumber, Item, Payer};
 use ebill_types::merkle::InclusionProof;
 use ebill_types::proof::ProvedTx;
+use ebill_types::proof::StateEvidence;
+use ebill_types::state_tree::{BillState, StateProof, TreeNode};
 use ebill_types::tx::TxKind;
 use ebill_types::{
     Auth, Bill, BillCode, BillId, BillStatus, CheckCode, CodePrefix, CreditCode, Hash32, Header,
@@ -69,6 +72,27 @@ fuzz_target!(
             "BillNumber" => { strict::<BillNumber>(name, rest); }
             "TxKind" => { strict::<TxKind>(name, rest); }
             "BillKind" => { strict::<BillKind>(name, rest); }
+            "StateEvidence" => { strict::<StateEvidence>(name, rest); }
+            "BillState" => { strict::<BillState>(name, rest); }
+            "TreeNode" => {
+                if let Some(n) = strict::<TreeNode>(name, rest) {
+                    let _ = n.hash();
+                }
+            }
+            "StateProof" => {
+                if let Some(p) = strict::<StateProof>(name, rest) {
+                    let key = Hash32([7; 32]);
+                    let _ = p.verify_member(&Hash32::ZERO, &key, &Hash32::ZERO);
+                    let _ = p.verify_absent(&Hash32::ZERO, &key);
+                }
+            }
+            "AbsenceProof" => {
+                if let Some(p) = strict::<AbsenceProof>(name, rest) {
+                    let r = ebill_fuzz::reference::Reference::get();
+                    let _ = verify_absence(&p, &r.genesis);
+                    let _ = p.to_json();
+                }
+            }
             other => unreachable!("no decoder for {other}"),
         }
     }

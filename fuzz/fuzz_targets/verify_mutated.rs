@@ -10,7 +10,7 @@
 use ebill_fuzz::oracle::assert_justified;
 use ebill_fuzz::reference::Reference;
 use ebill_types::codec::Canonical;
-use ebill_types::proof::{ProofBundle, verify_bundle};
+use ebill_types::proof::{BUNDLE_VERSION, ProofBundle, StateEvidence, verify_bundle};
 use ebill_types::{CommitCertificate, Hash32, Header, SignedTx};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -68,7 +68,7 @@ enum HeaderField {
     ChainId(u8),
 }
 
-#[derive(Arbitrary, Debug, Clone, Copy)]
+#[derive(Arbitrary, Debug, Clone)]
 enum Op {
     DropEntry(u8),
     DuplicateEntry(u8),
@@ -129,6 +129,23 @@ enum Op {
     CertBlock(u8, u8),
     CertBytes(u8, ByteEdit),
     BundleBytes(ByteEdit),
+    /// Make it a version 2 bundle with a state proof on a genuine header and
+    /// certificate, record and path bytes chosen by the fuzzer (or the golden bill's
+    /// record): the reference chain has no state, so this never verifies.
+    AddState {
+        block: u8,
+        golden_record: bool,
+        record: Vec<u8>,
+        proof: Vec<u8>,
+    },
+    DropState,
+}
+
+/// The canonical record of the golden bill in the ledger's state tree form.
+fn golden_bill_state() -> Option<Vec<u8>> {
+    let ledger = ebill_fuzz::ledger::Ledger::get();
+    let rec = ledger.state().bills.values().next()?;
+    Some(ebill_ledger::bill_state(rec).to_canonical_bytes())
 }
 
 /// Some hash: one of the chain's block hashes, tx roots, or a fixed pattern.
@@ -384,6 +401,26 @@ fn apply(r: &Reference, m: &mut ProofBundle, op: Op) -> bool {
                 }
             }
         }
+        Op::AddState {
+            block,
+            golden_record,
+            record,
+            proof,
+        } => {
+            let b = usize::from(block) % r.blocks.len();
+            let record = match (golden_record, golden_bill_state()) {
+                (true, Some(g)) => g,
+                _ => record,
+            };
+            m.version = BUNDLE_VERSION;
+            m.state = Some(StateEvidence {
+                header: r.blocks[b].header.clone(),
+                certificate: r.certs[b].clone(),
+                record,
+                proof,
+            });
+        }
+        Op::DropState => m.state = None,
         Op::BundleBytes(edit) => {
             let mut bytes = m.to_bytes();
             edit.apply(&mut bytes);
@@ -406,6 +443,7 @@ struct Input {
 fuzz_target!(
     init: {
         Reference::get();
+        golden_bill_state();
     },
     |input: Input| {
         let r = Reference::get();
@@ -414,7 +452,7 @@ fuzz_target!(
             i => r.other_bundles[i - 1].clone(),
         };
         for op in input.ops.iter().take(8) {
-            if !apply(r, &mut m, *op) {
+            if !apply(r, &mut m, op.clone()) {
                 return;
             }
         }

@@ -4,7 +4,9 @@
 //! the reference chain's. A bundle that verifies against the reference genesis is
 //! therefore *justified* only if it claims nothing the chain does not hold:
 //!
-//! - its version, chain id and genesis hash are the chain's (the verifier's own inputs);
+//! - its version is one the verifier reads, its chain id and genesis hash are the
+//!   chain's (the verifier's own inputs), and it carries no state proof (the reference
+//!   chain has none: `crate::reference`);
 //! - every entry is a genuine (transaction, header, inclusion proof) triple of the chain:
 //!   the header equal to a block's header, the transaction equal to the transaction at
 //!   `proof.leaf_index` of that block, the proof equal to the one the tree gives;
@@ -21,14 +23,19 @@
 
 use std::collections::BTreeSet;
 
-use ebill_types::proof::{BUNDLE_VERSION, ProofBundle, Verified};
+use ebill_types::proof::{BUNDLE_VERSION, BUNDLE_VERSION_1, ProofBundle, Verified};
 
 use crate::reference::Reference;
 
 /// Why a bundle that verified should not have, or `None` if it is justified.
 pub fn unjustified(r: &Reference, m: &ProofBundle) -> Option<String> {
-    if m.version != BUNDLE_VERSION {
+    if m.version != BUNDLE_VERSION && m.version != BUNDLE_VERSION_1 {
         return Some(format!("version {}", m.version));
+    }
+    // The reference chain's headers have a zero state root (see `crate::reference`): no
+    // state proof of it can be genuine.
+    if m.state.is_some() {
+        return Some("a state proof, which the reference chain cannot have".into());
     }
     if m.chain_id != r.genesis.chain_id {
         return Some(format!("chain id {:?}", m.chain_id));
@@ -91,6 +98,7 @@ pub fn assert_justified(r: &Reference, m: &ProofBundle, v: &Verified) {
     }
     assert_eq!(v.bill.bill.id(), m.bill, "verdict about another bill");
     assert_eq!(v.entries, m.entries.len(), "verdict counts other entries");
+    assert_eq!(v.state_height, None, "a state height without a state proof");
     assert_eq!(
         Some(v.height),
         m.entries.iter().map(|e| e.header.height).max(),

@@ -6,12 +6,17 @@
 //! unit and reimbursed by the genesis one; "filler" bills of the genesis issuer around
 //! them (each provable on its own). Certificates carry three or four precommits, so a
 //! certificate with one of its four signatures removed is still a valid certificate.
+//!
+//! The bundles are of version 1 (no state proof): the chain's headers carry a zero
+//! state root, as before the state tree, so the chain has no state evidence to prove a
+//! version 2 bundle with. A version 2 mutant that verifies is therefore always a finding
+//! (`crate::oracle`), and the state-proof checks are fuzzed for refusals only.
 
 use std::sync::OnceLock;
 
 use ebill_types::dev::{self, dev_key};
 use ebill_types::merkle::{self, InclusionProof};
-use ebill_types::proof::{BUNDLE_VERSION, ProofBundle, ProvedTx, verify_bundle};
+use ebill_types::proof::{BUNDLE_VERSION_1, ProofBundle, ProvedTx, verify_bundle};
 use ebill_types::{
     Bill, BillCode, BillId, Block, CodePrefix, CommitCertificate, CommitSignature, CreditCode,
     Genesis, Hash32, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
@@ -135,7 +140,7 @@ fn bill_b() -> Bill {
 
 fn bundle_of(genesis: &Genesis, bill: BillId, entries: Vec<ProvedTx>) -> ProofBundle {
     ProofBundle {
-        version: BUNDLE_VERSION,
+        version: BUNDLE_VERSION_1,
         chain_id: genesis.chain_id.clone(),
         genesis_hash: genesis.hash(),
         bill,
@@ -242,7 +247,7 @@ fn build() -> Reference {
         certs,
         bill,
         bundle: ProofBundle {
-            version: BUNDLE_VERSION,
+            version: BUNDLE_VERSION_1,
             chain_id: String::new(),
             genesis_hash: Hash32::ZERO,
             bill,

@@ -80,6 +80,11 @@ pub const MISC_TYPES: &[&str] = &[
     "BillNumber",
     "TxKind",
     "BillKind",
+    "StateEvidence",
+    "BillState",
+    "TreeNode",
+    "StateProof",
+    "AbsenceProof",
 ];
 
 fn misc(name: &str, bytes: Vec<u8>) -> Vec<u8> {
@@ -145,6 +150,10 @@ fn misc_seeds() -> Vec<Vec<u8>> {
     }
     let ledger = Ledger::get();
     for rec in ledger.state().bills.values() {
+        out.push(misc(
+            "BillState",
+            ebill_ledger::bill_state(rec).to_canonical_bytes(),
+        ));
         out.push(misc("BillRecord", rec.to_canonical_bytes()));
         out.push(misc("BillStatus", rec.status.to_canonical_bytes()));
         out.push(misc("CheckCode", rec.check_code.to_canonical_bytes()));
