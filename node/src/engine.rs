@@ -86,6 +86,8 @@ impl EngineHost {
             };
             let outputs = self.engine.on_input(self.now_ms(), wall_ms(), input)?;
             self.carry_out(outputs);
+            self.shared
+                .set_consensus_stats(self.engine.consensus().map(|c| *c.stats()));
         }
     }
 

@@ -171,6 +171,9 @@ async fn serve(
             )
             .await?,
         );
+        if let Some(p) = p2p.as_ref() {
+            shared.connect_net_client(p.client.clone());
+        }
     }
 
     // Signal handlers first: a SIGTERM sent as soon as the node says it is ready must

@@ -74,6 +74,10 @@ pub struct Shared {
     peers: AtomicU64,
     engine: Mutex<Option<mpsc::Sender<ToEngine>>>,
     network: Mutex<Option<Arc<OutboundQueue>>>,
+    /// The libp2p client, for its counters.
+    net_client: Mutex<Option<ebill_net::Client>>,
+    /// The engine's consensus counters, published after each of its steps.
+    consensus_stats: Mutex<Option<ebill_consensus::Stats>>,
 }
 
 impl Shared {
@@ -99,12 +103,24 @@ impl Shared {
             peers: AtomicU64::new(0),
             engine: Mutex::new(None),
             network: Mutex::new(None),
+            net_client: Mutex::new(None),
+            consensus_stats: Mutex::new(None),
         }
     }
 
     /// Connects the engine's input, so that admission can wake it.
     pub fn connect_engine(&self, tx: mpsc::Sender<ToEngine>) {
         *lock(&self.engine) = Some(tx);
+    }
+
+    /// Connects the libp2p client, whose counters `/metrics` shows.
+    pub fn connect_net_client(&self, client: ebill_net::Client) {
+        *lock(&self.net_client) = Some(client);
+    }
+
+    /// The engine's consensus counters after its last step.
+    pub(crate) fn set_consensus_stats(&self, stats: Option<ebill_consensus::Stats>) {
+        *lock(&self.consensus_stats) = stats;
     }
 
     /// Connects the network, so that admitted transactions reach the other nodes.
@@ -461,6 +477,66 @@ impl Backend for Shared {
             committed_txs: self.committed_txs.load(Ordering::Relaxed),
             mempool_txs: lock(&self.mempool).len() as u64,
             rejections: lock(&self.rejection_counts).clone(),
+            dropped: self.dropped_counts(),
+            net: self.net_counts(),
+            consensus: self.consensus_counts(),
         }
+    }
+}
+
+impl Shared {
+    fn net_stats(&self) -> Option<ebill_net::NetStats> {
+        lock(&self.net_client).as_ref().map(|c| c.stats())
+    }
+
+    fn dropped_counts(&self) -> BTreeMap<&'static str, u64> {
+        let mut m = BTreeMap::new();
+        if let Some(q) = lock(&self.network).as_ref() {
+            m.insert("outbound_queue", q.dropped());
+        }
+        if let Some(s) = self.net_stats() {
+            m.insert("net_events", s.events_dropped);
+            m.insert("net_validations", s.validations_dropped);
+            m.insert("net_inbound_requests", s.inbound_requests_dropped);
+        }
+        m
+    }
+
+    fn net_counts(&self) -> BTreeMap<&'static str, u64> {
+        let Some(s) = self.net_stats() else {
+            return BTreeMap::new();
+        };
+        BTreeMap::from([
+            ("gossip_accepted", s.gossip_accepted),
+            ("gossip_not_relayed", s.gossip_not_relayed),
+            ("gossip_rejected", s.gossip_rejected),
+            ("gossip_ignored", s.gossip_ignored),
+            ("connections_denied", s.connections_denied),
+            ("publish_duplicates", s.publish_duplicates),
+        ])
+    }
+
+    fn consensus_counts(&self) -> BTreeMap<&'static str, u64> {
+        let Some(s) = *lock(&self.consensus_stats) else {
+            return BTreeMap::new();
+        };
+        BTreeMap::from([
+            ("bad_signatures", s.bad_signatures),
+            ("unknown_validators", s.unknown_validators),
+            ("wrong_proposer", s.wrong_proposer),
+            ("invalid_pol_round", s.invalid_pol_round),
+            ("old_height", s.old_height),
+            ("next_height_buffered", s.next_height_buffered),
+            ("future_dropped", s.future_dropped),
+            ("far_round", s.far_round),
+            ("duplicates", s.duplicates),
+            ("equivocations", s.equivocations),
+            (
+                "refused_conflicting_signatures",
+                s.refused_conflicting_signatures,
+            ),
+            ("bad_certificates", s.bad_certificates),
+            ("ignored_events", s.ignored_events),
+        ])
     }
 }

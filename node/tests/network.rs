@@ -811,6 +811,21 @@ fn a_late_observer_syncs_five_thousand_bills_from_height_zero() {
     };
     assert_eq!(committed(&observer), committed(&https[0]));
     assert_eq!(committed(&observer), "5000");
+    // What the network and consensus refused or dropped is on /metrics.
+    let (_, text) = https[0].get("/metrics");
+    let value = |needle: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(needle))
+            .unwrap_or_else(|| panic!("no {needle} in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("ebill_net_total{kind=\"gossip_accepted\"} ") > 0);
+    value("ebill_dropped_total{queue=\"outbound_queue\"} ");
+    value("ebill_dropped_total{queue=\"net_events\"} ");
+    value("ebill_net_total{kind=\"gossip_rejected\"} ");
+    value("ebill_consensus_events{kind=\"bad_signatures\"} ");
     for (number, cc) in bills.iter().step_by(97) {
         let path = verdict_path(*number, cc);
         let (code, v) = get_json(&https[1], &path);

@@ -74,6 +74,15 @@ pub struct NodeMetrics {
     pub mempool_txs: u64,
     /// Rejections since start, by code.
     pub rejections: BTreeMap<String, u64>,
+    /// Messages dropped since start, by where (`outbound_queue`, `net_events`,
+    /// `net_validations`, `net_inbound_requests`): what a full queue refused to carry.
+    pub dropped: BTreeMap<&'static str, u64>,
+    /// The network layer's counters since start, by kind (gossip accepted, rejected,
+    /// ignored, connections denied...).
+    pub net: BTreeMap<&'static str, u64>,
+    /// Consensus counters of the height in progress, by kind (bad signatures, old
+    /// heights, duplicates, equivocations...): `ebill_consensus::Stats`.
+    pub consensus: BTreeMap<&'static str, u64>,
 }
 
 /// Everything the HTTP API needs from a running node.

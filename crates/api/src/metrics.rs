@@ -187,8 +187,48 @@ pub fn render(node: &NodeMetrics, http: &HttpMetrics) -> String {
     for (code, n) in &node.rejections {
         let _ = writeln!(out, "{name}{{code=\"{}\"}} {n}", escape_label(code));
     }
+    labelled(
+        &mut out,
+        "ebill_dropped_total",
+        "Messages dropped because a queue was full, by queue.",
+        "counter",
+        "queue",
+        &node.dropped,
+    );
+    labelled(
+        &mut out,
+        "ebill_net_total",
+        "Network events since start, by kind.",
+        "counter",
+        "kind",
+        &node.net,
+    );
+    labelled(
+        &mut out,
+        "ebill_consensus_events",
+        "Consensus counters of the height in progress, by kind.",
+        "gauge",
+        "kind",
+        &node.consensus,
+    );
     http.render(&mut out);
     out
+}
+
+/// One metric family with one label, its values by label value.
+fn labelled(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    kind: &str,
+    label: &str,
+    values: &BTreeMap<&'static str, u64>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (value, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape_label(value));
+    }
 }
 
 #[cfg(test)]

@@ -216,6 +216,7 @@ impl Backend for TestBackend {
                 .filter(|s| matches!(s, TxStatus::Pending))
                 .count() as u64,
             rejections: self.rejections.lock().unwrap().clone(),
+            ..NodeMetrics::default()
         }
     }
 }
