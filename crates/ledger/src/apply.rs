@@ -10,6 +10,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 
 use ebill_types::keys::verify_many;
+use ebill_types::transition::{Lifecycle, TransitionError, TransitionFacts, transition};
 use ebill_types::{
     Actor, Auth, BillId, CheckCode, CreditCode, Genesis, PublicKey, Signature, SignedTx, TxBody,
     TxId, TxKind, limits,
@@ -572,82 +573,29 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
                     history: vec![self.history_entry(TxKind::IssueBill, by, id)],
                 }))
             }
-            TxBody::RedReverse { bill, .. } | TxBody::ExchangePaper { bill, .. } => {
-                let mut rec = self.existing_bill(bill)?;
-                if rec.issuer != by {
-                    reject(
-                        ErrorCode::NotBillIssuer,
-                        format!("bill {bill} was issued by {}, not {by}", rec.issuer),
-                    )?;
-                }
-                final_status_check(&rec)?;
-                if let BillStatus::Locked { by: holder, height } = rec.status {
-                    reject(
-                        ErrorCode::BillLocked,
-                        format!("bill {bill} is locked by {holder} since height {height}"),
-                    )?;
-                }
-                let h = self.ctx.height;
-                rec.status = if body.kind() == TxKind::RedReverse {
-                    BillStatus::Reversed { height: h }
-                } else {
-                    BillStatus::PaperExchanged { height: h }
+            TxBody::RedReverse { bill, .. }
+            | TxBody::ExchangePaper { bill, .. }
+            | TxBody::Lock { bill, .. }
+            | TxBody::Unlock { bill, .. }
+            | TxBody::ConfirmReimbursed { bill, .. } => {
+                let Some(action) = Lifecycle::of(body.kind()) else {
+                    unreachable!("{:?} is a lifecycle transaction", body.kind())
                 };
-                rec.history.push(self.history_entry(body.kind(), by, id));
-                Ok(Write::Bill(rec))
-            }
-            TxBody::Lock {
-                bill, check_code, ..
-            }
-            | TxBody::ConfirmReimbursed {
-                bill, check_code, ..
-            } => {
                 let mut rec = self.existing_bill(bill)?;
-                if !rec.check_code.ct_eq(check_code) {
-                    reject(
-                        ErrorCode::CheckCodeMismatch,
-                        format!("check code does not match bill {bill}"),
-                    )?;
-                }
-                final_status_check(&rec)?;
-                if let BillStatus::Locked { by: holder, height } = rec.status {
-                    if holder != by {
-                        reject(
-                            ErrorCode::LockedByOther,
-                            format!("bill {bill} is locked by {holder} since height {height}"),
-                        )?;
+                let check_code_matches = match body {
+                    TxBody::Lock { check_code, .. }
+                    | TxBody::ConfirmReimbursed { check_code, .. } => {
+                        rec.check_code.ct_eq(check_code)
                     }
-                    if body.kind() == TxKind::Lock {
-                        reject(
-                            ErrorCode::BillLocked,
-                            format!(
-                                "bill {bill} is already locked by {holder} since height {height}"
-                            ),
-                        )?;
-                    }
-                }
-                let h = self.ctx.height;
-                rec.status = if body.kind() == TxKind::Lock {
-                    BillStatus::Locked { by, height: h }
-                } else {
-                    BillStatus::Reimbursed { by, height: h }
+                    _ => true,
                 };
+                let facts = TransitionFacts {
+                    issuer: rec.issuer,
+                    check_code_matches,
+                };
+                rec.status = transition(rec.status, action, by, self.ctx.height, facts)
+                    .map_err(|e| transition_rejection(bill, by, e))?;
                 rec.history.push(self.history_entry(body.kind(), by, id));
-                Ok(Write::Bill(rec))
-            }
-            TxBody::Unlock { bill, .. } => {
-                let mut rec = self.existing_bill(bill)?;
-                final_status_check(&rec)?;
-                match rec.status {
-                    BillStatus::Locked { by: holder, .. } if holder == by => {}
-                    BillStatus::Locked { by: holder, height } => reject(
-                        ErrorCode::LockedByOther,
-                        format!("bill {bill} is locked by {holder} since height {height}"),
-                    )?,
-                    _ => reject(ErrorCode::NotLocked, format!("bill {bill} is not locked"))?,
-                }
-                rec.status = BillStatus::Issued;
-                rec.history.push(self.history_entry(TxKind::Unlock, by, id));
                 Ok(Write::Bill(rec))
             }
             _ => Err(TxError::new(ErrorCode::InvalidTx, "not a unit transaction").into()),
@@ -752,24 +700,41 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
     }
 }
 
-/// Refuses any change to a bill in a final status, naming who made it final and when.
-fn final_status_check(rec: &BillRecord) -> Result<(), TxError> {
-    let id = rec.id;
-    match rec.status {
-        BillStatus::Reimbursed { by, height } => reject(
+/// The ledger's rejection of a lifecycle transaction `transition` refused: its stable
+/// code and a message naming the bill and the conflicting fact.
+fn transition_rejection(bill: &BillId, by: CreditCode, e: TransitionError) -> TxError {
+    let (code, message) = match e {
+        TransitionError::NotBillIssuer { issuer } => (
+            ErrorCode::NotBillIssuer,
+            format!("bill {bill} was issued by {issuer}, not {by}"),
+        ),
+        TransitionError::CheckCodeMismatch => (
+            ErrorCode::CheckCodeMismatch,
+            format!("check code does not match bill {bill}"),
+        ),
+        TransitionError::AlreadyReimbursed { by, height } => (
             ErrorCode::AlreadyReimbursed,
-            format!("bill {id} was already reimbursed by {by} at height {height}"),
+            format!("bill {bill} was already reimbursed by {by} at height {height}"),
         ),
-        BillStatus::Reversed { height } => reject(
+        TransitionError::AlreadyReversed { height } => (
             ErrorCode::AlreadyReversed,
-            format!("bill {id} was red-reversed at height {height}"),
+            format!("bill {bill} was red-reversed at height {height}"),
         ),
-        BillStatus::PaperExchanged { height } => reject(
+        TransitionError::PaperExchanged { height } => (
             ErrorCode::PaperExchanged,
-            format!("bill {id} was exchanged for paper at height {height}"),
+            format!("bill {bill} was exchanged for paper at height {height}"),
         ),
-        BillStatus::Issued | BillStatus::Locked { .. } => Ok(()),
-    }
+        TransitionError::BillLocked { holder, height } => (
+            ErrorCode::BillLocked,
+            format!("bill {bill} is locked by {holder} since height {height}"),
+        ),
+        TransitionError::LockedByOther { holder, height } => (
+            ErrorCode::LockedByOther,
+            format!("bill {bill} is locked by {holder} since height {height}"),
+        ),
+        TransitionError::NotLocked => (ErrorCode::NotLocked, format!("bill {bill} is not locked")),
+    };
+    TxError::new(code, message)
 }
 
 /// Applies a whole block: valid only if every transaction applies, in order, and the

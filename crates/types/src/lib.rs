@@ -29,6 +29,7 @@ pub mod state_tree;
 pub mod status;
 pub mod text;
 pub mod timestamp;
+pub mod transition;
 pub mod tx;
 
 pub use absence::{AbsenceProof, VerifiedAbsence, verify_absence};

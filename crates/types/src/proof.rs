@@ -14,9 +14,7 @@
 //!    too.
 //!
 //! [`verify_bundle`] is pure: no I/O, no clock. It checks every link and replays the
-//! bill's life with the minimal state machine below, which mirrors the ledger's rules
-//! (`ebill-ledger` is not a dependency of this crate, so the few transitions are written
-//! again here, on purpose kept small).
+//! bill's life with the ledger's own transition rule ([`crate::transition`]).
 //!
 //! A version 2 bundle also carries a **state proof** ([`StateEvidence`]): the bill's
 //! record in the state tree ([`crate::state_tree`]) with its path to the state root of a
@@ -1075,8 +1073,8 @@ fn replay_entry(
     Ok(())
 }
 
-/// The ledger's bill transitions, written again (minimal): the new status, or why the
-/// transaction could not have applied.
+/// The bill's next status by the ledger's own rule ([`crate::transition::transition`]),
+/// or why the transaction could not have applied.
 fn transition(
     status: BillStatus,
     body: &TxBody,
@@ -1085,49 +1083,21 @@ fn transition(
     issuer: &CreditCode,
     check_code: &CheckCode,
 ) -> Result<BillStatus, String> {
+    use crate::transition::{Lifecycle, TransitionFacts};
     let kind = body.kind().as_str();
-    if status.is_final() {
-        return Err(format!("{kind} after the final status {}", status.as_str()));
-    }
-    match body {
-        TxBody::RedReverse { .. } | TxBody::ExchangePaper { .. } => {
-            if by != *issuer {
-                return Err(format!("{kind} by {by}, the bill's issuer is {issuer}"));
-            }
-            if let BillStatus::Locked { by: holder, .. } = status {
-                return Err(format!("{kind} while locked by {holder}"));
-            }
-            Ok(if matches!(body, TxBody::RedReverse { .. }) {
-                BillStatus::Reversed { height }
-            } else {
-                BillStatus::PaperExchanged { height }
-            })
-        }
+    let Some(action) = Lifecycle::of(body.kind()) else {
+        return Err(format!("{kind} is not a lifecycle transaction"));
+    };
+    let check_code_matches = match body {
         TxBody::Lock { check_code: c, .. } | TxBody::ConfirmReimbursed { check_code: c, .. } => {
-            if !c.ct_eq(check_code) {
-                return Err(format!("{kind} with a check code that is not the bill's"));
-            }
-            if let BillStatus::Locked { by: holder, .. } = status {
-                if holder != by {
-                    return Err(format!("{kind} by {by} while locked by {holder}"));
-                }
-                if matches!(body, TxBody::Lock { .. }) {
-                    return Err(format!("lock by {by} while already locked by it"));
-                }
-            }
-            Ok(if matches!(body, TxBody::Lock { .. }) {
-                BillStatus::Locked { by, height }
-            } else {
-                BillStatus::Reimbursed { by, height }
-            })
+            c.ct_eq(check_code)
         }
-        TxBody::Unlock { .. } => match status {
-            BillStatus::Locked { by: holder, .. } if holder == by => Ok(BillStatus::Issued),
-            BillStatus::Locked { by: holder, .. } => {
-                Err(format!("unlock by {by} while locked by {holder}"))
-            }
-            _ => Err(format!("unlock by {by} of a bill that is not locked")),
-        },
-        _ => Err(format!("{kind} is not a lifecycle transaction")),
-    }
+        _ => true,
+    };
+    let facts = TransitionFacts {
+        issuer: *issuer,
+        check_code_matches,
+    };
+    crate::transition::transition(status, action, by, height, facts)
+        .map_err(|e| format!("{kind} by {by}: {e}"))
 }
