@@ -1,4 +1,5 @@
-//! Helpers for tests that run the real `ebill-node` and `ebill` binaries on loopback.
+//! Helpers for tests that run the real `ebill-node` and `ebill` binaries on loopback, or
+//! (`netns`) in network namespaces of their own.
 #![allow(
     dead_code,
     missing_docs,
@@ -6,6 +7,8 @@
     clippy::expect_used,
     clippy::panic
 )]
+
+pub mod netns;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -92,7 +95,24 @@ impl Node {
     /// Starts `ebill-node` with `args`, serving its API at `url`; returns once the node
     /// has logged "ebill-node ready".
     pub fn spawn(args: &[String], url: String) -> Node {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ebill-node"))
+        Self::spawn_under(&[], args, url)
+    }
+
+    /// Starts `ebill-node` with `args` under the command `wrapper` (for example
+    /// `["ip", "netns", "exec", NAMESPACE]`, which execs the node in its place, so that
+    /// the child is the node itself); with an empty `wrapper`, the node directly.
+    /// Returns once the node has logged "ebill-node ready".
+    pub fn spawn_under(wrapper: &[String], args: &[String], url: String) -> Node {
+        let bin = env!("CARGO_BIN_EXE_ebill-node");
+        let mut command = match wrapper.split_first() {
+            None => Command::new(bin),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
+        let mut child = command
             .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -256,5 +276,41 @@ impl Http {
             .send(body)
             .unwrap();
         (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    }
+
+    /// Like [`Http::new`], with another bound on each whole request.
+    pub fn with_timeout(base: &str, timeout: Duration) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .build()
+            .into();
+        Self {
+            agent,
+            base: base.to_owned(),
+        }
+    }
+
+    /// `GET`; a transport failure (refused, reset, timed out) is an `Err`, not a panic.
+    pub fn try_get(&self, path: &str) -> Result<(u16, String), String> {
+        let mut r = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .map_err(|e| e.to_string())?;
+        let body = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((r.status().as_u16(), body))
+    }
+
+    /// `POST` of a JSON body; a transport failure is an `Err`, not a panic.
+    pub fn try_post(&self, path: &str, body: &str) -> Result<(u16, String), String> {
+        let mut r = self
+            .agent
+            .post(&format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .send(body)
+            .map_err(|e| e.to_string())?;
+        let body = r.body_mut().read_to_string().map_err(|e| e.to_string())?;
+        Ok((r.status().as_u16(), body))
     }
 }
