@@ -33,7 +33,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use admin::admin_router;
-pub use backend::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
+pub use backend::{
+    AdmissionCode, Backend, NodeMetrics, RejectCode, Rejection, Role, TxOutcome, TxStatus,
+};
 pub use error::ApiError;
 pub use server::{LimitError, ServerLimits, serve_with};
 

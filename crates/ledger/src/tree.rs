@@ -26,6 +26,13 @@ pub fn bill_state(record: &BillRecord) -> BillState {
             },
         )
     });
+    // The ledger refuses a change past the history limit (`history_full`), so a longer
+    // history is a bug; clamping its length would put a wrong leaf in the tree.
+    assert!(
+        record.history.len() <= ebill_types::limits::MAX_BILL_HISTORY + 1,
+        "invariant: a bill history of {} entries",
+        record.history.len()
+    );
     BillState {
         status: record.status,
         history_len: u32::try_from(record.history.len()).unwrap_or(u32::MAX),
