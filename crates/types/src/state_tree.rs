@@ -162,6 +162,14 @@ pub fn history_step(previous: &Hash32, step: &HistoryStep) -> Hash32 {
     Hash32::digest(&enc.finish())
 }
 
+/// A bill's history digest: [`history_step`] folded over its steps in order, from
+/// [`Hash32::ZERO`]. The ledger's leaf and the proof verifier's replay both use it.
+pub fn history_digest(steps: impl IntoIterator<Item = HistoryStep>) -> Hash32 {
+    steps
+        .into_iter()
+        .fold(Hash32::ZERO, |d, step| history_step(&d, &step))
+}
+
 impl Canonical for BillState {
     fn encode_to(&self, enc: &mut Encoder) {
         self.status.encode_to(enc);
