@@ -58,6 +58,10 @@ def integer(v, bits, what):
 def string(v, what):
     if not isinstance(v, str):
         raise Invalid(f"{what} is not a string")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Invalid(f"{what} holds a lone surrogate") from None
     return v
 
 
@@ -147,8 +151,8 @@ def _year_of_days(z):
 
 
 TIME = re.compile(
-    r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
-    r"(?:\.([0-9]+))?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[\x00-\x7f]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]+))?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
 
@@ -171,10 +175,11 @@ def parse_time(v, what):
     days_in = [31, 29 if leap else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
     if not (1 <= mo <= 12 and 1 <= d <= days_in[mo - 1] and h < 24 and mi < 60 and sec < 60):
         raise Invalid(f"{what}: {s!r} is not a valid date and time")
-    if frac[3:].strip("0"):
+    # Read to nanoseconds: digits after the ninth are ignored (encoding.md section 3).
+    if frac[3:9].strip("0"):
         raise Invalid(f"{what}: {s!r} is more precise than a millisecond")
     ms = int((frac + "000")[:3])
-    if off == "Z":
+    if off in ("Z", "z"):
         offset_min = 0
     else:
         oh, om = int(off[1:3]), int(off[4:6])

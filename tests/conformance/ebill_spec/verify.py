@@ -33,7 +33,7 @@ def is_absence(data):
             return False
         try:
             obj = model.loads(data.decode("utf-8"))
-        except (Invalid, UnicodeDecodeError):
+        except (Invalid, UnicodeError, RecursionError):
             return False
         return isinstance(obj, dict) and obj.get("kind") == "absence"
     return data.startswith(Encoder("ebill/absence/v1").finish())
@@ -111,7 +111,7 @@ def read_bundle(data):
         if _first_byte(data) == ord("{"):
             return bundle_from_json(data.decode("utf-8"))
         return bundle_from_bytes(data)
-    except (Invalid, DecodeError, UnicodeDecodeError) as e:
+    except (Invalid, DecodeError, UnicodeError, RecursionError) as e:
         raise Broken("decode", str(e)) from None
 
 
@@ -380,7 +380,7 @@ def read_absence(data):
         if _first_byte(data) == ord("{"):
             return absence_from_json(data.decode("utf-8"))
         return absence_from_bytes(data)
-    except (Invalid, DecodeError, UnicodeDecodeError) as e:
+    except (Invalid, DecodeError, UnicodeError, RecursionError) as e:
         raise Broken("decode", str(e)) from None
 
 
