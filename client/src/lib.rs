@@ -1,6 +1,6 @@
 //! # ebill-client
 //!
-//! The library behind the `ebill` command-line client (design section 9): reading bills
+//! The library behind the `ebill` command-line client (docs/design.md §9.2): reading bills
 //! from JSON, JSON Lines and CSV files ([`input`]), key files and other files written
 //! with care ([`files`]), signing keys at rest, plaintext or sealed with a passphrase
 //! ([`keystore`], [`passphrase`]), the dev chain's keys ([`devkeys`]), a whole local

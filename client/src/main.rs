@@ -1,4 +1,4 @@
-//! `ebill`: the command-line client of an ebill chain (design section 9).
+//! `ebill`: the command-line client of an ebill chain (docs/design.md §9.2).
 //!
 //! Every command prints a human summary, or with `--json` one JSON object on stdout.
 //! The exit code is 0 only on success; on failure `--json` prints
@@ -257,7 +257,7 @@ struct IssueArgs {
     key: PathBuf,
     #[command(flatten)]
     passphrase: PassphraseArgs,
-    /// The bill (JSON, design section 2).
+    /// The bill (JSON, docs/design.md §2).
     #[arg(required_unless_present = "batch", conflicts_with = "batch")]
     bill: Option<PathBuf>,
     /// A batch: one bill per line (.jsonl) or one item per row (.csv).

@@ -1,6 +1,6 @@
 //! # ebill-api
 //!
-//! The HTTP API of an ebill node (design section 9): axum routes under `/v1` over a
+//! The HTTP API of an ebill node (docs/design.md §9.3): axum routes under `/v1` over a
 //! [`Backend`] that the node implements. Every route, status code and error code is
 //! documented in the crate's `README.md`.
 //!

@@ -1,4 +1,4 @@
-//! What makes a block valid on top of a tip, in one place (design section 5): the engine
+//! What makes a block valid on top of a tip, in one place (docs/design.md §4.3): the engine
 //! checks proposals, synced blocks and an observer's blocks with [`check_block`], and
 //! builds its own with [`build_block`], which meets the same rules by construction.
 

@@ -1,4 +1,4 @@
-//! Proof bundles and their offline verifier (design section 8).
+//! Proof bundles and their offline verifier (docs/design.md §8; bytes in docs/spec/proof-bundle.md).
 //!
 //! A [`ProofBundle`] lets anyone check a bill with nothing but the chain's genesis file:
 //! it carries every transaction that matters for the bill, each with its RFC 6962
