@@ -75,6 +75,9 @@ pub mod codes {
     /// The bill exists (an absence proof was asked for an issued bill; the ledger's
     /// rejection of a second IssueBill has the same code).
     pub const BILL_EXISTS: &str = "bill_exists";
+    /// Over a lookup limit of the verification pages (per bill per day, per client per
+    /// minute).
+    pub const TOO_MANY_LOOKUPS: &str = "too_many_lookups";
     /// The node has no final block yet.
     pub const NODE_NOT_READY: &str = "node_not_ready";
 }
