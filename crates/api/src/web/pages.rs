@@ -196,6 +196,15 @@ fn mask_code(code: &str) -> String {
     out
 }
 
+/// `t` shown in the offset of `like` (block times are UTC; a bill's page shows them in
+/// the issuer's offset).
+fn in_offset(t: &ebill_types::Timestamp, like: &ebill_types::Timestamp) -> ebill_types::Timestamp {
+    ebill_types::Timestamp {
+        unix_ms: t.unix_ms,
+        offset_min: like.offset_min,
+    }
+}
+
 /// A time as shown: `2026-12-01 10:30:00 +08:00`.
 fn show_time(ts: &ebill_types::Timestamp) -> String {
     let s = ts.to_string();
@@ -443,7 +452,7 @@ fn banner(lang: Lang, v: &Verdict) -> Markup {
             @if let Some(h) = by {
                 span.by {
                     (lang.t("单位 ", "Unit ")) (mask_code(h.by.as_str()))
-                    " · " (show_time(&h.time))
+                    " · " (show_time(&in_offset(&h.time, &v.issued_at)))
                 }
             }
         }
@@ -510,7 +519,7 @@ fn timeline(lang: Lang, v: &Verdict) -> Markup {
                 @for h in &v.history {
                     li {
                         strong { (action_name(lang, h.action)) }
-                        " · " (show_time(&h.time))
+                        " · " (show_time(&in_offset(&h.time, &v.issued_at)))
                         " · " (lang.t("区块高度 ", "height ")) (h.height)
                         @if h.action != "issue_bill" {
                             " · " (lang.t("单位 ", "unit ")) (mask_code(h.by.as_str()))
