@@ -5,13 +5,14 @@
 //! Sections: `limits` (ed25519 single and batch on one core, synced RocksDB writes,
 //! SHA-256, cores), `dev` (one `ebill-node --dev` over loopback), `storage` (bytes on disk
 //! per bill after compaction), `cluster` (4 validators and an observer over libp2p),
-//! `sync` (a fresh observer catching up), `ratios`.
+//! `sync` (a fresh observer catching up), `web` (the taxpayers' result page), `ratios`.
 
 mod cluster;
 mod dev;
 mod limits;
 mod node;
 mod stats;
+mod web;
 mod wrk;
 
 use std::path::PathBuf;
@@ -75,6 +76,8 @@ struct Report {
     sync: Option<cluster::SyncReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     storage: Option<Storage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web: Option<web::WebReport>,
     ratios: Ratios,
 }
 
@@ -100,11 +103,11 @@ fn main() -> Result<()> {
     eprintln!("limits: measuring");
     let limits = limits::measure(args.quick)?;
 
-    let (dev, storage) = if args.cluster_only {
-        (None, None)
+    let (dev, storage, web) = if args.cluster_only {
+        (None, None, None)
     } else {
-        let (d, st) = measure_dev(&bin, args.quick)?;
-        (Some(d), Some(st))
+        let (d, st, w) = measure_dev(&bin, args.quick)?;
+        (Some(d), Some(st), Some(w))
     };
 
     let (cluster, sync) = if args.skip_cluster {
@@ -133,6 +136,7 @@ fn main() -> Result<()> {
         cluster,
         sync,
         storage,
+        web,
         ratios,
     };
     print_table(&report);
@@ -146,11 +150,15 @@ fn main() -> Result<()> {
 }
 
 /// The dev chain, then its store compacted for the bytes per bill.
-fn measure_dev(bin: &std::path::Path, quick: bool) -> Result<(dev::DevReport, Storage)> {
+fn measure_dev(
+    bin: &std::path::Path,
+    quick: bool,
+) -> Result<(dev::DevReport, Storage, web::WebReport)> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("dev-data");
     let running = node::start_dev(bin, &data)?;
-    let dev = dev::run(&running.url, quick, || running.peak_rss_mb())?;
+    let (dev, issued) = dev::run(&running.url, quick, || running.peak_rss_mb())?;
+    let web = web::run(&running.url, &issued, quick)?;
     running.stop()?;
 
     eprintln!("storage: compacting");
@@ -172,7 +180,7 @@ fn measure_dev(bin: &std::path::Path, quick: bool) -> Result<(dev::DevReport, St
         bills,
         sst_bytes,
     };
-    Ok((dev, storage))
+    Ok((dev, storage, web))
 }
 
 fn print_table(r: &Report) {
@@ -224,6 +232,10 @@ fn print_table(r: &Report) {
                 format!("{:.1}", c.observer_lag_ms),
             ),
         ]);
+    }
+    if let Some(w) = &r.web {
+        rows.push(("web.pages_per_s", format!("{:.0}", w.pages_per_s)));
+        rows.push(("web.pages_p99_ms", format!("{:.2}", w.pages_p99_ms)));
     }
     if let Some(s) = &r.sync {
         rows.push(("sync.bills_per_s", format!("{:.0}", s.bills_per_s)));
