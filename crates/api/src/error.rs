@@ -12,6 +12,7 @@
 //! | 409 | conflicts with the committed state | `bill_exists`, `duplicate_tx`, `already_reimbursed`, `locked_by_other`, ... |
 //! | 413 | too large | `body_too_large`, `batch_too_large` |
 //! | 415 | not JSON | `unsupported_media_type` |
+//! | 429 | over a lookup limit of the verification pages | `too_many_lookups` |
 //! | 422 | well-formed but semantically invalid | `bad_signature`, `unknown_issuer`, `amounts_inconsistent`, ... |
 //! | 503 | the node cannot take it now | `mempool_full`, `node_not_ready`, `not_a_validator`, `shutting_down` |
 //! | 504 | `?wait=commit` ran out of time | `timeout` |

@@ -333,11 +333,7 @@ fn lang_suffix(lang: Lang) -> &'static str {
 }
 
 /// `GET /`: the form; with all three fields given and valid, a redirect to the result.
-async fn form(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<FormQuery>,
-) -> Response {
+async fn form(headers: HeaderMap, Query(q): Query<FormQuery>) -> Response {
     let lang = negotiate(q.lang.as_deref(), &headers);
     let values = FormValues {
         code: q.code.clone().unwrap_or_default(),
@@ -363,14 +359,11 @@ async fn form(
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
         }
-        Err(errors) => {
-            let _ = &st;
-            html(
-                StatusCode::BAD_REQUEST,
-                pages::form_page(lang, &values, &errors),
-                true,
-            )
-        }
+        Err(errors) => html(
+            StatusCode::BAD_REQUEST,
+            pages::form_page(lang, &values, &errors),
+            true,
+        ),
     }
 }
 

@@ -351,7 +351,7 @@ pub fn form_page(lang: Lang, v: &FormValues, e: &FormErrors) -> String {
 pub fn not_found_page(lang: Lang, v: &FormValues) -> String {
     let body = html! {
         div.banner.status-none role="status" {
-            strong { (lang.t("未查到", "Not found")) }
+            strong { (lang.t("未查到", "Not found")) @if lang == Lang::Zh { " " small.en lang="en" { "Not found" } } }
             span { (lang.t(
                 "没有与这三项号码相符的票据。请核对票据代码、票据号码和校验码。",
                 "No bill has this code, number and check code. Please check the three numbers."
@@ -445,9 +445,17 @@ fn banner(lang: Lang, v: &Verdict) -> Markup {
         "locked" => last("lock"),
         _ => None,
     };
+    let english = match v.status {
+        "issued" => "Genuine",
+        "locked" => "Locked",
+        "reimbursed" => "Reimbursed",
+        "reversed" => "Red-reversed",
+        "paper_exchanged" => "Exchanged for paper",
+        _ => "Unknown status",
+    };
     html! {
         div class={ "banner " (class) } role="status" {
-            strong { (title) }
+            strong { (title) @if lang == Lang::Zh { " " small.en lang="en" { (english) } } }
             span { (detail) }
             @if let Some(h) = by {
                 span.by {
