@@ -9,7 +9,7 @@
 //! saved as one file; decodes the QR code with zbarimg from the QR route's SVG (rendered
 //! by Chromium), from a screenshot of the page, and from the print page printed to PDF
 //! and rasterised at 150 dpi by pdftoppm; saves screenshots at 375 and 1280 px (copied to
-//! `$EBILL_SCREENSHOT_DIR` when set).
+//! `$EBILL_SCREENSHOT_DIR` when set); and decodes the PNG of `ebill qr -o`.
 //!
 //! Needs node, Chromium, zbarimg, pdftoppm and `npm ci` in tests/browser (`.ci/run`
 //! installs them): under CI=true a missing one fails the test, elsewhere it is skipped
@@ -309,6 +309,30 @@ fn taxpayer_pages_in_headless_chromium() {
         .min()
         .expect("pdftoppm wrote no page");
     assert_eq!(zbar(&first_page), vec![want.clone()]);
+    // `ebill qr` draws the same code, as PNG and SVG files and in the terminal.
+    for file in ["cli-qr.png", "cli-qr.svg"] {
+        let path = out_dir.join(file);
+        let out = ebill(
+            &url,
+            &["qr", &code, &number, &check, "-o", path.to_str().unwrap()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json_of(&out)["url"], want.as_str());
+    }
+    assert_eq!(zbar(&out_dir.join("cli-qr.png")), vec![want.clone()]);
+    let svg = std::fs::read_to_string(out_dir.join("cli-qr.svg")).unwrap();
+    assert!(svg.contains("<svg"));
+    let term = Command::new(support::ebill_bin())
+        .args(["--node", &url, "qr", &code, &number, &check])
+        .output()
+        .unwrap();
+    assert!(term.status.success());
+    let text = String::from_utf8(term.stdout).unwrap();
+    assert!(text.contains('█') && text.contains(&want), "{text}");
     // The link the QR code carries opens the page and matches the bill.
     let (status, page) = http.get(&want[want.find("/B/").unwrap()..]);
     assert_eq!(status, 200);
