@@ -88,7 +88,7 @@ try {
   }
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto(resultUrl);
-  await page.locator("figure.qr svg").screenshot({ path: `${cfg.out_dir}/page-qr.png` });
+  await page.locator("figure.qr img").screenshot({ path: `${cfg.out_dir}/page-qr.png` });
 
   // The QR code route's SVG, rendered by Chromium.
   await page.goto(`${resultUrl}/qr.svg`);

@@ -133,7 +133,7 @@ async fn a_genuine_bill_page_and_its_json() {
         "技术证据",
         "ebill verify-proof",
         "今日查验次数",
-        "<svg",
+        "/qr.svg?d=",
     ] {
         assert!(p.body.contains(want), "page lacks {want:?}");
     }
@@ -340,7 +340,43 @@ async fn the_qr_link_carries_the_digest_and_the_page_checks_it() {
     assert!(q.body.starts_with("<svg"));
     let pr = fetch(&app, &format!("{}/print", page_path(&sb)), &[]).await;
     assert_eq!(pr.status, StatusCode::OK);
-    assert!(pr.body.contains("<svg") && pr.body.contains("壹拾贰元伍角"));
+    assert!(pr.body.contains("/qr.svg?d=") && pr.body.contains("壹拾贰元伍角"));
+}
+
+#[tokio::test]
+async fn the_page_links_its_qr_code_with_a_token_that_spares_a_lookup() {
+    let (_b, app) = app_with(LookupLimits {
+        lookups_per_bill_per_day: 3,
+        ..LookupLimits::default()
+    });
+    let sb = issued(&app, 28, 1250).await;
+    let p = fetch(&app, &page_path(&sb), &[]).await;
+    assert!(p.body.contains("<strong>1</strong>"));
+    let start = p.body.find("/qr.svg?d=").unwrap();
+    let src_start = p.body[..start].rfind('"').unwrap() + 1;
+    let src_end = start + p.body[start..].find('"').unwrap();
+    let src = p.body[src_start..src_end].replace("&amp;", "&");
+    for _ in 0..5 {
+        let q = fetch(&app, &src, &[]).await;
+        assert_eq!(q.status, StatusCode::OK, "{src}");
+        assert!(q.body.starts_with("<svg"));
+    }
+    // Five images and the count is still the page's own.
+    let p = fetch(&app, &page_path(&sb), &[]).await;
+    assert!(
+        p.body.contains("<strong>2</strong>"),
+        "the images counted no lookup"
+    );
+    // A forged token is a counted lookup like any other.
+    let forged = format!(
+        "{}&t=00000000000000000000000000000000",
+        &src[..src.find("&t=").unwrap()]
+    );
+    assert_eq!(fetch(&app, &forged, &[]).await.status, StatusCode::OK);
+    assert_eq!(
+        fetch(&app, &forged, &[]).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]

@@ -65,6 +65,8 @@ pub struct WebState {
     pub counters: LookupCounters,
     /// The chain's genesis hash, shown on every page that checks a proof.
     pub genesis_hash: Hash32,
+    /// QR tokens and drawn codes.
+    pub qr: qr::QrImages,
 }
 
 impl WebState {
@@ -74,6 +76,7 @@ impl WebState {
             counters: LookupCounters::new(&config.lookups),
             config,
             genesis_hash,
+            qr: qr::QrImages::new(),
         }
     }
 }
@@ -449,6 +452,11 @@ fn look_up(
     };
     let digest = receipt_link::bill_digest(&found.bill);
     let qr_url = receipt_link::qr_url(base, &id, &check, &digest);
+    let qr_src = format!(
+        "{}/qr.svg?d={digest}&t={}",
+        receipt_link::page_path(&id, &check),
+        web.qr.token(&qr_url)
+    );
     Ok((
         Looked::Found(Box::new(BillPage {
             verdict,
@@ -461,6 +469,7 @@ fn look_up(
             },
             digest,
             qr_url,
+            qr_src,
             base: base.to_owned(),
             lookups_today: count,
             digest_asked: None,
@@ -634,30 +643,60 @@ async fn qr_or_print(
         Ok((Looked::Found(page), _)) if print => {
             html(StatusCode::OK, pages::print_page(lang, &page), true)
         }
-        Ok((Looked::Found(page), _)) => match qr::svg(&page.qr_url) {
-            Ok(svg) => {
-                let mut resp = (StatusCode::OK, svg).into_response();
-                let h = resp.headers_mut();
-                h.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("image/svg+xml"),
-                );
-                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                resp
-            }
-            Err(e) => ApiError::internal("drawing a QR code", &e).into_response(),
-        },
+        Ok((Looked::Found(page), _)) => svg_response(&st.web, &page.qr_url),
     }
 }
 
+fn svg_response(web: &WebState, url: &str) -> Response {
+    match web.qr.svg(url) {
+        Ok(svg) => {
+            let mut resp = (StatusCode::OK, svg.as_str().to_owned()).into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        }
+        Err(e) => ApiError::internal("drawing a QR code", &e).into_response(),
+    }
+}
+
+/// `?d=DIGEST&t=TOKEN&lang=` of the QR route.
+#[derive(Debug, Default, Deserialize)]
+pub struct QrQuery {
+    /// The bill's digest, as the page that linked the code knew it.
+    #[serde(default)]
+    pub d: Option<String>,
+    /// The page's token for the code's link ([`qr::QrImages::token`]).
+    #[serde(default)]
+    pub t: Option<String>,
+    /// `zh` or `en`.
+    #[serde(default)]
+    pub lang: Option<String>,
+}
+
+/// `GET .../qr.svg`: with the token of a page this node served, the code of that
+/// page's link, drawn without a lookup (nothing is read, so nothing is told); without
+/// one, a counted lookup like the page's.
 async fn qr_svg(
     State(st): State<AppState>,
     headers: HeaderMap,
     peer: Option<axum::Extension<PeerAddr>>,
     Path((code, number, check)): Path<(String, String, String)>,
-    Query(q): Query<LangQuery>,
+    Query(q): Query<QrQuery>,
 ) -> Response {
-    let asked = asked(&headers, &q, code, number, check);
+    let lang_q = LangQuery { lang: q.lang };
+    let asked = asked(&headers, &lang_q, code, number, check);
+    if let (Ok((id, check)), Some(d), Some(t)) = (&asked.parsed, q.d, q.t)
+        && let Some(digest) = parse_digest(&d)
+    {
+        let url = receipt_link::qr_url(&public_base(&st.web, &headers), id, check, &digest);
+        if st.web.qr.verify(&url, &t) {
+            return svg_response(&st.web, &url);
+        }
+    }
     qr_or_print(&st, &headers, peer.map(|p| p.0), asked, false).await
 }
 

@@ -10,7 +10,6 @@ use sha2::{Digest, Sha256};
 
 use super::capital::capital_amount;
 use super::lookup_limits::Refusal;
-use super::qr;
 use crate::verdict::Verdict;
 
 /// The Content-Security-Policy of every page: scripts, styles, images and fetches from
@@ -147,6 +146,8 @@ pub struct BillPage {
     pub digest: String,
     /// The QR code's link.
     pub qr_url: String,
+    /// The QR image's address (`qr.svg?d=..&t=..`).
+    pub qr_src: String,
     /// The public base URL.
     pub base: String,
     /// Lookups of this bill today, this one included.
@@ -540,10 +541,9 @@ fn timeline(lang: Lang, v: &Verdict) -> Markup {
 }
 
 fn qr_figure(lang: Lang, p: &BillPage) -> Markup {
-    let svg = qr::svg_sized(&p.qr_url, 160).unwrap_or_default();
     html! {
         figure.qr {
-            (PreEscaped(svg))
+            img src=(p.qr_src) width="170" height="170" alt=(lang.t("本票据的查验二维码", "QR code of this bill's page"));
             figcaption {
                 (lang.t("扫码查验本票据", "Scan to verify this bill"))
                 br;

@@ -1,6 +1,19 @@
 //! QR codes of the result pages: the page's link ([`ebill_types::receipt_link::qr_url`])
 //! at error correction level Q, which the `qrcode` crate writes in alphanumeric mode
 //! where the text allows (the link is written for it).
+//!
+//! Drawing a code costs most of a millisecond (the crate scores all eight masks and
+//! keeps the best, as the standard asks), many times the rest of a result page. So a
+//! page does not inline its code: it links `qr.svg?d=DIGEST&t=TOKEN`, where the token
+//! is a keyed hash of the link under a secret of this process ([`QrImages`]); with a
+//! valid token the route draws the code of that link without a lookup (it reads
+//! nothing, so it tells nothing), and keeps recent codes in a bounded cache, so a page
+//! reloaded or printed draws its code once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
 
 use qrcode::render::svg;
 use qrcode::types::QrError;
@@ -11,6 +24,76 @@ use qrcode::{EcLevel, QrCode, Version};
 pub const MAX_VERSION: i16 = 5;
 /// Public URLs up to this long give a QR code of at most [`MAX_VERSION`].
 pub const MAX_SHORT_BASE_CHARS: usize = 40;
+
+/// Codes kept by [`QrImages`].
+pub const QR_CACHE_ENTRIES: usize = 4096;
+
+/// Tokens of page links and a bounded cache of drawn codes.
+#[derive(Debug)]
+pub struct QrImages {
+    secret: [u8; 32],
+    cache: Mutex<HashMap<String, Arc<String>>>,
+}
+
+impl Default for QrImages {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl QrImages {
+    /// A new secret from the OS (or, if it has none to give, from the clock: a token
+    /// only spares a lookup of what the token's page already showed).
+    pub fn new() -> Self {
+        let mut secret = [0u8; 32];
+        if let Err(e) = getrandom::fill(&mut secret) {
+            tracing::warn!(error = %e, "no OS randomness for QR tokens; using the clock");
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            secret = Sha256::digest(nanos.to_be_bytes()).into();
+        }
+        Self {
+            secret,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The token of `url`: 128 bits of SHA-256(domain ‖ secret ‖ url), hex.
+    pub fn token(&self, url: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(b"ebill/qr-token/v1");
+        h.update(self.secret);
+        h.update(url.as_bytes());
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// True if `token` is `url`'s (compared in constant time).
+    pub fn verify(&self, url: &str, token: &str) -> bool {
+        let want = self.token(url);
+        want.len() == token.len()
+            && want
+                .bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    /// The SVG of `url`, drawn once while it stays in the cache.
+    pub fn svg(&self, url: &str) -> Result<Arc<String>, QrError> {
+        let lock = || self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = lock().get(url) {
+            return Ok(Arc::clone(s));
+        }
+        let drawn = Arc::new(svg(url)?);
+        let mut cache = lock();
+        if cache.len() >= QR_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(url.to_owned(), Arc::clone(&drawn));
+        Ok(drawn)
+    }
+}
 
 /// The QR code of `url` at level Q.
 pub fn code(url: &str) -> Result<QrCode, QrError> {
@@ -71,5 +154,19 @@ mod tests {
         }
         let svg = svg(&qr_url("http://a", &bill.id(), &check, "AAAAAAAA")).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
+    }
+
+    #[test]
+    fn tokens_are_per_link_and_per_process() {
+        let a = QrImages::new();
+        let b = QrImages::new();
+        let t = a.token("HTTP://X/B/1");
+        assert!(a.verify("HTTP://X/B/1", &t));
+        assert!(!a.verify("HTTP://X/B/2", &t));
+        assert!(!b.verify("HTTP://X/B/1", &t));
+        assert!(!a.verify("HTTP://X/B/1", ""));
+        let s1 = a.svg("HTTP://X/B/1").unwrap();
+        let s2 = a.svg("HTTP://X/B/1").unwrap();
+        assert!(Arc::ptr_eq(&s1, &s2), "drawn once");
     }
 }
