@@ -416,6 +416,16 @@ mod tests {
             ServerLimits::default().max_concurrent_requests
         );
         assert_eq!(api.wait_commit_timeout, Duration::from_millis(1500));
+        assert_eq!(api.web.lookups.lookups_per_bill_per_day, 20, "the default");
+
+        let file: FileConfig = toml::from_str(
+            "public_url = \"https://fp.example.cn\"\n[http]\nlookups_per_bill_per_day = 5\nlookups_per_client_per_minute = 7\n",
+        )
+        .unwrap();
+        assert_eq!(file.public_url.as_deref(), Some("https://fp.example.cn"));
+        let lookups = file.http.resolve().unwrap().1.web.lookups;
+        assert_eq!(lookups.lookups_per_bill_per_day, 5);
+        assert_eq!(lookups.lookups_per_client_per_minute, 7);
 
         // No table: the defaults.
         let file: FileConfig = toml::from_str("").unwrap();
@@ -427,6 +437,8 @@ mod tests {
             "max_connections = 0",
             "max_header_bytes = 4096",
             "wait_commit_timeout_ms = 0",
+            "lookups_per_bill_per_day = 0",
+            "lookups_per_client_per_minute = 0",
         ] {
             let file: FileConfig = toml::from_str(&format!("[http]\n{bad}\n")).unwrap();
             let e = file.http.resolve().unwrap_err().to_string();
