@@ -5,7 +5,7 @@
 //! with care ([`files`]), signing keys at rest, plaintext or sealed with a passphrase
 //! ([`keystore`], [`passphrase`]), the dev chain's keys ([`devkeys`]), a whole local
 //! network's genesis, keys and node configs ([`network`]), and a small blocking HTTP
-//! client of the node's API ([`http`]). The binary (`src/main.rs`) wires them to the commands.
+//! client of the node's API ([`http`]), and the QR code of a bill's page ([`qr`]). The binary (`src/main.rs`) wires them to the commands.
 
 pub mod devkeys;
 pub mod error;
@@ -15,5 +15,6 @@ pub mod input;
 pub mod keystore;
 pub mod network;
 pub mod passphrase;
+pub mod qr;
 
 pub use error::CliError;

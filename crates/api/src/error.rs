@@ -12,6 +12,7 @@
 //! | 409 | conflicts with the committed state | `bill_exists`, `duplicate_tx`, `already_reimbursed`, `locked_by_other`, ... |
 //! | 413 | too large | `body_too_large`, `batch_too_large` |
 //! | 415 | not JSON | `unsupported_media_type` |
+//! | 429 | over a lookup limit of the verification pages | `too_many_lookups` |
 //! | 422 | well-formed but semantically invalid | `bad_signature`, `unknown_issuer`, `amounts_inconsistent`, ... |
 //! | 500 | failed inside the node (logged) | `internal` |
 //! | 503 | the node cannot take it now | `mempool_full`, `node_not_ready`, `not_a_validator`, `shutting_down` |
@@ -78,6 +79,9 @@ pub mod codes {
     /// The bill exists (an absence proof was asked for an issued bill; the ledger's
     /// rejection of a second IssueBill has the same code).
     pub const BILL_EXISTS: &str = "bill_exists";
+    /// Over a lookup limit of the verification pages (per bill per day, per client per
+    /// minute).
+    pub const TOO_MANY_LOOKUPS: &str = "too_many_lookups";
     /// The node has no final block yet.
     pub const NODE_NOT_READY: &str = "node_not_ready";
 }

@@ -11,6 +11,8 @@
 //! - Every failure answers `{"error": {"code": "...", "message": "..."}}` ([`ApiError`]),
 //!   including malformed JSON, a wrong content type, a body over the limit, an unknown
 //!   route and a wrong method.
+//! - [`web`] serves the taxpayers' pages on the same router: the verification form, the
+//!   result page, QR codes, a printable bill and an in-browser proof check.
 //! - [`admin_router`] builds the node operator's routes (absence proofs, module
 //!   [`admin`]): served only on the operator's own listener, never by [`router`].
 //! - Bodies are parsed strictly: unknown fields are refused by the types, money as a
@@ -27,6 +29,7 @@ pub mod proof;
 pub mod routes;
 pub mod server;
 pub mod verdict;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,12 +48,15 @@ pub struct ApiConfig {
     /// How long `?wait=commit` waits for a transaction (or a whole batch) to become
     /// final before answering 504 `timeout` (single) or leaving items `pending` (batch).
     pub wait_commit_timeout: Duration,
+    /// Settings of the taxpayers' pages (public URL, lookup limits).
+    pub web: web::WebConfig,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             wait_commit_timeout: limits::WAIT_COMMIT_TIMEOUT_DEFAULT,
+            web: web::WebConfig::default(),
         }
     }
 }

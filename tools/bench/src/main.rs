@@ -5,8 +5,8 @@
 //! Sections: `limits` (ed25519 single and batch on one core, synced RocksDB writes,
 //! SHA-256, cores), `dev` (one `ebill-node --dev` over loopback), `storage` (bytes on disk
 //! per bill after compaction), `cluster` (4 validators and an observer over libp2p),
-//! `sync` (a fresh observer catching up), `state` (the state tree in RocksDB at 10^7
-//! keys, 10^6 with `--quick`), `ratios`.
+//! `sync` (a fresh observer catching up), `web` (the taxpayers' result page), `state`
+//! (the state tree in RocksDB at 10^7 keys, 10^6 with `--quick`), `ratios`.
 
 mod cluster;
 mod dev;
@@ -14,6 +14,7 @@ mod limits;
 mod node;
 mod state;
 mod stats;
+mod web;
 mod wrk;
 
 use std::path::PathBuf;
@@ -85,6 +86,8 @@ struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     storage: Option<Storage>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    web: Option<web::WebReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<state::StateReport>,
     ratios: Ratios,
 }
@@ -121,11 +124,11 @@ fn main() -> Result<()> {
         Some(state::run(keys)?)
     };
 
-    let (dev, storage) = if args.cluster_only || args.state_only {
-        (None, None)
+    let (dev, storage, web) = if args.cluster_only || args.state_only {
+        (None, None, None)
     } else {
-        let (d, st) = measure_dev(&bin, args.quick)?;
-        (Some(d), Some(st))
+        let (d, st, w) = measure_dev(&bin, args.quick)?;
+        (Some(d), Some(st), Some(w))
     };
 
     let (cluster, sync) = if args.skip_cluster || args.state_only {
@@ -154,6 +157,7 @@ fn main() -> Result<()> {
         cluster,
         sync,
         storage,
+        web,
         state,
         ratios,
     };
@@ -168,11 +172,15 @@ fn main() -> Result<()> {
 }
 
 /// The dev chain, then its store compacted for the bytes per bill.
-fn measure_dev(bin: &std::path::Path, quick: bool) -> Result<(dev::DevReport, Storage)> {
+fn measure_dev(
+    bin: &std::path::Path,
+    quick: bool,
+) -> Result<(dev::DevReport, Storage, web::WebReport)> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("dev-data");
     let running = node::start_dev(bin, &data)?;
-    let dev = dev::run(&running.url, quick, || running.peak_rss_mb())?;
+    let (dev, issued) = dev::run(&running.url, quick, || running.peak_rss_mb())?;
+    let web = web::run(&running.url, &issued, quick)?;
     running.stop()?;
 
     eprintln!("storage: compacting");
@@ -194,7 +202,7 @@ fn measure_dev(bin: &std::path::Path, quick: bool) -> Result<(dev::DevReport, St
         bills,
         sst_bytes,
     };
-    Ok((dev, storage))
+    Ok((dev, storage, web))
 }
 
 fn print_table(r: &Report) {
@@ -246,6 +254,10 @@ fn print_table(r: &Report) {
                 format!("{:.1}", c.observer_lag_ms),
             ),
         ]);
+    }
+    if let Some(w) = &r.web {
+        rows.push(("web.pages_per_s", format!("{:.0}", w.pages_per_s)));
+        rows.push(("web.pages_p99_ms", format!("{:.2}", w.pages_p99_ms)));
     }
     if let Some(s) = &r.sync {
         rows.push(("sync.bills_per_s", format!("{:.0}", s.bills_per_s)));
