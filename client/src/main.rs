@@ -220,6 +220,10 @@ struct InitArgs {
     /// Regulator signatures needed for a registry change.
     #[arg(long, default_value_t = 2)]
     threshold: u16,
+    /// Every unit's qualification (开票资格) date: YYYY-MM-DD (valid through that day,
+    /// +08:00) or an RFC 3339 time. Without it, qualifications do not lapse.
+    #[arg(long, value_name = "DATE")]
+    valid_until: Option<String>,
     /// Replace a network already in the folder.
     #[arg(long)]
     force: bool,
@@ -539,6 +543,12 @@ fn genesis_init(cli: &Cli, a: &InitArgs) -> Result<Outcome> {
             unix_ms: now - now.rem_euclid(1000),
             offset_min: 480,
         },
+        valid_until: a
+            .valid_until
+            .as_deref()
+            .map(Timestamp::end_of_day)
+            .transpose()
+            .map_err(|e| CliError::argument(format!("--valid-until: {e}")))?,
     };
     let out = network::init(&a.out, &plan, a.force, files::random_seed)?;
     if cli.json {

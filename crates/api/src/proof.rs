@@ -381,6 +381,7 @@ mod tests {
                         name: "B 医院".into(),
                         public_key: dev_key("issuer", 1).public(),
                         code_prefixes: vec![CodePrefix::parse("3302").unwrap()],
+                        valid_until: ebill_types::dev::dev_valid_until(),
                     },
                 ),
             ],

@@ -438,6 +438,8 @@ struct UnitState {
     /// Prefixes of an issuer; `None` for a reimbursing unit.
     prefixes: Option<Vec<CodePrefix>>,
     revoked_at: Option<u64>,
+    /// The end of its qualification, if it lapses.
+    valid_until: Option<crate::timestamp::Timestamp>,
     in_genesis: bool,
 }
 
@@ -617,6 +619,7 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
                 key: u.public_key,
                 prefixes: Some(u.code_prefixes.clone()),
                 revoked_at: None,
+                valid_until: u.valid_until,
                 in_genesis: true,
             },
         );
@@ -629,6 +632,7 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
                 key: u.public_key,
                 prefixes: None,
                 revoked_at: None,
+                valid_until: u.valid_until,
                 in_genesis: true,
             },
         );
@@ -872,6 +876,7 @@ fn replay_entry(
             name,
             public_key,
             code_prefixes,
+            valid_until,
         } => {
             check_regulators(i, e, genesis)?;
             if units.contains_key(credit_code) {
@@ -884,6 +889,7 @@ fn replay_entry(
                     key: *public_key,
                     prefixes: Some(code_prefixes.clone()),
                     revoked_at: None,
+                    valid_until: Some(*valid_until),
                     in_genesis: false,
                 },
             );
@@ -904,6 +910,7 @@ fn replay_entry(
                     key: *public_key,
                     prefixes: None,
                     revoked_at: None,
+                    valid_until: None,
                     in_genesis: false,
                 },
             );
@@ -928,6 +935,46 @@ fn replay_entry(
                 )));
             };
             u.revoked_at = Some(height);
+        }
+        TxBody::SetPrefixes {
+            credit_code,
+            code_prefixes,
+        } => {
+            check_regulators(i, e, genesis)?;
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "prefix change of {credit_code}, which is not registered"
+                )));
+            };
+            u.prefixes = Some(code_prefixes.clone());
+        }
+        TxBody::RenewQualification {
+            credit_code,
+            valid_until,
+        } => {
+            check_regulators(i, e, genesis)?;
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "renewal of {credit_code}, which is not registered"
+                )));
+            };
+            u.valid_until = Some(*valid_until);
+        }
+        TxBody::AddRegulator { .. }
+        | TxBody::RemoveRegulator { .. }
+        | TxBody::SetThreshold { .. }
+        | TxBody::Propose { .. }
+        | TxBody::Approve { .. }
+        | TxBody::Reject { .. }
+        | TxBody::Withdraw { .. } => {
+            return Err(ProofError::at(
+                i,
+                Link::RegulatorSignature,
+                format!(
+                    "{} is not replayed by this verifier: a registry change must be a direct k-of-n transaction of the genesis regulators",
+                    body.kind().as_str()
+                ),
+            ));
         }
         TxBody::IssueBill(bill) => {
             if bill.id() != bundle.bill {
@@ -967,6 +1014,14 @@ fn replay_entry(
             if let Some(r) = u.revoked_at {
                 return Err(issuer_err(format!(
                     "{} was revoked at height {r}",
+                    bill.issuer
+                )));
+            }
+            if let Some(until) = u.valid_until
+                && i128::from(e.header.time_ms) > i128::from(until.unix_ms)
+            {
+                return Err(issuer_err(format!(
+                    "the qualification of {} lapsed at {until}, before block {height}",
                     bill.issuer
                 )));
             }

@@ -716,6 +716,7 @@ fn duplicate_code_prefixes_and_unnamed_validators_are_refused() {
             CodePrefix::parse("3301").unwrap(),
             CodePrefix::parse("3301").unwrap(),
         ],
+        valid_until: ebill_types::dev::dev_valid_until(),
     };
     assert!(
         Tx { nonce: 1, body }
