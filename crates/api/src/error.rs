@@ -77,6 +77,10 @@ pub mod codes {
     pub const BILL_EXISTS: &str = "bill_exists";
     /// The node has no final block yet.
     pub const NODE_NOT_READY: &str = "node_not_ready";
+    /// No governance proposal with this id.
+    pub const PROPOSAL_NOT_FOUND: &str = "proposal_not_found";
+    /// No unit with this credit code.
+    pub const UNIT_NOT_FOUND: &str = "unit_not_found";
 }
 
 /// An error answer: HTTP status, stable code, human message, and for transaction errors
