@@ -186,6 +186,17 @@ enum Command {
         /// A height, or `latest`.
         height: String,
     },
+    /// Governance: propose, approve, reject, withdraw, list, show; draft, export, sign
+    /// and submit one k-of-n transaction offline.
+    Gov {
+        #[command(subcommand)]
+        command: ebill_client::gov::GovCommand,
+    },
+    /// The registry of units, or one unit with its history and a proof of its record.
+    Units {
+        /// A unit's credit code.
+        credit_code: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -463,6 +474,22 @@ fn run(cli: &Cli) -> Result<Outcome> {
         ),
         Command::Status => status(cli),
         Command::Block { height } => block(cli, height),
+        Command::Gov { command } => Ok(outcome(ebill_client::gov::run(
+            &cli.node, cli.json, command,
+        )?)),
+        Command::Units { credit_code } => Ok(outcome(ebill_client::gov::units(
+            &cli.node,
+            cli.json,
+            credit_code.as_deref(),
+        )?)),
+    }
+}
+
+fn outcome(success: bool) -> Outcome {
+    if success {
+        Outcome::Success
+    } else {
+        Outcome::Failure
     }
 }
 

@@ -176,7 +176,7 @@ pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<StatusQuery>
         let (height, gov) = governance(&st)?;
         let mut all = st.backend.store().proposals().map_err(storage)?;
         all.retain(|p| wanted.is_none_or(|w| p.status_at(height + 1) == w));
-        all.sort_by(|a, b| (b.proposed_height, b.id.0).cmp(&(a.proposed_height, a.id.0)));
+        all.sort_by_key(|p| std::cmp::Reverse((p.proposed_height, p.id.0)));
         let total = all.len();
         let proposals = all
             .iter()
