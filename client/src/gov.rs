@@ -944,6 +944,15 @@ struct RegView {
 }
 
 fn list(node_url: &str, json_out: bool, status: Option<&str>) -> Result<bool, CliError> {
+    const STATUSES: [&str; 5] = ["pending", "executed", "expired", "rejected", "withdrawn"];
+    if let Some(s) = status
+        && !STATUSES.contains(&s)
+    {
+        return Err(CliError::argument(format!(
+            "--status {s:?}: one of {}",
+            STATUSES.join(", ")
+        )));
+    }
     let node = Node::new(node_url)?;
     let path = match status {
         Some(s) => format!("/v1/gov/proposals?status={s}"),
