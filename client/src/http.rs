@@ -1,4 +1,4 @@
-//! A small blocking client of the node's HTTP API (design section 9), over plain HTTP.
+//! A small blocking client of the node's HTTP API (docs/design.md §9.3), over plain HTTP.
 
 use std::time::Duration;
 

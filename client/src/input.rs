@@ -3,7 +3,7 @@
 //! of any size takes bounded memory.
 //!
 //! ## JSON Lines (`.jsonl`)
-//! One bill per line, in the JSON form of design section 2 (unknown fields refused,
+//! One bill per line, in the JSON form of docs/design.md §2 (unknown fields refused,
 //! money as strings). Blank lines are skipped.
 //!
 //! ## CSV (`.csv`)

@@ -1,12 +1,13 @@
 //! # ebill-client
 //!
-//! The library behind the `ebill` command-line client (design section 9): reading bills
+//! The library behind the `ebill` command-line client (docs/design.md §9.2): reading bills
 //! from JSON, JSON Lines and CSV files ([`input`]), key files and other files written
 //! with care ([`files`]), signing keys at rest, plaintext or sealed with a passphrase
 //! ([`keystore`], [`passphrase`]), the dev chain's keys ([`devkeys`]), a whole local
 //! network's genesis, keys and node configs ([`network`]), and a small blocking HTTP
-//! client of the node's API ([`http`]), and the regulators' governance commands
-//! ([`gov`]). The binary (`src/main.rs`) wires them to the commands.
+//! client of the node's API ([`http`]), the QR code of a bill's page ([`qr`]), and the
+//! regulators' governance commands ([`gov`]). The binary (`src/main.rs`) wires them to
+//! the commands.
 
 pub mod devkeys;
 pub mod error;
@@ -17,5 +18,6 @@ pub mod input;
 pub mod keystore;
 pub mod network;
 pub mod passphrase;
+pub mod qr;
 
 pub use error::CliError;

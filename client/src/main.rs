@@ -1,4 +1,4 @@
-//! `ebill`: the command-line client of an ebill chain (design section 9).
+//! `ebill`: the command-line client of an ebill chain (docs/design.md §9.2).
 //!
 //! Every command prints a human summary, or with `--json` one JSON object on stdout.
 //! The exit code is 0 only on success; on failure `--json` prints
@@ -146,6 +146,23 @@ enum Command {
         #[arg(long)]
         binary: bool,
     },
+    /// Draw the QR code of a bill's verification page (printed in the terminal, or
+    /// written with -o as .svg or .png).
+    Qr {
+        /// Bill code.
+        code: String,
+        /// Bill number.
+        number: String,
+        /// Check code.
+        check_code: String,
+        /// The file to write (.svg or .png); without it the code is printed.
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        /// The node's public base URL the link is built on (`ebill-node --public-url`);
+        /// default the --node URL.
+        #[arg(long = "public-url")]
+        public_url: Option<String>,
+    },
     /// Fetch the proof that no bill CODE/NUMBER exists, from the node operator's API
     /// (`ebill-node --admin-api`: give it with --node). Fails with `bill_exists` for an
     /// issued bill.
@@ -272,7 +289,7 @@ struct IssueArgs {
     key: PathBuf,
     #[command(flatten)]
     passphrase: PassphraseArgs,
-    /// The bill (JSON, design section 2).
+    /// The bill (JSON, docs/design.md §2).
     #[arg(required_unless_present = "batch", conflicts_with = "batch")]
     bill: Option<PathBuf>,
     /// A batch: one bill per line (.jsonl) or one item per row (.csv).
@@ -452,6 +469,18 @@ fn run(cli: &Cli) -> Result<Outcome> {
             out,
             binary,
         } => proof(cli, code, number, check_code, out, *binary),
+        Command::Qr {
+            code,
+            number,
+            check_code,
+            out,
+            public_url,
+        } => qr(
+            cli,
+            [code, number, check_code],
+            out.as_deref(),
+            public_url.as_deref(),
+        ),
         Command::ProofAbsent {
             code,
             number,
@@ -1073,6 +1102,46 @@ fn verify(cli: &Cli, code: &str, number: &str, check_code: &str) -> Result<Outco
     } else {
         Outcome::Failure
     })
+}
+
+/// `ebill qr`: the wiring of [`ebill_client::qr`].
+fn qr(
+    cli: &Cli,
+    [code, number, check_code]: [&String; 3],
+    out: Option<&Path>,
+    public_url: Option<&str>,
+) -> Result<Outcome> {
+    use ebill_client::qr as q;
+    let (bill, cc) = parse_target(code, number, check_code)?;
+    let node = Node::new(&cli.node)?;
+    let found = q::fetch_bill(&node, &bill, &cc)?;
+    let link = q::link(public_url.unwrap_or(&cli.node), &found, &cc);
+    match out {
+        None => {
+            if cli.json {
+                println!("{}", serde_json::json!({ "url": link }));
+            } else {
+                print!("{}", q::terminal(&link)?);
+                println!("\n{link}");
+            }
+        }
+        Some(path) => {
+            let bytes = match q::QrFormat::of_path(path)? {
+                q::QrFormat::Png => q::png(&link)?,
+                _ => q::svg_document(&link)?.into_bytes(),
+            };
+            files::write_public(path, &bytes, true)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "url": link, "file": path.display().to_string() })
+                );
+            } else {
+                println!("wrote {} ({link})", path.display());
+            }
+        }
+    }
+    Ok(Outcome::Success)
 }
 
 fn proof(

@@ -46,6 +46,11 @@ pub struct Args {
     /// can enumerate the issued bill numbers.
     #[arg(long = "admin-api")]
     pub admin_api: Option<SocketAddr>,
+    /// The public base URL of this node's pages (e.g. https://fp.example.gov.cn), which
+    /// QR codes and printed bills carry; default http:// and the API address. Keep it
+    /// short (40 characters or less keeps a bill's QR code at version 5).
+    #[arg(long = "public-url")]
+    pub public_url: Option<String>,
     /// Role of this node.
     #[arg(long, value_enum)]
     pub role: Option<RoleArg>,
@@ -91,6 +96,8 @@ pub enum RoleArg {
 /// max_headers = 64                # header lines
 /// retry_after_s = 1               # Retry-After of a 503
 /// wait_commit_timeout_ms = 30000  # ?wait=commit
+/// lookups_per_bill_per_day = 20   # verification pages: one bill, one UTC day
+/// lookups_per_client_per_minute = 60  # verification pages: one address, one minute
 /// ```
 #[derive(Deserialize, Debug, Default, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -113,6 +120,11 @@ pub struct HttpFileConfig {
     pub retry_after_s: Option<u64>,
     /// How long `?wait=commit` waits ([`ebill_api::ApiConfig::wait_commit_timeout`]).
     pub wait_commit_timeout_ms: Option<u64>,
+    /// Most lookups of one bill per UTC day on the verification pages (default 20).
+    pub lookups_per_bill_per_day: Option<u32>,
+    /// Most lookups from one client address per minute on the verification pages
+    /// (default 60).
+    pub lookups_per_client_per_minute: Option<u32>,
 }
 
 impl HttpFileConfig {
@@ -144,6 +156,19 @@ impl HttpFileConfig {
             }
             api.wait_commit_timeout = Duration::from_millis(ms);
         }
+        let lookups = &mut api.web.lookups;
+        if let Some(n) = self.lookups_per_bill_per_day {
+            if n == 0 {
+                bail!("http.lookups_per_bill_per_day: must be more than 0");
+            }
+            lookups.lookups_per_bill_per_day = n;
+        }
+        if let Some(n) = self.lookups_per_client_per_minute {
+            if n == 0 {
+                bail!("http.lookups_per_client_per_minute: must be more than 0");
+            }
+            lookups.lookups_per_client_per_minute = n;
+        }
         Ok((limits, api))
     }
 }
@@ -162,6 +187,8 @@ struct FileConfig {
     api: Option<SocketAddr>,
     /// Address of the operator's API (loopback); off unless set.
     admin_api: Option<SocketAddr>,
+    /// Public base URL of the pages (`--public-url`).
+    public_url: Option<String>,
     /// Listen address for peers (a multiaddr).
     listen: Option<String>,
     /// Peers' addresses (multiaddrs) to dial.
@@ -318,11 +345,22 @@ impl NodeConfig {
                 genesis.chain_id
             );
         }
-        let (http_limits, api_config) =
+        let (http_limits, mut api_config) =
             file.http.resolve().with_context(|| match &args.config {
                 Some(p) => format!("{}: the [http] table", p.display()),
                 None => "the HTTP limits".to_owned(),
             })?;
+        let public_url = args.public_url.clone().or(file.public_url.clone());
+        if let Some(u) = &public_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            bail!("--public-url {u:?}: give an http:// or https:// URL");
+        }
+        api_config.web.public_url = Some(
+            public_url
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("http://{api}")),
+        );
         Ok(Self {
             genesis,
             key,
@@ -378,6 +416,16 @@ mod tests {
             ServerLimits::default().max_concurrent_requests
         );
         assert_eq!(api.wait_commit_timeout, Duration::from_millis(1500));
+        assert_eq!(api.web.lookups.lookups_per_bill_per_day, 20, "the default");
+
+        let file: FileConfig = toml::from_str(
+            "public_url = \"https://fp.example.cn\"\n[http]\nlookups_per_bill_per_day = 5\nlookups_per_client_per_minute = 7\n",
+        )
+        .unwrap();
+        assert_eq!(file.public_url.as_deref(), Some("https://fp.example.cn"));
+        let lookups = file.http.resolve().unwrap().1.web.lookups;
+        assert_eq!(lookups.lookups_per_bill_per_day, 5);
+        assert_eq!(lookups.lookups_per_client_per_minute, 7);
 
         // No table: the defaults.
         let file: FileConfig = toml::from_str("").unwrap();
@@ -389,6 +437,8 @@ mod tests {
             "max_connections = 0",
             "max_header_bytes = 4096",
             "wait_commit_timeout_ms = 0",
+            "lookups_per_bill_per_day = 0",
+            "lookups_per_client_per_minute = 0",
         ] {
             let file: FileConfig = toml::from_str(&format!("[http]\n{bad}\n")).unwrap();
             let e = file.http.resolve().unwrap_err().to_string();

@@ -1,8 +1,10 @@
 //! # ebill-node
 //!
-//! The node: the only place where ebill does I/O. It opens the store, restores consensus
-//! from its WAL, runs the engine thread (consensus + ledger + mempool + store) and the
-//! HTTP API, and stops cleanly on SIGINT or SIGTERM.
+//! The node: it wires the crates that do I/O (the RocksDB store, libp2p, the HTTP API)
+//! to the pure engine and owns the clocks, files, signals and threads (docs/design.md
+//! §10). It opens the store, restores consensus from its WAL, runs the engine thread
+//! (consensus + ledger + mempool + store) and the HTTP API, and stops cleanly on SIGINT
+//! or SIGTERM.
 
 pub mod alloc;
 pub mod config;

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ebill_api::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
+use ebill_api::{AdmissionCode, Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
 use ebill_engine::mempool::{Insert, Mempool, lock};
 use ebill_engine::verify::{available_cores, preverify_parallel};
-use ebill_ledger::{Context, Executor, Prepared, TxLocation};
+use ebill_ledger::{Context, ErrorCode, Executor, Prepared, TxError, TxLocation};
 use ebill_store::Store;
 use ebill_types::{Actor, Auth, CreditCode, Genesis, PublicKey, Signature, SignedTx, TxId};
 use tokio::sync::oneshot;
@@ -148,7 +148,7 @@ impl Shared {
 
     fn reject(&self, id: Option<TxId>, r: Rejection) -> Rejection {
         *lock(&self.rejection_counts)
-            .entry(r.code.clone())
+            .entry(r.code.as_str().to_owned())
             .or_insert(0) += 1;
         if let Some(id) = id {
             lock(&self.rejections).remember(id, r.clone());
@@ -164,9 +164,9 @@ impl Shared {
         let mut watchers = lock(&self.watchers);
         for (i, id) in ids.iter().enumerate() {
             if let Some(ws) = watchers.remove(id) {
-                let index = u32::try_from(i).unwrap_or(u32::MAX);
+                let at = TxLocation::in_block(height, i);
                 for w in ws {
-                    let _ = w.send(TxOutcome::Committed(TxLocation { height, index }));
+                    let _ = w.send(TxOutcome::Committed(at));
                 }
             }
         }
@@ -213,12 +213,10 @@ impl Shared {
                 if len > max_tx_bytes {
                     out[i] = Some(Err(self.reject(
                         Some(p.id),
-                        Rejection {
-                            code: "invalid_tx".into(),
-                            message: format!(
-                                "transaction is {len} bytes, over the limit of {max_tx_bytes}"
-                            ),
-                        },
+                        Rejection::from(TxError::new(
+                            ErrorCode::InvalidTx,
+                            format!("transaction is {len} bytes, over the limit of {max_tx_bytes}"),
+                        )),
                     )));
                 } else if mempool.contains(&p.id) {
                     out[i] = Some(Ok(p.id));
@@ -232,11 +230,11 @@ impl Shared {
         let verified = match preverify_parallel(view, &self.genesis, &todo_refs, available_cores())
         {
             Ok(v) => v,
-            Err(e) => return self.all_failed(out, &prepared, &todo, &e.to_string()),
+            Err(e) => return self.all_failed(out, &prepared, &todo, &e),
         };
         let tip = match self.store.tip() {
             Ok(t) => t,
-            Err(e) => return self.all_failed(out, &prepared, &todo, &e.to_string()),
+            Err(e) => return self.all_failed(out, &prepared, &todo, &e),
         };
         let ctx = Context {
             genesis: &self.genesis,
@@ -253,13 +251,7 @@ impl Shared {
             let p = &prepared[i];
             match exec.apply_prepared(p) {
                 Err(e) => {
-                    out[i] = Some(Err(self.reject(
-                        Some(p.id),
-                        Rejection {
-                            code: "node_not_ready".into(),
-                            message: format!("state could not be read: {e}"),
-                        },
-                    )));
+                    out[i] = Some(Err(self.reject(Some(p.id), state_unreadable(&e))));
                 }
                 Ok(Err(e)) => out[i] = Some(Err(self.reject(Some(p.id), Rejection::from(e)))),
                 // An observer keeps no mempool, so it needs no signature cache.
@@ -299,10 +291,10 @@ impl Shared {
                     Insert::AlreadyPending => Ok(id),
                     Insert::Full => Err(self.reject(
                         Some(id),
-                        Rejection {
-                            code: "mempool_full".into(),
-                            message: "the mempool is full; try again after the next block".into(),
-                        },
+                        Rejection::admission(
+                            AdmissionCode::MempoolFull,
+                            "the mempool is full; try again after the next block",
+                        ),
                     )),
                 }
             };
@@ -324,16 +316,11 @@ impl Shared {
         mut out: Vec<Option<Result<TxId, Rejection>>>,
         prepared: &[Prepared<'_>],
         todo: &[usize],
-        why: &str,
+        why: &dyn std::fmt::Display,
     ) -> Vec<Result<TxId, Rejection>> {
+        let r = state_unreadable(why);
         for &i in todo {
-            out[i] = Some(Err(self.reject(
-                Some(prepared[i].id),
-                Rejection {
-                    code: "node_not_ready".into(),
-                    message: format!("state could not be read: {why}"),
-                },
-            )));
+            out[i] = Some(Err(self.reject(Some(prepared[i].id), r.clone())));
         }
         answers(out)
     }
@@ -346,13 +333,23 @@ fn answers(out: Vec<Option<Result<TxId, Rejection>>>) -> Vec<Result<TxId, Reject
         .map(|r| {
             debug_assert!(r.is_some(), "an admission slot was left unanswered");
             r.unwrap_or_else(|| {
-                Err(Rejection {
-                    code: "internal".into(),
-                    message: "no answer".into(),
-                })
+                Err(Rejection::admission(
+                    AdmissionCode::Internal,
+                    "internal error: no answer",
+                ))
             })
         })
         .collect()
+}
+
+/// A store that could not be read during admission: the node's failure, not the
+/// transaction's. Logged in full; the client is told only that it failed inside.
+fn state_unreadable(detail: &dyn std::fmt::Display) -> Rejection {
+    tracing::error!(%detail, "admission could not read the state");
+    Rejection::admission(
+        AdmissionCode::Internal,
+        "internal error: the state could not be read",
+    )
 }
 
 /// The keys of acting units, read once per admission batch.
@@ -411,10 +408,10 @@ impl Backend for Shared {
             return txs
                 .iter()
                 .map(|_| {
-                    Err(Rejection {
-                        code: "not_a_validator".into(),
-                        message: "this observer has no network to forward transactions on".into(),
-                    })
+                    Err(Rejection::admission(
+                        AdmissionCode::NotAValidator,
+                        "this observer has no network to forward transactions on",
+                    ))
                 })
                 .collect();
         }

@@ -262,10 +262,10 @@ fn submit_and_wait(node: &Member, txs: Vec<SignedTx>) -> Vec<Result<TxId, String
     ids.into_iter()
         .zip(watches)
         .map(|(r, w)| match (r, w) {
-            (Err(e), _) => Err(e.code),
+            (Err(e), _) => Err(e.code.as_str().to_owned()),
             (Ok(id), Some(w)) => match wait(w) {
                 TxOutcome::Committed(_) => Ok(id),
-                TxOutcome::Rejected(r) => Err(r.code),
+                TxOutcome::Rejected(r) => Err(r.code.as_str().to_owned()),
             },
             (Ok(_), None) => unreachable!(),
         })

@@ -4,27 +4,92 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ebill_ledger::{TxError, TxLocation};
+use ebill_ledger::{ErrorCode, TxError, TxLocation};
 use ebill_store::Store;
 use ebill_types::{Genesis, SignedTx, TxId};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-/// Why a transaction was not admitted to the mempool. `code` is stable: a ledger
-/// [`ebill_ledger::ErrorCode`] string, or one of `mempool_full`, `invalid_tx`,
-/// `node_not_ready`, `not_a_validator`.
+/// A code the node itself gives a transaction, before or beside the ledger's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdmissionCode {
+    /// The mempool holds as much as it may; try again after the next block.
+    MempoolFull,
+    /// An observer without a network cannot forward transactions.
+    NotAValidator,
+    /// Something failed inside the node (the store could not be read); not the
+    /// transaction's fault.
+    Internal,
+}
+
+impl AdmissionCode {
+    /// The code's string, part of the public contract.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdmissionCode::MempoolFull => "mempool_full",
+            AdmissionCode::NotAValidator => "not_a_validator",
+            AdmissionCode::Internal => "internal",
+        }
+    }
+}
+
+/// The stable code of a refused transaction: one of the ledger's rules, or the node's
+/// own. Typed end to end, so that the HTTP status of every code is decided by one
+/// exhaustive match ([`crate::error::status_for_rejection`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RejectCode {
+    /// A ledger rule refused it.
+    Ledger(ErrorCode),
+    /// The node refused it (full, not ready, internal failure).
+    Admission(AdmissionCode),
+}
+
+impl RejectCode {
+    /// The code's string, part of the public contract (API, CLI, metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectCode::Ledger(c) => c.as_str(),
+            RejectCode::Admission(c) => c.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for RejectCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RejectCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// Why a transaction was not admitted to the mempool, or was dropped from it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Rejection {
     /// Stable machine-readable code.
-    pub code: String,
+    pub code: RejectCode,
     /// Human message naming the facts.
     pub message: String,
+}
+
+impl Rejection {
+    /// A refusal by the node itself.
+    pub fn admission(code: AdmissionCode, message: impl Into<String>) -> Self {
+        Self {
+            code: RejectCode::Admission(code),
+            message: message.into(),
+        }
+    }
 }
 
 impl From<TxError> for Rejection {
     fn from(e: TxError) -> Self {
         Self {
-            code: e.code.as_str().to_owned(),
+            code: RejectCode::Ledger(e.code),
             message: e.message,
         }
     }

@@ -12,7 +12,9 @@
 //! | 409 | conflicts with the committed state | `bill_exists`, `duplicate_tx`, `already_reimbursed`, `locked_by_other`, ... |
 //! | 413 | too large | `body_too_large`, `batch_too_large` |
 //! | 415 | not JSON | `unsupported_media_type` |
+//! | 429 | over a lookup limit of the verification pages | `too_many_lookups` |
 //! | 422 | well-formed but semantically invalid | `bad_signature`, `unknown_issuer`, `amounts_inconsistent`, ... |
+//! | 500 | failed inside the node (logged) | `internal` |
 //! | 503 | the node cannot take it now | `mempool_full`, `node_not_ready`, `not_a_validator`, `shutting_down` |
 //! | 504 | `?wait=commit` ran out of time | `timeout` |
 
@@ -23,7 +25,9 @@ use axum::response::{IntoResponse, Response};
 use ebill_types::TxId;
 use serde::Serialize;
 
-use crate::backend::Rejection;
+use ebill_ledger::ErrorCode;
+
+use crate::backend::{AdmissionCode, RejectCode, Rejection};
 
 /// API-level error codes (the ledger's own codes pass through unchanged).
 pub mod codes {
@@ -75,6 +79,9 @@ pub mod codes {
     /// The bill exists (an absence proof was asked for an issued bill; the ledger's
     /// rejection of a second IssueBill has the same code).
     pub const BILL_EXISTS: &str = "bill_exists";
+    /// Over a lookup limit of the verification pages (per bill per day, per client per
+    /// minute).
+    pub const TOO_MANY_LOOKUPS: &str = "too_many_lookups";
     /// The node has no final block yet.
     pub const NODE_NOT_READY: &str = "node_not_ready";
     /// No governance proposal with this id.
@@ -160,8 +167,8 @@ impl ApiError {
     /// A rejected transaction, with the status its code maps to.
     pub fn rejection(r: &Rejection) -> Self {
         Self {
-            status: status_for_rejection(&r.code),
-            code: Cow::Owned(r.code.clone()),
+            status: status_for_rejection(r.code),
+            code: Cow::Borrowed(r.code.as_str()),
             message: r.message.clone(),
             tx_id: None,
             close_connection: false,
@@ -170,21 +177,60 @@ impl ApiError {
 }
 
 /// The HTTP status of a rejection code: 400 malformed, 403 not allowed to, 409
-/// conflicts with state, 422 semantically invalid, 503 not now. Unknown codes (added to
-/// the ledger later) answer 422.
-pub fn status_for_rejection(code: &str) -> StatusCode {
+/// conflicts with state, 422 semantically invalid, 500 failed inside, 503 not now.
+/// Exhaustive: a code added to the ledger does not compile until it has a status here.
+pub fn status_for_rejection(code: RejectCode) -> StatusCode {
     match code {
-        "invalid_tx" => StatusCode::BAD_REQUEST,
-        "unit_revoked" | "wrong_role" | "not_bill_issuer" => StatusCode::FORBIDDEN,
-        "bill_exists" | "duplicate_tx" | "already_reimbursed" | "already_reversed"
-        | "paper_exchanged" | "locked_by_other" | "bill_locked" | "not_locked" | "history_full"
-        | "unit_exists" | "already_revoked" => StatusCode::CONFLICT,
-        "mempool_full" | "node_not_ready" | "not_a_validator" => StatusCode::SERVICE_UNAVAILABLE,
-        // invalid_bill, amounts_inconsistent, bad_signature, insufficient_signatures,
-        // unknown_regulator, unknown_issuer, unknown_reimburser, unknown_unit,
-        // code_prefix_not_allowed, issued_at_out_of_window, unknown_bill,
-        // check_code_mismatch, bad_key, and anything new.
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
+        RejectCode::Admission(c) => match c {
+            AdmissionCode::MempoolFull | AdmissionCode::NotAValidator => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AdmissionCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+        RejectCode::Ledger(c) => match c {
+            ErrorCode::InvalidTx => StatusCode::BAD_REQUEST,
+            ErrorCode::UnitRevoked
+            | ErrorCode::WrongRole
+            | ErrorCode::NotBillIssuer
+            | ErrorCode::QualificationExpired
+            | ErrorCode::NotARegulator
+            | ErrorCode::NotProposer => StatusCode::FORBIDDEN,
+            ErrorCode::BillExists
+            | ErrorCode::DuplicateTx
+            | ErrorCode::AlreadyReimbursed
+            | ErrorCode::AlreadyReversed
+            | ErrorCode::PaperExchanged
+            | ErrorCode::LockedByOther
+            | ErrorCode::BillLocked
+            | ErrorCode::NotLocked
+            | ErrorCode::HistoryFull
+            | ErrorCode::UnitExists
+            | ErrorCode::AlreadyRevoked
+            | ErrorCode::StaleProposal
+            | ErrorCode::ProposalExists
+            | ErrorCode::ProposalExecuted
+            | ErrorCode::ProposalRejected
+            | ErrorCode::ProposalWithdrawn
+            | ErrorCode::ProposalExpired
+            | ErrorCode::AlreadyVoted
+            | ErrorCode::RegulatorExists => StatusCode::CONFLICT,
+            ErrorCode::InvalidBill
+            | ErrorCode::AmountsInconsistent
+            | ErrorCode::UnknownIssuer
+            | ErrorCode::UnknownReimburser
+            | ErrorCode::UnknownUnit
+            | ErrorCode::BadSignature
+            | ErrorCode::InsufficientSignatures
+            | ErrorCode::UnknownRegulator
+            | ErrorCode::CodePrefixNotAllowed
+            | ErrorCode::IssuedAtOutOfWindow
+            | ErrorCode::UnknownBill
+            | ErrorCode::CheckCodeMismatch
+            | ErrorCode::BadKey
+            | ErrorCode::UnknownProposal
+            | ErrorCode::BadThreshold
+            | ErrorCode::BadExpiry => StatusCode::UNPROCESSABLE_ENTITY,
+        },
     }
 }
 
@@ -249,3 +295,40 @@ pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
 
 /// The result type of handlers.
 pub type ApiResult = Result<Response, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every ledger code is the client's doing (4xx); only the node's own failure is a
+    /// 5xx, so no internal error can be told to a client as its fault.
+    #[test]
+    fn every_ledger_code_is_a_client_error_and_internal_is_500() {
+        for &code in ErrorCode::ALL {
+            let status = status_for_rejection(RejectCode::Ledger(code));
+            assert!(status.is_client_error(), "{code} answers {status}");
+        }
+        assert_eq!(
+            status_for_rejection(RejectCode::Admission(AdmissionCode::Internal)),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        for code in [AdmissionCode::MempoolFull, AdmissionCode::NotAValidator] {
+            assert_eq!(
+                status_for_rejection(RejectCode::Admission(code)),
+                StatusCode::SERVICE_UNAVAILABLE
+            );
+        }
+    }
+
+    /// The answer carries the code's stable string.
+    #[test]
+    fn a_rejection_answers_its_code_string() {
+        let r = Rejection::from(ebill_ledger::TxError::new(
+            ErrorCode::AlreadyReimbursed,
+            "x",
+        ));
+        let e = ApiError::rejection(&r);
+        assert_eq!(e.code, "already_reimbursed");
+        assert_eq!(e.status, StatusCode::CONFLICT);
+    }
+}

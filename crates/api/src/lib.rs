@@ -1,6 +1,6 @@
 //! # ebill-api
 //!
-//! The HTTP API of an ebill node (design section 9): axum routes under `/v1` over a
+//! The HTTP API of an ebill node (docs/design.md §9.3): axum routes under `/v1` over a
 //! [`Backend`] that the node implements. Every route, status code and error code is
 //! documented in the crate's `README.md`.
 //!
@@ -11,6 +11,8 @@
 //! - Every failure answers `{"error": {"code": "...", "message": "..."}}` ([`ApiError`]),
 //!   including malformed JSON, a wrong content type, a body over the limit, an unknown
 //!   route and a wrong method.
+//! - [`web`] serves the taxpayers' pages on the same router: the verification form, the
+//!   result page, QR codes, a printable bill and an in-browser proof check.
 //! - [`admin_router`] builds the node operator's routes (absence proofs, module
 //!   [`admin`]): served only on the operator's own listener, never by [`router`].
 //! - Bodies are parsed strictly: unknown fields are refused by the types, money as a
@@ -27,13 +29,16 @@ pub mod proof;
 pub mod routes;
 pub mod server;
 pub mod verdict;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use admin::admin_router;
-pub use backend::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
+pub use backend::{
+    AdmissionCode, Backend, NodeMetrics, RejectCode, Rejection, Role, TxOutcome, TxStatus,
+};
 pub use error::ApiError;
 pub use server::{LimitError, ServerLimits, serve_with};
 
@@ -43,12 +48,15 @@ pub struct ApiConfig {
     /// How long `?wait=commit` waits for a transaction (or a whole batch) to become
     /// final before answering 504 `timeout` (single) or leaving items `pending` (batch).
     pub wait_commit_timeout: Duration,
+    /// Settings of the taxpayers' pages (public URL, lookup limits).
+    pub web: web::WebConfig,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         Self {
             wait_commit_timeout: limits::WAIT_COMMIT_TIMEOUT_DEFAULT,
+            web: web::WebConfig::default(),
         }
     }
 }

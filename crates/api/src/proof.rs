@@ -1,4 +1,4 @@
-//! Building a bill's proof bundle from the store (design section 8).
+//! Building a bill's proof bundle from the store (docs/design.md §8).
 //!
 //! The bundle holds, each with its Merkle path, block header and commit certificate:
 //! the bill's IssueBill transaction, every later lifecycle transaction of the bill (from

@@ -305,10 +305,14 @@ pub async fn serve_with(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = http.serve_connection(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service.clone()),
+        let per_conn = tower::ServiceExt::map_request(
+            service.clone(),
+            move |mut req: Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(crate::web::PeerAddr(peer));
+                req
+            },
         );
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(per_conn));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _slot = slot;

@@ -1,4 +1,4 @@
-//! The verdict on a bill (design section 9): what the public learns from the code,
+//! The verdict on a bill (docs/design.md §9.3): what the public learns from the code,
 //! number and check code of a bill, and what `POST /v1/verify` answers for an authentic
 //! bill file.
 //!

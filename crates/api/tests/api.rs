@@ -134,6 +134,7 @@ async fn wait_commit_times_out_with_the_tx_id() {
         b.clone(),
         ApiConfig {
             wait_commit_timeout: Duration::from_millis(50),
+            ..ApiConfig::default()
         },
     );
     let tx = issue(4, 100);

@@ -1,7 +1,7 @@
 //! No timing oracle for existence (issue 16, item 4): a lookup of a bill on chain with a
 //! wrong check code and a lookup of a bill not on chain do the same store reads, with
 //! the same outcomes (one hit, one miss, one record decoded), on every route that looks
-//! bills up. Times are measured by `scripts/timing_oracle.py`, not here: this test
+//! bills up, the taxpayers' pages included. Times are measured by `scripts/timing_oracle.py`, not here: this test
 //! pins the work, which is what the times follow.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -218,6 +218,24 @@ async fn wrong_check_code_and_unknown_bill_do_the_same_reads() {
                 "round {round}, proof route: {proof}; a wrong check code read \
                  {wrong_reads:?}, an unknown bill {unknown_reads:?}"
             );
+            assert_eq!(wrong_reads, vec![("find_bill", false), ("find_bill", true)]);
+        }
+        // The taxpayers' pages: result, QR code and print routes.
+        for tail in ["", "/qr.svg", "/print"] {
+            let page = |id: &BillId| format!("/b/{}/{}/{wrong}{tail}", id.code, id.number);
+            store.take();
+            let a = get(&app, &page(&file.bill.id())).await;
+            let wrong_reads = store.take();
+            let b = get(&app, &page(&unknown.bill.id())).await;
+            let unknown_reads = store.take();
+            assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.text());
+            assert_eq!(b.status, StatusCode::NOT_FOUND);
+            assert_eq!(
+                a.text().replace(file.bill.number.as_str(), "N"),
+                b.text().replace(unknown.bill.number.as_str(), "N"),
+                "page {tail:?}"
+            );
+            assert_eq!(wrong_reads, unknown_reads, "round {round}, page {tail:?}");
             assert_eq!(wrong_reads, vec![("find_bill", false), ("find_bill", true)]);
         }
         store.take();

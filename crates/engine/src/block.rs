@@ -1,4 +1,4 @@
-//! What makes a block valid on top of a tip, in one place (design section 5): the engine
+//! What makes a block valid on top of a tip, in one place (docs/design.md §4.3): the engine
 //! checks proposals, synced blocks and an observer's blocks with [`check_block`], and
 //! builds its own with [`build_block`], which meets the same rules by construction.
 
@@ -269,7 +269,11 @@ pub fn build_block(
     } = lock(mempool).candidates(max_txs, max_bytes);
     let txs: Vec<SignedTx> = candidates.iter().map(|c| (*c.tx).clone()).collect();
     let prepared = Prepared::all(&txs, genesis.chain_id.as_str());
-    let height = rules.tip.height.saturating_add(1);
+    assert!(
+        rules.tip.height < u64::MAX,
+        "invariant: a tip at the last height"
+    );
+    let height = rules.tip.height + 1;
     assert!(
         time_ms > rules.tip.time_ms,
         "a block's time {time_ms} must be after its tip's {}",

@@ -770,6 +770,11 @@ impl Engine {
                 Ok(true)
             }
             Err(reason) => {
+                if matches!(reason, InvalidBlock::Body(_)) {
+                    // A bad copy of the proposed block: forget it, so that a good copy
+                    // that comes later is kept (and checked) instead.
+                    self.received.remove(hash);
+                }
                 warn!(height = block.header.height, %hash, %reason, "proposed block refused");
                 Ok(false)
             }
@@ -828,13 +833,19 @@ impl Engine {
             return self.commit_certified(block, certificate);
         }
         warn!(height, %hash, "decided a block this node does not hold: fetching it");
+        self.fetch_certified(height, hash, certificate);
+        Ok(())
+    }
+
+    /// Asks peers for the bytes of the certified block `hash` and commits it when they
+    /// come.
+    fn fetch_certified(&mut self, height: u64, hash: Hash32, certificate: CommitCertificate) {
         self.awaiting_block = Some(AwaitedBlock {
             height,
             hash,
             certificate,
         });
         self.send(Outbound::RequestBlock { hash });
-        Ok(())
     }
 
     fn retry_awaiting_block(&mut self) -> Result<(), EngineError> {
@@ -934,6 +945,14 @@ impl Engine {
         )?;
         match verdict {
             Ok(changes) => self.commit(Candidate { block, changes }, certificate, false),
+            // The certificate signs the header; a body that is not the one the header
+            // commits to is a peer's bad copy (corrupted or forged), not a fault of the
+            // validators: fetch the block again rather than halt.
+            Err(InvalidBlock::Body(reason)) => {
+                warn!(height, %hash, %reason, "a peer's copy of a certified block is not that block: fetching it again");
+                self.fetch_certified(height, hash, certificate);
+                Ok(())
+            }
             Err(reason) => {
                 error!(height, %hash, %reason, "HALT: a certified block does not hold");
                 Err(EngineError::Mismatch {

@@ -1,6 +1,6 @@
 //! # ebill-engine
 //!
-//! The engine of an ebill node as a sans-I/O state machine (design section 6): it joins
+//! The engine of an ebill node as a sans-I/O state machine (docs/design.md §4.5): it joins
 //! Tendermint consensus (`ebill-consensus`), the ledger's rules (`ebill-ledger`), the
 //! mempool and the store (`ebill-store`'s [`Store`](ebill_store::Store) trait), and holds
 //! every decision a node makes between them: when a height starts (a transaction waits,

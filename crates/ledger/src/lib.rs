@@ -1,6 +1,6 @@
 //! # ebill-ledger
 //!
-//! The pure state machine of ebill (design section 3): the rules of every transaction,
+//! The pure state machine of ebill (docs/design.md §3): the rules of every transaction,
 //! applied to a read-only state view, producing either a [`ChangeSet`] for a store to
 //! commit atomically with the block, or a rejection with a stable [`ErrorCode`] and a
 //! message that names the conflicting fact. No I/O, no clock, no randomness: the block

@@ -22,6 +22,26 @@ pub struct TxLocation {
     pub index: u32,
 }
 
+impl TxLocation {
+    /// The location of the transaction at `position` in the block at `height`.
+    ///
+    /// # Panics
+    /// If `position` does not fit in `u32`: a block's transaction count is bounded by
+    /// `u32` (the header's `tx_count`) before it is committed, so a larger position is a
+    /// bug, not an input to clamp.
+    pub fn in_block(height: u64, position: usize) -> Self {
+        let index = u32::try_from(position);
+        assert!(
+            index.is_ok(),
+            "invariant: transaction position {position} of block {height} exceeds u32"
+        );
+        Self {
+            height,
+            index: index.unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// One step in a bill's life.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 pub struct HistoryEntry {

@@ -6,7 +6,7 @@
 
 use ebill_types::Hash32;
 use ebill_types::codec::Canonical;
-use ebill_types::state_tree::{BillState, HistoryStep, LeafUpdate, StateKey, history_step};
+use ebill_types::state_tree::{BillState, HistoryStep, LeafUpdate, StateKey, history_digest};
 
 use crate::state::{BillRecord, ChangeSet};
 
@@ -14,18 +14,20 @@ use crate::state::{BillRecord, ChangeSet};
 pub fn bill_state(record: &BillRecord) -> BillState {
     let first = record.history.first();
     let last = record.history.last();
-    let history_digest = record.history.iter().fold(Hash32::ZERO, |d, h| {
-        history_step(
-            &d,
-            &HistoryStep {
-                action: h.action,
-                by: h.by,
-                height: h.height,
-                time_ms: h.time_ms,
-                tx_id: h.tx_id,
-            },
-        )
-    });
+    let history_digest = history_digest(record.history.iter().map(|h| HistoryStep {
+        action: h.action,
+        by: h.by,
+        height: h.height,
+        time_ms: h.time_ms,
+        tx_id: h.tx_id,
+    }));
+    // The ledger refuses a change past the history limit (`history_full`), so a longer
+    // history is a bug; clamping its length would put a wrong leaf in the tree.
+    assert!(
+        record.history.len() <= ebill_types::limits::MAX_BILL_HISTORY + 1,
+        "invariant: a bill history of {} entries",
+        record.history.len()
+    );
     BillState {
         status: record.status,
         history_len: u32::try_from(record.history.len()).unwrap_or(u32::MAX),

@@ -1,4 +1,4 @@
-//! One accept and at least one reject case for every rule of design section 3.
+//! One accept and at least one reject case for every rule of docs/design.md §3.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

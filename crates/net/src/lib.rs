@@ -1,6 +1,6 @@
 //! # ebill-net
 //!
-//! The libp2p layer of an ebill node (design section 6): TCP + noise + yamux,
+//! The libp2p layer of an ebill node (docs/design.md §6): TCP + noise + yamux,
 //! gossipsub for transactions, consensus messages and committed-block announcements,
 //! request-response for block sync, identify, and an allow-list of the genesis
 //! validators and observers (plus any the node's config names).

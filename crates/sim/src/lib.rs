@@ -21,6 +21,7 @@
 
 pub mod byzantine;
 pub mod checker;
+pub mod corrupt;
 pub mod disk;
 pub mod network;
 pub mod node;

@@ -51,6 +51,10 @@ struct Args {
     /// Print every event of every run (use with --seeds 1 --first-seed S to replay S).
     #[arg(long)]
     log: bool,
+    /// Chance (per mille, up to 1000) that a message sent before GST has a bit flipped;
+    /// drawn per seed from 0 to 19 when not given.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    corrupt_per_mille: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         bug,
         liveness_bound_ms: args.liveness_bound_ms,
         log: args.log,
+        corrupt_per_mille: args.corrupt_per_mille,
         ..RunConfig::default()
     };
     let verbose = args.verbose;

@@ -347,7 +347,14 @@ impl Node {
                 self.schedule_wake(out);
             }
             Err(e) => {
-                out.push(Output::Fault(format!("the engine refused to start: {e}")));
+                if self.disk.store.take_crash() {
+                    // A fault armed before the node went down fired in a commit the
+                    // engine makes while starting (a decision in its WAL): the process
+                    // died again, as it would on a real machine; the run restarts it.
+                    self.died_of_injected_fault(out);
+                } else {
+                    out.push(Output::Fault(format!("the engine refused to start: {e}")));
+                }
                 return;
             }
         }
@@ -537,14 +544,7 @@ impl Node {
             Ok(outputs) => self.carry_out(now_ms, rng, outputs, out),
             Err(e) => {
                 if self.disk.store.take_crash() {
-                    // The injected fault killed the process; the run restarts it. A
-                    // commit that became durable first is reported as the node's.
-                    if let Some(c) = self.disk.store.take_unreported() {
-                        self.report_commit(Arc::new(c.block), c.certificate, &c.changes, out);
-                        self.report_tree_root(out);
-                    }
-                    self.crash();
-                    out.push(Output::Crashed);
+                    self.died_of_injected_fault(out);
                 } else {
                     m.halted = true;
                     out.push(Output::Fault(format!("the engine stopped: {e}")));
@@ -553,6 +553,17 @@ impl Node {
             }
         }
         self.schedule_wake(out);
+    }
+
+    /// The injected fault killed the process; the run restarts it. A commit that
+    /// became durable first is reported as the node's.
+    fn died_of_injected_fault(&mut self, out: &mut Vec<Output>) {
+        if let Some(c) = self.disk.store.take_unreported() {
+            self.report_commit(Arc::new(c.block), c.certificate, &c.changes, out);
+            self.report_tree_root(out);
+        }
+        self.crash();
+        out.push(Output::Crashed);
     }
 
     /// Asks the run to wake the engine at its next deadline, unless an earlier wake-up

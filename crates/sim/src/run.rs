@@ -17,6 +17,7 @@ use ebill_types::dev;
 
 use crate::byzantine::{Adversary, Strategy};
 use crate::checker::{Checker, Violation};
+use crate::corrupt::{Corrupted, corrupt};
 use crate::disk::CommitFault;
 use crate::network::{LinkFaults, Network, NetworkConfig, Partition, Payload};
 use crate::node::{Node, NodeParams, Output, PlantedBug, Timer};
@@ -54,6 +55,9 @@ pub struct RunConfig {
     pub min_gst_ms: u64,
     /// Keep a human-readable log of every event in the report (for replaying one seed).
     pub log: bool,
+    /// Chance (per mille) that a message sent before GST has a bit flipped; `None`:
+    /// drawn per seed from 0 to 19.
+    pub corrupt_per_mille: Option<u32>,
 }
 
 impl Default for RunConfig {
@@ -67,6 +71,7 @@ impl Default for RunConfig {
             post_gst_max_delay_ms: 100,
             min_gst_ms: 2_000,
             max_gst_ms: 12_000,
+            corrupt_per_mille: None,
             log: false,
         }
     }
@@ -99,6 +104,9 @@ pub struct RunReport {
     pub failed_commits: u64,
     /// Crashes right after a durable commit, injected by the disks.
     pub crashes_after_commit: u64,
+    /// Messages with a bit flipped before GST (delivered as what they decoded to, or
+    /// dropped where they no longer decoded).
+    pub corrupted_messages: u64,
     /// The event log, if [`RunConfig::log`] was set.
     pub log: Vec<String>,
 }
@@ -147,6 +155,8 @@ struct Scenario {
     store_fault_per_mille: u32,
     /// Each validator's clock offset.
     clock_offsets_ms: Vec<i64>,
+    /// Chance per delivered copy, before GST, that a bit of it is flipped.
+    corrupt_per_mille: u32,
     client_gap_ms: (u64, u64),
 }
 
@@ -215,6 +225,10 @@ fn draw_scenario(config: &RunConfig, rng: &mut Rng) -> Scenario {
         // may be ahead of a validator's clock.
         clock_offsets_ms: (0..n).map(|_| rng.range(0, 8_000) as i64 - 4_000).collect(),
         client_gap_ms: (20, rng.range(100, 600)),
+        corrupt_per_mille: {
+            let drawn = rng.range(0, 20) as u32;
+            config.corrupt_per_mille.unwrap_or(drawn)
+        },
     }
 }
 
@@ -248,6 +262,7 @@ struct World {
     last_commit_of: BTreeMap<u32, u64>,
     max_gap_ms: u64,
     messages: u64,
+    corrupted_messages: u64,
     events: u64,
     trace: u64,
     stall: Option<String>,
@@ -319,6 +334,7 @@ impl World {
             last_commit_of: BTreeMap::new(),
             max_gap_ms: 0,
             messages: 0,
+            corrupted_messages: 0,
             events: 0,
             trace: 0,
             stall: None,
@@ -349,14 +365,18 @@ impl World {
     fn send(&mut self, from: Option<u32>, to: u32, payload: Payload) {
         for delay in self.network.fates(&mut self.rng, self.now_ms, from, to) {
             self.messages += 1;
-            self.schedule(
-                self.now_ms + delay,
-                SimEvent::Deliver {
-                    to,
-                    from,
-                    payload: payload.clone(),
-                },
-            );
+            let payload = if self.now_ms < self.scenario.network.gst_ms
+                && self.rng.chance(self.scenario.corrupt_per_mille)
+            {
+                self.corrupted_messages += 1;
+                match corrupt(&mut self.rng, &payload) {
+                    Corrupted::Delivered(p) => p,
+                    Corrupted::Dropped => continue,
+                }
+            } else {
+                payload.clone()
+            };
+            self.schedule(self.now_ms + delay, SimEvent::Deliver { to, from, payload });
         }
     }
 
@@ -723,6 +743,7 @@ impl World {
                 .iter()
                 .map(|n| n.disk.store.injected().crashes_after_commit)
                 .sum(),
+            corrupted_messages: self.corrupted_messages,
             log: self.log,
         }
     }
@@ -822,6 +843,8 @@ pub struct Summary {
     pub failed_commits: u64,
     /// Injected crashes right after a commit over all runs.
     pub crashes_after_commit: u64,
+    /// Messages corrupted (one bit flipped) over all runs.
+    pub corrupted_messages: u64,
 }
 
 /// Failing seeds kept in a [`Summary`].
@@ -839,6 +862,7 @@ impl Summary {
         self.max_post_gst_gap_ms = self.max_post_gst_gap_ms.max(r.max_post_gst_gap_ms);
         self.failed_commits += r.failed_commits;
         self.crashes_after_commit += r.crashes_after_commit;
+        self.corrupted_messages += r.corrupted_messages;
         for v in &r.violations {
             *self.violation_kinds.entry(v.kind).or_insert(0) += 1;
         }
@@ -885,7 +909,7 @@ impl Summary {
     /// One JSON object: `runs`, `final_blocks`, `violations`, `stalls`, `failing_seeds`,
     /// `first_failure`, `sim_time_ms`, `messages`, `max_post_gst_gap_ms`,
     /// `liveness_bound_ms`, `violation_kinds`, `failed_commits`, `crashes_after_commit`,
-    /// and the run settings.
+    /// `corrupted_messages`, and the run settings.
     pub fn to_json(&self, config: &RunConfig, first_seed: u64) -> String {
         let seeds: Vec<String> = self.failing_seeds.iter().map(u64::to_string).collect();
         let kinds: Vec<String> = self
@@ -902,7 +926,7 @@ impl Summary {
             None => "null".to_owned(),
         };
         format!(
-            "{{\"runs\":{},\"final_blocks\":{},\"violations\":{},\"stalls\":{},\"failing_seeds\":[{}],\"first_failure\":{},\"sim_time_ms\":{},\"messages\":{},\"max_post_gst_gap_ms\":{},\"liveness_bound_ms\":{},\"violation_kinds\":{{{}}},\"failed_commits\":{},\"crashes_after_commit\":{},\"validators\":{},\"byzantine\":{},\"heights\":{},\"first_seed\":{},\"bug\":{}}}",
+            "{{\"runs\":{},\"final_blocks\":{},\"violations\":{},\"stalls\":{},\"failing_seeds\":[{}],\"first_failure\":{},\"sim_time_ms\":{},\"messages\":{},\"max_post_gst_gap_ms\":{},\"liveness_bound_ms\":{},\"violation_kinds\":{{{}}},\"failed_commits\":{},\"crashes_after_commit\":{},\"corrupted_messages\":{},\"validators\":{},\"byzantine\":{},\"heights\":{},\"first_seed\":{},\"bug\":{}}}",
             self.runs,
             self.final_blocks,
             self.violations,
@@ -916,6 +940,7 @@ impl Summary {
             kinds.join(","),
             self.failed_commits,
             self.crashes_after_commit,
+            self.corrupted_messages,
             config.validators,
             config.byzantine,
             config.heights,

@@ -9,7 +9,7 @@ use ebill_types::Hash32;
 
 use crate::{StoreError, Tip};
 
-/// Column family names (design section 7).
+/// Column family names (docs/design.md §7.1).
 pub mod cf {
     /// height (u64 BE) -> canonical `Header`.
     pub const BLOCKS: &str = "blocks";

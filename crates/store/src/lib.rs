@@ -1,6 +1,6 @@
 //! # ebill-store
 //!
-//! Durable storage of the chain (design section 7): block headers and transactions,
+//! Durable storage of the chain (docs/design.md §7): block headers and transactions,
 //! commit certificates, the block and transaction indexes, the ledger state (bill
 //! records with their status history, the registry of units), the consensus
 //! write-ahead log and a little metadata (tip, genesis hash, format version).

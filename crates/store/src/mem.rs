@@ -145,9 +145,7 @@ impl Store for MemStore {
         inner.write_tree(update);
         let height = block.header.height;
         for (i, id) in changes.txs.iter().enumerate() {
-            // check_commit bounds the count by u32.
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
-            inner.tx_index.insert(*id, TxLocation { height, index });
+            inner.tx_index.insert(*id, TxLocation::in_block(height, i));
         }
         for (id, rec) in &changes.bills {
             inner.bills.insert(*id, rec.clone());

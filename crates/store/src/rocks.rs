@@ -305,11 +305,49 @@ impl StateView for RocksStore {
     }
 }
 
+/// Benchmarks only (feature `bench`): the state tree alone, outside any block.
+#[cfg(feature = "bench")]
+impl RocksStore {
+    /// Applies `updates` (sorted by key, each once) to the state tree and writes the
+    /// nodes in one unsynced batch, outside any block; returns the new root. The tree no
+    /// longer matches the blocks afterwards, so this is for a scratch store that holds
+    /// nothing else (the benchmark's `state` section).
+    pub fn bench_apply_tree(
+        &self,
+        updates: &[ebill_types::state_tree::LeafUpdate],
+    ) -> Result<Hash32, StoreError> {
+        let update = ebill_types::state_tree::apply(self, updates)?;
+        let mut batch = WriteBatch::default();
+        self.put_tree(&mut batch, &update)?;
+        self.db.write(batch).map_err(rocks_err)?;
+        Ok(update.root)
+    }
+}
+
 impl NodeReader for RocksStore {
     fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
         Ok(self.get_with(cf::STATE_TREE, &key.to_bytes(), |v| {
             keys::decode::<TreeNode>(|| format!("state_tree/{key:?}"), v)
         })?)
+    }
+
+    /// One batched multi-get per depth of an update (the keys come sorted).
+    fn tree_nodes(&self, keys: &[NodeKey]) -> Result<Vec<Option<TreeNode>>, TreeError> {
+        let handle = self.cf(cf::STATE_TREE)?;
+        let raw: Vec<Vec<u8>> = keys.iter().map(NodeKey::to_bytes).collect();
+        let sorted = raw.windows(2).all(|w| w[0] < w[1]);
+        self.db
+            .batched_multi_get_cf(handle, &raw, sorted)
+            .into_iter()
+            .zip(keys)
+            .map(|(got, key)| match got.map_err(rocks_err)? {
+                Some(v) => Ok(Some(keys::decode::<TreeNode>(
+                    || format!("state_tree/{key:?}"),
+                    &v,
+                )?)),
+                None => Ok(None),
+            })
+            .collect()
     }
 }
 
@@ -385,8 +423,7 @@ impl Store for RocksStore {
         );
         batch.put_cf(blocks, keys::height_key(height), &header_bytes);
         for (i, (tx, id)) in block.txs.iter().zip(&changes.txs).enumerate() {
-            // check_commit bounds the count by u32.
-            let index = u32::try_from(i).unwrap_or(u32::MAX);
+            let index = TxLocation::in_block(height, i).index;
             batch.put_cf(
                 block_txs,
                 keys::pair_key(height, index),

@@ -26,7 +26,7 @@ use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
 use crate::genesis::Genesis;
 use crate::hash::Hash32;
 use crate::limits;
-use crate::proof::{Link, MAX_STATE_BYTES, ProofError};
+use crate::proof::{Link, MAX_STATE_BYTES, ProofError, check_chain, check_header};
 use crate::state_tree::{StateKey, StateProof};
 
 /// Domain tag of the binary form of an absence proof.
@@ -232,56 +232,16 @@ pub fn verify_absence(
             ),
         ));
     }
-    let genesis_hash = genesis.hash();
-    if proof.genesis_hash != genesis_hash {
-        return Err(broken(
-            Link::GenesisHash,
-            format!(
-                "absence proof is for genesis {}, the genesis given hashes to {genesis_hash}",
-                proof.genesis_hash
-            ),
-        ));
-    }
+    let validators = check_chain(
+        "absence proof",
+        &proof.genesis_hash,
+        &proof.chain_id,
+        genesis,
+    )?;
     let chain_id = genesis.chain_id.as_str();
-    if proof.chain_id != chain_id {
-        return Err(broken(
-            Link::ChainId,
-            format!(
-                "absence proof names chain {:?}, the genesis {chain_id:?}",
-                proof.chain_id
-            ),
-        ));
-    }
-    let validators = genesis
-        .validator_set()
-        .map_err(|e| broken(Link::ValidatorSet, e.to_string()))?;
     let h = &proof.header;
-    if h.chain_id != chain_id {
-        return Err(broken(
-            Link::HeaderChainId,
-            format!("header names chain {:?}, not {chain_id:?}", h.chain_id),
-        ));
-    }
-    let vset_hash = validators.hash();
-    if h.validator_set_hash != vset_hash {
-        return Err(broken(
-            Link::ValidatorSet,
-            format!(
-                "header names validator set {}, the genesis set hashes to {vset_hash}",
-                h.validator_set_hash
-            ),
-        ));
-    }
-    let block_hash = h.hash();
-    if proof.certificate.height != h.height || proof.certificate.block != block_hash {
-        return Err(broken(
-            Link::Certificate,
-            format!(
-                "certificate is for height {} block {}, the header is height {} block {block_hash}",
-                proof.certificate.height, proof.certificate.block, h.height
-            ),
-        ));
-    }
+    let block_hash = check_header(h, &proof.certificate, chain_id, &validators)
+        .map_err(|(link, reason)| broken(link, reason))?;
     proof
         .certificate
         .verify(chain_id, h.height, &block_hash, &validators)

@@ -1,4 +1,4 @@
-//! The electronic bill (design section 2): its identity, its fields and their rules, the
+//! The electronic bill (docs/design.md §2; bytes in docs/spec/bill.md): its identity, its fields and their rules, the
 //! check code, and the signed bill file that a payer receives.
 
 use std::fmt;
@@ -488,7 +488,7 @@ pub enum Currency {
     Cny,
 }
 
-/// A bill as its issuing unit hands it in (design section 2). Unknown JSON fields are
+/// A bill as its issuing unit hands it in (docs/design.md §2). Unknown JSON fields are
 /// refused.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

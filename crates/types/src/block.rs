@@ -1,4 +1,4 @@
-//! Blocks, votes, proposals and commit certificates (design section 4).
+//! Blocks, votes, proposals and commit certificates (docs/design.md §4; bytes in docs/spec/block.md, docs/spec/vote.md, docs/spec/certificate.md).
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;

@@ -1,6 +1,6 @@
 //! Canonical binary encoding: the only bytes that are ever signed or hashed.
 //!
-//! The rules (design section 5): fixed-width big-endian integers, byte strings and text
+//! The rules (docs/design.md §5, specified byte by byte in docs/spec/encoding.md): fixed-width big-endian integers, byte strings and text
 //! with a `u32` big-endian length prefix, no maps, no floats, and a domain tag in front of
 //! every signed form. Every read is bounded, and [`Decoder::finish`] refuses trailing
 //! bytes, so a value has exactly one encoding and a decoder never accepts a second one.

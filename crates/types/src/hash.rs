@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 pub struct Hash32(pub [u8; 32]);
 
 impl Hash32 {
-    /// The all-zero hash: the previous-block hash of block 1, and "no value".
+    /// The all-zero hash: an empty subtree of the state tree, and "no value". (Block 1's
+    /// previous-block hash is the genesis hash, not this.)
     pub const ZERO: Hash32 = Hash32([0u8; 32]);
 
     /// SHA-256 of `data`.

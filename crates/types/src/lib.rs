@@ -25,6 +25,7 @@ pub mod limits;
 pub mod merkle;
 pub mod money;
 pub mod proof;
+pub mod receipt_link;
 pub mod state_tree;
 pub mod status;
 pub mod text;

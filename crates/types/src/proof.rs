@@ -1,4 +1,4 @@
-//! Proof bundles and their offline verifier (design section 8).
+//! Proof bundles and their offline verifier (docs/design.md §8; bytes in docs/spec/proof-bundle.md).
 //!
 //! A [`ProofBundle`] lets anyone check a bill with nothing but the chain's genesis file:
 //! it carries every transaction that matters for the bill, each with its RFC 6962
@@ -35,7 +35,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::bill::{BillId, CheckCode, CodePrefix, SignedBill};
-use crate::block::{CommitCertificate, Header};
+use crate::block::{CommitCertificate, Header, ValidatorSet};
 use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
 use crate::credit_code::CreditCode;
 use crate::genesis::Genesis;
@@ -493,31 +493,8 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
         _ => {}
     }
     let genesis_hash = genesis.hash();
-    if bundle.genesis_hash != genesis_hash {
-        return Err(ProofError::new(
-            None,
-            Link::GenesisHash,
-            format!(
-                "bundle is for genesis {}, the genesis given hashes to {genesis_hash}",
-                bundle.genesis_hash
-            ),
-        ));
-    }
+    let validators = check_chain("bundle", &bundle.genesis_hash, &bundle.chain_id, genesis)?;
     let chain_id = genesis.chain_id.as_str();
-    if bundle.chain_id != chain_id {
-        return Err(ProofError::new(
-            None,
-            Link::ChainId,
-            format!(
-                "bundle names chain {:?}, the genesis {chain_id:?}",
-                bundle.chain_id
-            ),
-        ));
-    }
-    let validators = genesis
-        .validator_set()
-        .map_err(|e| ProofError::new(None, Link::ValidatorSet, e.to_string()))?;
-    let vset_hash = validators.hash();
     if bundle.entries.is_empty() {
         return Err(ProofError::new(
             None,
@@ -536,23 +513,6 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
     let mut block_hashes = Vec::with_capacity(bundle.entries.len());
     for (i, e) in bundle.entries.iter().enumerate() {
         let h = &e.header;
-        if h.chain_id != chain_id {
-            return Err(ProofError::at(
-                i,
-                Link::HeaderChainId,
-                format!("header names chain {:?}, not {chain_id:?}", h.chain_id),
-            ));
-        }
-        if h.validator_set_hash != vset_hash {
-            return Err(ProofError::at(
-                i,
-                Link::ValidatorSet,
-                format!(
-                    "header names validator set {}, the genesis set hashes to {vset_hash}",
-                    h.validator_set_hash
-                ),
-            ));
-        }
         if e.proof.tree_size != u64::from(h.tx_count) {
             return Err(ProofError::at(
                 i,
@@ -567,17 +527,8 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
         e.proof
             .verify(&leaf, &h.tx_root)
             .map_err(|err| ProofError::at(i, Link::MerklePath, err.to_string()))?;
-        let block_hash = h.hash();
-        if e.certificate.height != h.height || e.certificate.block != block_hash {
-            return Err(ProofError::at(
-                i,
-                Link::Certificate,
-                format!(
-                    "certificate is for height {} block {}, the header is height {} block {block_hash}",
-                    e.certificate.height, e.certificate.block, h.height
-                ),
-            ));
-        }
+        let block_hash = check_header(h, &e.certificate, chain_id, &validators)
+            .map_err(|(link, reason)| ProofError::at(i, link, reason))?;
         block_hashes.push(block_hash);
     }
     for (i, w) in bundle.entries.windows(2).enumerate() {
@@ -703,6 +654,76 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
     })
 }
 
+/// The chain a proof (`what`: "bundle", "absence proof") says it is of is the genesis
+/// given, by hash and by chain id; returns the genesis validator set. The first links
+/// every verifier checks.
+pub(crate) fn check_chain(
+    what: &str,
+    claimed_genesis: &Hash32,
+    claimed_chain_id: &str,
+    genesis: &Genesis,
+) -> Result<ValidatorSet, ProofError> {
+    let genesis_hash = genesis.hash();
+    if *claimed_genesis != genesis_hash {
+        return Err(ProofError::new(
+            None,
+            Link::GenesisHash,
+            format!(
+                "{what} is for genesis {claimed_genesis}, the genesis given hashes to {genesis_hash}"
+            ),
+        ));
+    }
+    let chain_id = genesis.chain_id.as_str();
+    if claimed_chain_id != chain_id {
+        return Err(ProofError::new(
+            None,
+            Link::ChainId,
+            format!("{what} names chain {claimed_chain_id:?}, the genesis {chain_id:?}"),
+        ));
+    }
+    genesis
+        .validator_set()
+        .map_err(|e| ProofError::new(None, Link::ValidatorSet, e.to_string()))
+}
+
+/// A header of this chain and validator set, and a certificate that names it (its
+/// signatures are checked apart, once per distinct certificate); returns the block
+/// hash, or the broken link and why.
+pub(crate) fn check_header(
+    h: &Header,
+    certificate: &CommitCertificate,
+    chain_id: &str,
+    validators: &ValidatorSet,
+) -> Result<Hash32, (Link, String)> {
+    if h.chain_id != chain_id {
+        return Err((
+            Link::HeaderChainId,
+            format!("header names chain {:?}, not {chain_id:?}", h.chain_id),
+        ));
+    }
+    let vset_hash = validators.hash();
+    if h.validator_set_hash != vset_hash {
+        return Err((
+            Link::ValidatorSet,
+            format!(
+                "header names validator set {}, the genesis set hashes to {vset_hash}",
+                h.validator_set_hash
+            ),
+        ));
+    }
+    let block_hash = h.hash();
+    if certificate.height != h.height || certificate.block != block_hash {
+        return Err((
+            Link::Certificate,
+            format!(
+                "certificate is for height {} block {}, the header is height {} block {block_hash}",
+                certificate.height, certificate.block, h.height
+            ),
+        ));
+    }
+    Ok(block_hash)
+}
+
 /// The state proof: a certified header at or above every entry, the bill's record on
 /// the path to its state root, and a record that summarises exactly the replayed
 /// history (same status, same number of transactions, same first and last, same
@@ -711,12 +732,12 @@ fn check_state(
     s: &StateEvidence,
     bundle: &ProofBundle,
     chain_id: &str,
-    validators: &crate::block::ValidatorSet,
+    validators: &ValidatorSet,
     status: BillStatus,
     history: &[ProvedStep],
     entries_height: u64,
 ) -> Result<(), ProofError> {
-    use crate::state_tree::{BillState, HistoryStep, StateKey, StateProof, history_step};
+    use crate::state_tree::{BillState, HistoryStep, StateKey, StateProof, history_digest};
     let fail = |reason: String| Err(ProofError::new(None, Link::StateProof, reason));
     let h = &s.header;
     if h.chain_id != chain_id || h.validator_set_hash != validators.hash() {
@@ -743,18 +764,13 @@ fn check_state(
     proof
         .verify_member(&h.state_root, &key.hash(), &key.value_hash(&s.record))
         .map_err(|e| ProofError::new(None, Link::StateProof, e.to_string()))?;
-    let digest = history.iter().fold(Hash32::ZERO, |d, step| {
-        history_step(
-            &d,
-            &HistoryStep {
-                action: step.action,
-                by: step.by,
-                height: step.height,
-                time_ms: step.time_ms,
-                tx_id: step.tx_id,
-            },
-        )
-    });
+    let digest = history_digest(history.iter().map(|step| HistoryStep {
+        action: step.action,
+        by: step.by,
+        height: step.height,
+        time_ms: step.time_ms,
+        tx_id: step.tx_id,
+    }));
     let (Some(first), Some(last)) = (history.first(), history.last()) else {
         return fail("no history to compare the state record with".into());
     };

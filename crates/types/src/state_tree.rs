@@ -23,6 +23,8 @@
 //! node it touches once; a [`StateProof`] proves a key's value (membership) or that no
 //! value exists for it (absence) against a root.
 
+use std::ops::Range;
+
 use thiserror::Error;
 
 use crate::bill::BillId;
@@ -163,6 +165,14 @@ pub fn history_step(previous: &Hash32, step: &HistoryStep) -> Hash32 {
     enc.u64(step.height).u64(step.time_ms);
     step.tx_id.encode_to(&mut enc);
     Hash32::digest(&enc.finish())
+}
+
+/// A bill's history digest: [`history_step`] folded over its steps in order, from
+/// [`Hash32::ZERO`]. The ledger's leaf and the proof verifier's replay both use it.
+pub fn history_digest(steps: impl IntoIterator<Item = HistoryStep>) -> Hash32 {
+    steps
+        .into_iter()
+        .fold(Hash32::ZERO, |d, step| history_step(&d, &step))
 }
 
 impl Canonical for BillState {
@@ -361,6 +371,11 @@ pub enum TreeError {
 pub trait NodeReader {
     /// The node at `key`, if the tree has one there.
     fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError>;
+    /// The nodes at `keys` (sorted, one depth), in the same order. The default reads
+    /// them one by one; a store that can batch point reads does so here.
+    fn tree_nodes(&self, keys: &[NodeKey]) -> Result<Vec<Option<TreeNode>>, TreeError> {
+        keys.iter().map(|k| self.tree_node(k)).collect()
+    }
     /// The current root ([`EMPTY`] for an empty tree).
     fn tree_root(&self) -> Result<Hash32, TreeError> {
         Ok(self.tree_node(&NodeKey::ROOT)?.map_or(EMPTY, |n| n.hash()))
@@ -398,6 +413,10 @@ pub struct TreeUpdate {
 /// Applies `updates` (sorted by key, each key once; inserts and changes, no deletions)
 /// to the tree `reader` holds. Reads and hashes each touched node once; writes nothing
 /// itself.
+///
+/// It walks down one depth at a time and reads all the nodes it needs at that depth in
+/// one [`NodeReader::tree_nodes`] call (sorted keys, so a store can batch the point
+/// reads), then hashes the changed internal nodes bottom-up.
 pub fn apply<R: NodeReader + ?Sized>(
     reader: &R,
     updates: &[LeafUpdate],
@@ -412,69 +431,153 @@ pub fn apply<R: NodeReader + ?Sized>(
             writes,
         });
     }
-    let current = reader.tree_node(&NodeKey::ROOT)?;
-    let root = update_at(reader, NodeKey::ROOT, current, updates, &mut writes)?;
-    Ok(TreeUpdate { root, writes })
-}
-
-/// The subtree at `at` (now `current`) with `updates` applied (all under `at`'s path);
-/// returns its new hash.
-fn update_at<R: NodeReader + ?Sized>(
-    reader: &R,
-    at: NodeKey,
-    current: Option<TreeNode>,
-    updates: &[LeafUpdate],
-    writes: &mut Vec<NodeWrite>,
-) -> Result<Hash32, TreeError> {
-    match current {
-        None => Ok(build(at, updates, writes)),
-        Some(TreeNode::Leaf { key, value }) => {
-            // The leaf moves down (or changes) among the new ones, unless updated.
-            let mut merged: Vec<LeafUpdate> = updates.to_vec();
-            if let Err(pos) = merged.binary_search_by(|u| u.key.cmp(&key)) {
-                merged.insert(pos, LeafUpdate { key, value });
+    // Every position the batch changes, parents before children.
+    let mut tasks: Vec<Task> = Vec::new();
+    // The positions of one depth still to be read: (task, the hash its parent names,
+    // or None for the root, which nothing names).
+    let mut pending: Vec<(usize, Option<Hash32>)> = Vec::new();
+    tasks.push(Task {
+        at: NodeKey::ROOT,
+        updates: 0..updates.len(),
+        node: TaskNode::Unread,
+    });
+    pending.push((0, None));
+    let mut keys: Vec<NodeKey> = Vec::new();
+    while !pending.is_empty() {
+        keys.clear();
+        keys.extend(pending.iter().map(|&(t, _)| tasks[t].at));
+        let nodes = reader.tree_nodes(&keys)?;
+        if nodes.len() != keys.len() {
+            return Err(TreeError::Storage(format!(
+                "asked for {} tree nodes, got {}",
+                keys.len(),
+                nodes.len()
+            )));
+        }
+        let mut next: Vec<(usize, Option<Hash32>)> = Vec::new();
+        for (&(t, named), current) in pending.iter().zip(nodes) {
+            let at = tasks[t].at;
+            let range = tasks[t].updates.clone();
+            if let Some(named) = named {
+                match &current {
+                    None => {
+                        return Err(TreeError::Corrupt {
+                            depth: at.depth,
+                            problem: "missing",
+                        });
+                    }
+                    Some(n) if n.hash() != named => {
+                        return Err(TreeError::Corrupt {
+                            depth: at.depth,
+                            problem: "not the node its parent names",
+                        });
+                    }
+                    Some(_) => {}
+                }
             }
-            Ok(build(at, &merged, writes))
+            let node = match current {
+                None => TaskNode::Built(build(at, &updates[range], &mut writes)),
+                Some(TreeNode::Leaf { key, value }) => {
+                    // The leaf moves down (or changes) among the new ones, unless updated.
+                    let mut merged: Vec<LeafUpdate> = updates[range].to_vec();
+                    if let Err(pos) = merged.binary_search_by(|u| u.key.cmp(&key)) {
+                        merged.insert(pos, LeafUpdate { key, value });
+                    }
+                    TaskNode::Built(build(at, &merged, &mut writes))
+                }
+                Some(TreeNode::Internal { left, right }) => {
+                    let depth = usize::from(at.depth);
+                    let split = range.start
+                        + updates[range.clone()].partition_point(|u| !bit(&u.key, depth));
+                    let mut child = |right_side: bool, hash: Hash32, sub: Range<usize>| {
+                        if sub.is_empty() {
+                            return Child::Same(hash);
+                        }
+                        let at = at.child(right_side);
+                        if hash == EMPTY {
+                            return Child::Built(build(at, &updates[sub], &mut writes));
+                        }
+                        tasks.push(Task {
+                            at,
+                            updates: sub,
+                            node: TaskNode::Unread,
+                        });
+                        next.push((tasks.len() - 1, Some(hash)));
+                        Child::Task(tasks.len() - 1)
+                    };
+                    let left = child(false, left, range.start..split);
+                    let right = child(true, right, split..range.end);
+                    TaskNode::Internal { left, right }
+                }
+            };
+            tasks[t].node = node;
         }
-        Some(TreeNode::Internal { left, right }) => {
-            let depth = usize::from(at.depth);
-            let split = updates.partition_point(|u| !bit(&u.key, depth));
-            let (lu, ru) = updates.split_at(split);
-            let left = child_update(reader, at.child(false), left, lu, writes)?;
-            let right = child_update(reader, at.child(true), right, ru, writes)?;
-            let node = TreeNode::Internal { left, right };
-            writes.push(NodeWrite { key: at, node });
-            Ok(node.hash())
-        }
+        pending = next;
     }
+    // Children were pushed after their parents: hash from the last task back.
+    let mut hashes = vec![EMPTY; tasks.len()];
+    for i in (0..tasks.len()).rev() {
+        let hash = match &tasks[i].node {
+            TaskNode::Built(h) => *h,
+            TaskNode::Internal { left, right } => {
+                let node = TreeNode::Internal {
+                    left: left.hash(&hashes),
+                    right: right.hash(&hashes),
+                };
+                writes.push(NodeWrite {
+                    key: tasks[i].at,
+                    node,
+                });
+                node.hash()
+            }
+            // Every task is pushed with its position to `pending` and read there.
+            TaskNode::Unread => {
+                unreachable!("state tree task at depth {} left unread", tasks[i].at.depth)
+            }
+        };
+        hashes[i] = hash;
+    }
+    Ok(TreeUpdate {
+        root: hashes[0],
+        writes,
+    })
 }
 
-fn child_update<R: NodeReader + ?Sized>(
-    reader: &R,
+/// A position the batch changes.
+struct Task {
     at: NodeKey,
-    hash: Hash32,
-    updates: &[LeafUpdate],
-    writes: &mut Vec<NodeWrite>,
-) -> Result<Hash32, TreeError> {
-    if updates.is_empty() {
-        return Ok(hash);
-    }
-    let current = if hash == EMPTY {
-        None
-    } else {
-        let node = reader.tree_node(&at)?.ok_or(TreeError::Corrupt {
-            depth: at.depth,
-            problem: "missing",
-        })?;
-        if node.hash() != hash {
-            return Err(TreeError::Corrupt {
-                depth: at.depth,
-                problem: "not the node its parent names",
-            });
+    /// The updates under it.
+    updates: Range<usize>,
+    node: TaskNode,
+}
+
+/// What the batch makes of a position.
+enum TaskNode {
+    /// Not read yet (only while walking down).
+    Unread,
+    /// A fresh subtree, built and hashed at once.
+    Built(Hash32),
+    /// An internal node whose children change below it.
+    Internal { left: Child, right: Child },
+}
+
+/// One side of a changed internal node.
+enum Child {
+    /// Unchanged: no update goes this way.
+    Same(Hash32),
+    /// A fresh subtree where there was none.
+    Built(Hash32),
+    /// Changed: the task for that position.
+    Task(usize),
+}
+
+impl Child {
+    fn hash(&self, hashes: &[Hash32]) -> Hash32 {
+        match self {
+            Child::Same(h) | Child::Built(h) => *h,
+            Child::Task(i) => hashes[*i],
         }
-        Some(node)
-    };
-    update_at(reader, at, current, updates, writes)
+    }
 }
 
 /// A fresh subtree at `at` over `leaves` (sorted, distinct, all under `at`'s path).

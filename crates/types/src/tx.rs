@@ -1,4 +1,5 @@
-//! Transactions (design section 3) and their canonical signed bytes (section 5).
+//! Transactions (docs/design.md §3) and their canonical signed bytes (§5;
+//! docs/spec/transaction.md).
 //!
 //! A transaction's id is the SHA-256 of its signing bytes: the domain tag
 //! `ebill/tx/v1`, the chain id, the nonce and the body. Signatures are outside the id,

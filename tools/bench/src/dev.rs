@@ -26,6 +26,9 @@ pub struct DevReport {
     pub load_generator: &'static str,
 }
 
+/// Bills committed in a run: (code, number, check code) each.
+pub type IssuedIds = Vec<(String, String, String)>;
+
 /// A pre-signed bill: the request body of its batch and what a verifier asks with.
 pub struct Presigned {
     /// `{"txs": [...]}` bodies of `batch` bills each.
@@ -317,8 +320,13 @@ pub fn presign_singles(signer: &Signer, first: u64, n: usize) -> Vec<(String, St
         .collect()
 }
 
-/// Runs every dev measurement against a node at `url`.
-pub fn run(url: &str, quick: bool, node_rss: impl Fn() -> Result<f64>) -> Result<DevReport> {
+/// Runs every dev measurement against a node at `url`; returns the report and the
+/// bills committed (code, number, check code), which the `web` measurement looks up.
+pub fn run(
+    url: &str,
+    quick: bool,
+    node_rss: impl Fn() -> Result<f64>,
+) -> Result<(DevReport, IssuedIds)> {
     let seconds = if quick { 8.0 } else { 30.0 };
     // Enough bills for 30 s at up to ~65,000/s (a run that uses them all up ends early
     // and says so below: it would not be "sustained for 30 s").
@@ -376,16 +384,20 @@ pub fn run(url: &str, quick: bool, node_rss: impl Fn() -> Result<f64>) -> Result
         (v, vlat.percentile_ms(99.0), p, "builtin")
     };
     let peak_rss_mb = node_rss().context("peak RSS")?;
-    Ok(DevReport {
-        committed_per_s: r2(committed_per_s),
-        committed,
-        seconds: r2(elapsed.as_secs_f64()),
-        latency_p50_ms: r2(lat.percentile_ms(50.0)),
-        latency_p99_ms: r2(lat.percentile_ms(99.0)),
-        verify_per_s: r2(verify_per_s),
-        verify_p99_ms: r2(verify_p99_ms),
-        proofs_per_s: r2(proofs_per_s),
-        load_generator,
-        peak_rss_mb: r2(peak_rss_mb),
-    })
+    let issued = issued.to_vec();
+    Ok((
+        DevReport {
+            committed_per_s: r2(committed_per_s),
+            committed,
+            seconds: r2(elapsed.as_secs_f64()),
+            latency_p50_ms: r2(lat.percentile_ms(50.0)),
+            latency_p99_ms: r2(lat.percentile_ms(99.0)),
+            verify_per_s: r2(verify_per_s),
+            verify_p99_ms: r2(verify_p99_ms),
+            proofs_per_s: r2(proofs_per_s),
+            load_generator,
+            peak_rss_mb: r2(peak_rss_mb),
+        },
+        issued,
+    ))
 }

@@ -5,13 +5,16 @@
 //! Sections: `limits` (ed25519 single and batch on one core, synced RocksDB writes,
 //! SHA-256, cores), `dev` (one `ebill-node --dev` over loopback), `storage` (bytes on disk
 //! per bill after compaction), `cluster` (4 validators and an observer over libp2p),
-//! `sync` (a fresh observer catching up), `ratios`.
+//! `sync` (a fresh observer catching up), `web` (the taxpayers' result page), `state`
+//! (the state tree in RocksDB at 10^7 keys, 10^6 with `--quick`), `ratios`.
 
 mod cluster;
 mod dev;
 mod limits;
 mod node;
+mod state;
 mod stats;
+mod web;
 mod wrk;
 
 use std::path::PathBuf;
@@ -47,6 +50,13 @@ struct Args {
     /// Measure the limits, the cluster and the sync only (no dev chain, no storage).
     #[arg(long, conflicts_with = "skip_cluster")]
     cluster_only: bool,
+    /// Measure the limits and the state tree only.
+    #[arg(long, conflicts_with_all = ["skip_cluster", "cluster_only"])]
+    state_only: bool,
+    /// Leaves in the state tree when it is timed (default 10,000,000; 1,000,000 with
+    /// `--quick`).
+    #[arg(long)]
+    state_keys: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -75,6 +85,10 @@ struct Report {
     sync: Option<cluster::SyncReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     storage: Option<Storage>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    web: Option<web::WebReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<state::StateReport>,
     ratios: Ratios,
 }
 
@@ -100,14 +114,24 @@ fn main() -> Result<()> {
     eprintln!("limits: measuring");
     let limits = limits::measure(args.quick)?;
 
-    let (dev, storage) = if args.cluster_only {
-        (None, None)
+    let state = if args.cluster_only {
+        None
     } else {
-        let (d, st) = measure_dev(&bin, args.quick)?;
-        (Some(d), Some(st))
+        let keys = args
+            .state_keys
+            .unwrap_or(if args.quick { 1_000_000 } else { 10_000_000 });
+        eprintln!("state: filling a tree of {keys} keys");
+        Some(state::run(keys)?)
     };
 
-    let (cluster, sync) = if args.skip_cluster {
+    let (dev, storage, web) = if args.cluster_only || args.state_only {
+        (None, None, None)
+    } else {
+        let (d, st, w) = measure_dev(&bin, args.quick)?;
+        (Some(d), Some(st), Some(w))
+    };
+
+    let (cluster, sync) = if args.skip_cluster || args.state_only {
         (None, None)
     } else {
         let ebill = node::sibling_bin(args.ebill_bin.clone(), "ebill")?;
@@ -133,6 +157,8 @@ fn main() -> Result<()> {
         cluster,
         sync,
         storage,
+        web,
+        state,
         ratios,
     };
     print_table(&report);
@@ -146,11 +172,15 @@ fn main() -> Result<()> {
 }
 
 /// The dev chain, then its store compacted for the bytes per bill.
-fn measure_dev(bin: &std::path::Path, quick: bool) -> Result<(dev::DevReport, Storage)> {
+fn measure_dev(
+    bin: &std::path::Path,
+    quick: bool,
+) -> Result<(dev::DevReport, Storage, web::WebReport)> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("dev-data");
     let running = node::start_dev(bin, &data)?;
-    let dev = dev::run(&running.url, quick, || running.peak_rss_mb())?;
+    let (dev, issued) = dev::run(&running.url, quick, || running.peak_rss_mb())?;
+    let web = web::run(&running.url, &issued, quick)?;
     running.stop()?;
 
     eprintln!("storage: compacting");
@@ -172,7 +202,7 @@ fn measure_dev(bin: &std::path::Path, quick: bool) -> Result<(dev::DevReport, St
         bills,
         sst_bytes,
     };
-    Ok((dev, storage))
+    Ok((dev, storage, web))
 }
 
 fn print_table(r: &Report) {
@@ -225,11 +255,27 @@ fn print_table(r: &Report) {
             ),
         ]);
     }
+    if let Some(w) = &r.web {
+        rows.push(("web.pages_per_s", format!("{:.0}", w.pages_per_s)));
+        rows.push(("web.pages_p99_ms", format!("{:.2}", w.pages_p99_ms)));
+    }
     if let Some(s) = &r.sync {
         rows.push(("sync.bills_per_s", format!("{:.0}", s.bills_per_s)));
     }
     if let Some(s) = &r.storage {
         rows.push(("storage.bytes_per_bill", format!("{:.0}", s.bytes_per_bill)));
+    }
+    if let Some(s) = &r.state {
+        rows.extend([
+            ("state.keys", s.keys.to_string()),
+            ("state.updates_per_s", format!("{:.0}", s.updates_per_s)),
+            ("state.changes_per_s", format!("{:.0}", s.changes_per_s)),
+            ("state.proof_bytes", format!("{:.0}", s.proof_bytes)),
+            (
+                "state.proof_bytes_at_1e9",
+                format!("{:.0}", s.proof_bytes_at_1e9),
+            ),
+        ]);
     }
     for (k, v) in [
         ("ratios.dev", r.ratios.dev),

@@ -22,9 +22,18 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// Starts `bin --dev --data data --api 127.0.0.1:PORT` and waits for its ready line.
+/// Its verification pages' lookup limits are raised (a config file beside `data`): the
+/// benchmark's load comes from one address and looks bills up many times.
 pub fn start_dev(bin: &Path, data: &Path) -> Result<RunningNode> {
     let port = free_port()?;
+    let config = data.with_extension("bench.toml");
+    std::fs::write(
+        &config,
+        "[http]\nlookups_per_bill_per_day = 4000000000\nlookups_per_client_per_minute = 4000000000\n",
+    )?;
     let args: Vec<String> = vec![
+        "--config".into(),
+        config.display().to_string(),
         "--dev".into(),
         "--data".into(),
         data.display().to_string(),

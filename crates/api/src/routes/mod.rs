@@ -93,6 +93,8 @@ pub struct AppState {
     pub trees: Arc<crate::proof::TreeCache>,
     /// What bill lookups read besides the bill asked for ([`crate::verdict::Decoys`]).
     pub decoys: Arc<crate::verdict::Decoys>,
+    /// The pages' state (lookup counters).
+    pub web: Arc<crate::web::WebState>,
 }
 
 /// Runs `f` (store reads, signature checks) on the blocking pool; a panic in it is a
@@ -134,8 +136,15 @@ fn with_body_limit(route: MethodRouter<AppState>, max_bytes: usize) -> MethodRou
 
 /// Builds the router.
 pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
-    let http = Arc::new(HttpMetrics::new(paths::ALL));
+    let all_paths: Vec<&'static str> = paths::ALL
+        .iter()
+        .chain(crate::web::paths::ALL)
+        .copied()
+        .collect();
+    let http = Arc::new(HttpMetrics::new(&all_paths));
+    let web = crate::web::state(config.web.clone(), backend.genesis().hash());
     let state = AppState {
+        web,
         backend,
         config: Arc::new(config),
         http: http.clone(),
@@ -170,6 +179,7 @@ pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
         .route(paths::GOV_PROPOSAL, get(gov::show))
         .route(paths::UNITS, get(units::list))
         .route(paths::UNIT, get(units::show))
+        .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(http, track_latency))

@@ -51,7 +51,7 @@ pub struct TxAnswer {
     pub index: Option<u32>,
     /// Rejection code (`GET /v1/txs/{id}` of a rejected transaction).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
+    pub code: Option<&'static str>,
     /// Rejection message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -81,7 +81,7 @@ impl TxAnswer {
     fn rejected(tx_id: TxId, r: Rejection) -> Self {
         Self {
             status: "rejected",
-            code: Some(r.code),
+            code: Some(r.code.as_str()),
             message: Some(r.message),
             ..Self::pending(tx_id)
         }

@@ -18,7 +18,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use ebill_api::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
-use ebill_ledger::{BlockError, Context, TxLocation, apply_block};
+use ebill_ledger::{BlockError, Context, ErrorCode, TxError, TxLocation, apply_block};
 use ebill_store::{MemStore, Store};
 use ebill_types::dev::{self, DEV_GENESIS_TIME_MS};
 use ebill_types::{
@@ -68,7 +68,7 @@ impl TestBackend {
             .rejections
             .lock()
             .unwrap()
-            .entry(r.code.clone())
+            .entry(r.code.as_str().to_owned())
             .or_default() += 1;
         // A duplicate of a committed transaction leaves it committed.
         let mut statuses = self.statuses.lock().unwrap();
@@ -97,13 +97,7 @@ impl TestBackend {
             Ok(c) => c,
             Err(BlockError::Rejected { error, .. }) => return self.reject(id, error.into()),
             Err(e) => {
-                return self.reject(
-                    id,
-                    Rejection {
-                        code: "invalid_tx".into(),
-                        message: e.to_string(),
-                    },
-                );
+                return self.reject(id, TxError::new(ErrorCode::InvalidTx, e.to_string()).into());
             }
         };
         let header = Header {
