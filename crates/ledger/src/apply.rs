@@ -520,7 +520,7 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
             )?;
         }
         if let Some(until) = unit.valid_until
-            && lapsed(until, self.ctx.time_ms)
+            && until.lapsed_at(self.ctx.time_ms)
         {
             reject(
                 ErrorCode::QualificationExpired,
@@ -910,7 +910,7 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
         code: &CreditCode,
         valid_until: ebill_types::Timestamp,
     ) -> Result<(), TxError> {
-        if lapsed(valid_until, self.ctx.time_ms) {
+        if valid_until.lapsed_at(self.ctx.time_ms) {
             return reject(
                 ErrorCode::InvalidTx,
                 format!(
@@ -1114,11 +1114,6 @@ fn auth_len(auth: &Auth) -> usize {
         Auth::Unit(_) => 1,
         Auth::Regulators(sigs) => sigs.len(),
     }
-}
-
-/// Whether a qualification until `until` has lapsed at block time `time_ms`.
-fn lapsed(until: ebill_types::Timestamp, time_ms: u64) -> bool {
-    i128::from(time_ms) > i128::from(until.unix_ms)
 }
 
 /// Refuses a vote on a proposal that ended (or expired) by `height`, naming how.

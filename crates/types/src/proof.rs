@@ -1142,7 +1142,7 @@ fn replay_entry(
                 )));
             }
             if let Some(until) = u.valid_until
-                && i128::from(e.header.time_ms) > i128::from(until.unix_ms)
+                && until.lapsed_at(e.header.time_ms)
             {
                 return Err(issuer_err(format!(
                     "the qualification of {} lapsed at {until}, before block {height}",
@@ -1227,6 +1227,13 @@ fn replay_entry(
                 return Err(reg_err(format!(
                     "{by} is not registered for {}",
                     body.kind().as_str()
+                )));
+            }
+            if let Some(until) = u.valid_until
+                && until.lapsed_at(e.header.time_ms)
+            {
+                return Err(reg_err(format!(
+                    "the qualification of {by} lapsed at {until}, before block {height}"
                 )));
             }
             unit_signature(i, e, &u.key, chain_id, Link::UnitSignature)?;

@@ -90,6 +90,13 @@ impl Timestamp {
         Ok(ts)
     }
 
+    /// Whether a qualification that holds until this moment has lapsed at block time
+    /// `block_time_ms`: strictly after it. The ledger (which refuses what a lapsed unit
+    /// signs) and the offline verifier (which refuses it in a bundle) both ask this.
+    pub fn lapsed_at(&self, block_time_ms: u64) -> bool {
+        i128::from(block_time_ms) > i128::from(self.unix_ms)
+    }
+
     /// A UTC moment from milliseconds since the epoch.
     pub fn from_unix_ms(unix_ms: i64) -> Self {
         Self {
