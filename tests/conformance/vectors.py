@@ -135,7 +135,7 @@ def governance(seeds):
         same(f"some vector has a {name} transaction", name in kinds, True)
     p = g["proposal"]
     body = txs["propose"]["body"]
-    e = Encoder("ebill/proposal/v1").text(chain)
+    e = Encoder("ebill/gov-proposal/v1").text(chain)
     model.encode_body(e, body)
     same("governance.json proposal id_preimage", e.finish(), p["id_preimage"])
     pid = model.proposal_id(body, chain)

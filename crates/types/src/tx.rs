@@ -73,7 +73,7 @@ wire_enum!(
 pub type ProposalId = Hash32;
 
 /// Domain tag of proposal ids.
-pub const PROPOSAL_DOMAIN: &str = "ebill/proposal/v1";
+pub const PROPOSAL_DOMAIN: &str = "ebill/gov-proposal/v1";
 
 impl TxKind {
     /// Whether this kind is a governance action: what k of n regulators sign directly,

@@ -572,7 +572,7 @@ def proposal_id(body, chain_id):
     """governance.md section 1: the id of a propose body."""
     if body["type"] != "propose":
         raise Invalid("only a propose body has a proposal id")
-    e = Encoder("ebill/proposal/v1").text(chain_id)
+    e = Encoder("ebill/gov-proposal/v1").text(chain_id)
     encode_body(e, body)
     return sha256(e.finish())
 

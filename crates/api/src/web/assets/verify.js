@@ -632,7 +632,7 @@ async function replayEntry(i, e, bundle, genesis, units, replay) {
       return;
     case "propose": {
       const index = await checkOneRegulator(i, e, genesis);
-      const id = bytesToHex(await sha256(concat([withDomain("ebill/proposal/v1").str(chainId).finish(), bodyBytes(body)])));
+      const id = bytesToHex(await sha256(concat([withDomain("ebill/gov-proposal/v1").str(chainId).finish(), bodyBytes(body)])));
       const p = { action: body.action, approvals: new Set([index]), executed: false };
       if (p.approvals.size >= genesis.regulators.threshold) { applyRegistry(i, p.action, height, units); p.executed = true; }
       replay.proposals.set(id, p);
