@@ -5,11 +5,14 @@
 //! with care ([`files`]), signing keys at rest, plaintext or sealed with a passphrase
 //! ([`keystore`], [`passphrase`]), the dev chain's keys ([`devkeys`]), a whole local
 //! network's genesis, keys and node configs ([`network`]), and a small blocking HTTP
-//! client of the node's API ([`http`]), and the QR code of a bill's page ([`qr`]). The binary (`src/main.rs`) wires them to the commands.
+//! client of the node's API ([`http`]), the QR code of a bill's page ([`qr`]), and the
+//! regulators' governance commands ([`gov`]). The binary (`src/main.rs`) wires them to
+//! the commands.
 
 pub mod devkeys;
 pub mod error;
 pub mod files;
+pub mod gov;
 pub mod http;
 pub mod input;
 pub mod keystore;

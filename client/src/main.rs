@@ -203,6 +203,17 @@ enum Command {
         /// A height, or `latest`.
         height: String,
     },
+    /// Governance: propose, approve, reject, withdraw, list, show; draft, export, sign
+    /// and submit one k-of-n transaction offline.
+    Gov {
+        #[command(subcommand)]
+        command: ebill_client::gov::GovCommand,
+    },
+    /// The registry of units, or one unit with its history and a proof of its record.
+    Units {
+        /// A unit's credit code.
+        credit_code: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -237,6 +248,10 @@ struct InitArgs {
     /// Regulator signatures needed for a registry change.
     #[arg(long, default_value_t = 2)]
     threshold: u16,
+    /// Every unit's qualification (开票资格) date: YYYY-MM-DD (valid through that day,
+    /// +08:00) or an RFC 3339 time. Without it, qualifications do not lapse.
+    #[arg(long, value_name = "DATE")]
+    valid_until: Option<String>,
     /// Replace a network already in the folder.
     #[arg(long)]
     force: bool,
@@ -488,6 +503,22 @@ fn run(cli: &Cli) -> Result<Outcome> {
         ),
         Command::Status => status(cli),
         Command::Block { height } => block(cli, height),
+        Command::Gov { command } => Ok(outcome(ebill_client::gov::run(
+            &cli.node, cli.json, command,
+        )?)),
+        Command::Units { credit_code } => Ok(outcome(ebill_client::gov::units(
+            &cli.node,
+            cli.json,
+            credit_code.as_deref(),
+        )?)),
+    }
+}
+
+fn outcome(success: bool) -> Outcome {
+    if success {
+        Outcome::Success
+    } else {
+        Outcome::Failure
     }
 }
 
@@ -568,6 +599,12 @@ fn genesis_init(cli: &Cli, a: &InitArgs) -> Result<Outcome> {
             unix_ms: now - now.rem_euclid(1000),
             offset_min: 480,
         },
+        valid_until: a
+            .valid_until
+            .as_deref()
+            .map(Timestamp::end_of_day)
+            .transpose()
+            .map_err(|e| CliError::argument(format!("--valid-until: {e}")))?,
     };
     let out = network::init(&a.out, &plan, a.force, files::random_seed)?;
     if cli.json {

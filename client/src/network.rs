@@ -57,6 +57,8 @@ pub struct Plan {
     pub threshold: u16,
     /// Genesis time.
     pub genesis_time: Timestamp,
+    /// The qualification date of every unit (`None`: it does not lapse).
+    pub valid_until: Option<Timestamp>,
 }
 
 /// A node's config file (the format `ebill-node --config` reads).
@@ -235,6 +237,7 @@ pub fn init(
                     name: format!("Issuing unit {i}"),
                     public_key: key.public(),
                     code_prefixes: vec![issuer_prefix(i)?],
+                    valid_until: plan.valid_until,
                 },
                 key,
             ))
@@ -248,6 +251,7 @@ pub fn init(
                     credit_code: dev::test_credit_code('A', i + 1),
                     name: format!("Reimbursing unit {i}"),
                     public_key: key.public(),
+                    valid_until: plan.valid_until,
                 },
                 key,
             ))
@@ -396,6 +400,7 @@ mod tests {
                 unix_ms: dev::DEV_GENESIS_TIME_MS,
                 offset_min: 480,
             },
+            valid_until: Some(ebill_types::dev::dev_valid_until()),
         }
     }
 

@@ -80,7 +80,7 @@ impl Ledger {
                 let kp = self.units.iter().find(|k| k.public() == key)?;
                 Auth::Unit(kp.sign(&msg))
             }
-            (Auth::Regulators(sigs), Actor::Regulators) => Auth::Regulators(
+            (Auth::Regulators(sigs), Actor::Regulators | Actor::Regulator) => Auth::Regulators(
                 sigs.iter()
                     .map(|s| {
                         let mut s = *s;

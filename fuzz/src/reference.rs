@@ -160,6 +160,7 @@ fn build() -> Reference {
         name: "杭州市第二医院".into(),
         public_key: old_key.public(),
         code_prefixes: vec![CodePrefix::parse("3302").expect("digits")],
+        valid_until: ebill_types::dev::dev_valid_until(),
     });
     let rotate = governance(TxBody::RotateKey {
         credit_code: issuer_b(),

@@ -373,16 +373,22 @@ impl UnitKeys {
                     .or_insert_with(|| view.unit(&code).ok().flatten().map(|u| u.public_key));
                 key.map(|k| vec![(k, *sig)]).unwrap_or_default()
             }
-            (Auth::Regulators(sigs), Actor::Regulators) => sigs
-                .iter()
-                .filter_map(|s| {
-                    genesis
-                        .regulators
-                        .keys
-                        .get(usize::from(s.index))
-                        .map(|r| (r.public_key, s.signature))
-                })
-                .collect(),
+            (Auth::Regulators(sigs), Actor::Regulators) => {
+                // The set in force, as admission checked it.
+                let regulators = match view.find_governance() {
+                    Ok(Some(g)) => g.regulators,
+                    Ok(None) => genesis.regulators.clone(),
+                    Err(_) => return Vec::new(),
+                };
+                sigs.iter()
+                    .filter_map(|s| {
+                        regulators
+                            .keys
+                            .get(usize::from(s.index))
+                            .map(|r| (r.public_key, s.signature))
+                    })
+                    .collect()
+            }
             _ => Vec::new(),
         }
     }

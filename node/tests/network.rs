@@ -58,6 +58,8 @@ struct Devnet {
     reimburser_code: CreditCode,
     reimburser: Keypair,
     regulators: Vec<Keypair>,
+    /// The regulators' key files, in genesis order.
+    regulator_key_files: Vec<PathBuf>,
 }
 
 fn read_key(path: &Path) -> (Keypair, Option<CreditCode>) {
@@ -113,12 +115,13 @@ impl Devnet {
         let (issuer, code) = read_key(&issuer_key_file);
         let (reimburser, rcode) =
             read_key(Path::new(v["reimbursers"][0]["key_file"].as_str().unwrap()));
-        let regulators = v["regulators"]
+        let regulator_key_files: Vec<PathBuf> = v["regulators"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| read_key(Path::new(r["key_file"].as_str().unwrap())).0)
+            .map(|r| PathBuf::from(r["key_file"].as_str().unwrap()))
             .collect();
+        let regulators = regulator_key_files.iter().map(|p| read_key(p).0).collect();
         Self {
             _tmp: tmp,
             dir,
@@ -131,6 +134,7 @@ impl Devnet {
             reimburser_code: rcode.expect("the reimburser key file names its unit"),
             reimburser,
             regulators,
+            regulator_key_files,
         }
     }
 
@@ -919,5 +923,152 @@ fn a_peer_not_on_the_allow_list_is_refused() {
     }
     assert!(outsider.running());
     assert_eq!(height(&outsider_http), 0);
+    assert_no_faults(&mut nodes);
+}
+
+/// Issue 12's walk-through on a real network: three regulators (threshold 2) of a
+/// 4-validator chain admit a hospital with `ebill gov propose` and `ebill gov approve`
+/// (sent to different validators), see it with `ebill units`, watch it issue a bill
+/// that verifies on another validator, then revoke it: its next bill is refused
+/// `unit_revoked` while the first still verifies, and all four hold the same chain.
+#[test]
+fn three_regulators_admit_watch_and_revoke_a_hospital_on_four_validators() {
+    let _one = one_cluster();
+    let net = Devnet::init(4, 0);
+    let mut nodes = net.start_first(4);
+    let https = https_of(&nodes);
+    let refs: Vec<&Http> = https.iter().collect();
+    wait_peers(&refs, 3);
+    let url = |i: usize| nodes[i].as_ref().unwrap().url.clone();
+    let urls: Vec<String> = (0..4).map(url).collect();
+    let run = |node: usize, args: &[&str]| {
+        let out = ebill(&urls[node], args);
+        (out.status.success(), json_of(&out))
+    };
+    let ok = |node: usize, args: &[&str]| {
+        let (ok, v) = run(node, args);
+        assert!(ok, "ebill {args:?} on validator {node} failed: {v}");
+        v
+    };
+    let reg = |i: usize| net.regulator_key_files[i].to_str().unwrap().to_owned();
+    // A command answers when its transaction is final on the validator it was sent to;
+    // before the next command goes to another one, that one must have the block too.
+    let every_validator_at = |from: usize| {
+        let h = height(&https[from]);
+        for (i, http) in https.iter().enumerate() {
+            wait_height(http, h, &format!("validator {i} catching up with {from}"));
+        }
+    };
+    assert_eq!(
+        net.regulators.len(),
+        3,
+        "genesis init makes three regulators"
+    );
+    let list = ok(0, &["gov", "list"]);
+    assert_eq!(list["regulators"]["threshold"], 2, "{list}");
+
+    // A new hospital's key, made where the hospital is.
+    let code = dev::test_credit_code('C', 7).to_string();
+    let key = net.dir.join("hospital.key");
+    let key = key.to_str().unwrap();
+    ok(
+        0,
+        &[
+            "keygen",
+            "-o",
+            key,
+            "--credit-code",
+            &code,
+            "--role",
+            "issuer",
+        ],
+    );
+    let issue = |node: usize, number: u64| {
+        let mut bill = dev::sample_bill(number, 1250, 0);
+        bill.issuer = CreditCode::parse(&code).unwrap();
+        bill.code = ebill_types::BillCode::parse("33020126").unwrap();
+        let path = net.dir.join(format!("hospital-bill-{number}.json"));
+        std::fs::write(&path, serde_json::to_string(&bill).unwrap()).unwrap();
+        run(
+            node,
+            &["issue", "--key", key, "--now", path.to_str().unwrap()],
+        )
+    };
+
+    // 1. Regulator 0 proposes through validator 0; regulator 1 approves through
+    //    validator 1; the action executes in the block of the approval.
+    let proposed = ok(
+        0,
+        &[
+            "gov",
+            "propose",
+            "register-issuer",
+            "--credit-code",
+            &code,
+            "--name",
+            "宁波市第二医院",
+            "--key-file",
+            key,
+            "--prefixes",
+            "3302",
+            "--valid-until",
+            "2099-12-31",
+            "--key",
+            &reg(0),
+        ],
+    );
+    let id = proposed["proposal_id"].as_str().unwrap().to_owned();
+    every_validator_at(0);
+    let shown = ok(2, &["gov", "show", &id]);
+    assert_eq!(shown["proposal"]["status"], "pending", "{shown}");
+    assert_eq!(shown["proposal"]["approvals_missing"], 1, "{shown}");
+    let voted = ok(1, &["gov", "approve", &id, "--key", &reg(1)]);
+    assert_eq!(voted["proposal_status"], "executed", "{voted}");
+
+    // 2. Every validator shows the unit; it issues through validator 2, and the bill
+    //    verifies on validator 3.
+    every_validator_at(1);
+    for i in 0..https.len() {
+        let unit = ok(i, &["units", &code]);
+        assert_eq!(unit["unit"]["status"], "active", "validator {i}: {unit}");
+        assert_eq!(unit["proof_checked"], true, "validator {i}: {unit}");
+    }
+    let (issued, first) = issue(2, 1);
+    assert!(issued, "{first}");
+    let check = first["check_code"].as_str().unwrap().to_owned();
+    every_validator_at(2);
+    let verdict = ok(3, &["verify", "33020126", "0000000001", &check]);
+    assert_eq!(verdict["authentic"], true, "{verdict}");
+
+    // 3. Regulator 2 proposes the revocation, regulator 0 approves: the next bill is
+    //    refused, the first one still verifies.
+    let revoke = ok(
+        3,
+        &[
+            "gov",
+            "propose",
+            "revoke",
+            "--credit-code",
+            &code,
+            "--reason",
+            "执业许可证吊销",
+            "--key",
+            &reg(2),
+        ],
+    );
+    let rid = revoke["proposal_id"].as_str().unwrap().to_owned();
+    every_validator_at(3);
+    let voted = ok(0, &["gov", "approve", &rid, "--key", &reg(0)]);
+    assert_eq!(voted["proposal_status"], "executed", "{voted}");
+    every_validator_at(0);
+    let (refused, v) = issue(1, 2);
+    assert!(!refused, "a revoked hospital issued: {v}");
+    assert_eq!(v["error"]["code"], "unit_revoked", "{v}");
+    let verdict = ok(2, &["verify", "33020126", "0000000001", &check]);
+    assert_eq!(verdict["authentic"], true, "{verdict}");
+    assert_eq!(ok(3, &["units", &code])["unit"]["status"], "revoked");
+
+    let (tip, _) = converge(&refs, height(&https[0]));
+    same_blocks(&refs, tip);
     assert_no_faults(&mut nodes);
 }

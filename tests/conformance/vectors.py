@@ -18,6 +18,7 @@ from ebill_spec.verify import read_absence, verify_absence  # noqa: E402
 DIR = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "..", "..", "crates", "types", "tests", "vectors")
 checks = 0
 checked_files = set()
+kinds = set()  # transaction kinds some vector file checked
 
 
 def load(name):
@@ -88,36 +89,141 @@ def decode_exactly(hexstr, f):
     return decode_all(bytes.fromhex(hexstr), f)
 
 
+def check_transaction(v, chain, seeds):
+    """One entry of transactions.json or governance.json; returns its signed bytes."""
+    n = v["name"]
+    tx = model.signed_tx_from_json(v["json"])
+    same(f"{n} kind", tx["body"]["type"], v["kind"])
+    msg = model.signing_bytes(tx, chain)
+    same(f"{n} signing_bytes", msg, v["signing_bytes"])
+    same(f"{n} tx_id", model.tx_id(tx, chain), v["tx_id"])
+    raw = model.encode_signed_tx(tx)
+    same(f"{n} signed_tx", raw, v["signed_tx"])
+    same(f"{n} signed_tx decodes back", decode_exactly(v["signed_tx"], model.decode_signed_tx) == tx, True)
+    same(f"{n} merkle_leaf_hash", merkle.leaf_hash(raw), v["merkle_leaf_hash"])
+    for s in v["signatures"]:
+        pk, sig = bytes.fromhex(s["public_key"]), bytes.fromhex(s["signature"])
+        same(f"{n} signature verifies", ed25519.verify(pk, msg, sig), True)
+        same(f"{n} signature is the key's (deterministic)", ed25519.sign(seeds[s["public_key"]], msg), s["signature"])
+    kind, a = tx["auth"]
+    if kind == "unit":
+        same(f"{n} auth", a, v["signatures"][0]["signature"])
+    else:
+        same(f"{n} auth", [(i, x.hex()) for i, x in a],
+             [(s["regulator_index"], s["signature"]) for s in v["signatures"]])
+    if "check_code" in v:
+        same(f"{n} check_code", model.check_code(a), v["check_code"])
+    return tx, raw
+
+
 def transactions(seeds):
     t = load("transactions.json")
     chain = t["chain_id"]
     same("transactions.json domain", "ebill/tx/v1", t["domain"])
-    signed = []
-    for v in t["transactions"]:
-        n = v["name"]
-        tx = model.signed_tx_from_json(v["json"])
-        same(f"{n} kind", tx["body"]["type"], v["kind"])
-        msg = model.signing_bytes(tx, chain)
-        same(f"{n} signing_bytes", msg, v["signing_bytes"])
-        same(f"{n} tx_id", model.tx_id(tx, chain), v["tx_id"])
-        raw = model.encode_signed_tx(tx)
-        same(f"{n} signed_tx", raw, v["signed_tx"])
-        same(f"{n} signed_tx decodes back", decode_exactly(v["signed_tx"], model.decode_signed_tx) == tx, True)
-        same(f"{n} merkle_leaf_hash", merkle.leaf_hash(raw), v["merkle_leaf_hash"])
-        for s in v["signatures"]:
-            pk, sig = bytes.fromhex(s["public_key"]), bytes.fromhex(s["signature"])
-            same(f"{n} signature verifies", ed25519.verify(pk, msg, sig), True)
-            same(f"{n} signature is the key's (deterministic)", ed25519.sign(seeds[s["public_key"]], msg), s["signature"])
-        kind, a = tx["auth"]
-        if kind == "unit":
-            same(f"{n} auth", a, v["signatures"][0]["signature"])
-        else:
-            same(f"{n} auth", [(i, x.hex()) for i, x in a],
-                 [(s["regulator_index"], s["signature"]) for s in v["signatures"]])
-        if "check_code" in v:
-            same(f"{n} check_code", model.check_code(a), v["check_code"])
-        signed.append(raw)
-    return chain, signed
+    checked = [check_transaction(v, chain, seeds) for v in t["transactions"]]
+    kinds.update(tx["body"]["type"] for tx, _ in checked)
+    return chain, [raw for _, raw in checked]
+
+
+def governance(seeds):
+    """governance.md: the new transaction kinds, a proposal's id and its state key."""
+    g = load("governance.json")
+    chain = g["chain_id"]
+    txs = {v["name"]: check_transaction(v, chain, seeds)[0] for v in g["transactions"]}
+    kinds.update(tx["body"]["type"] for tx in txs.values())
+    for name in model.TX_KINDS:
+        same(f"some vector has a {name} transaction", name in kinds, True)
+    p = g["proposal"]
+    body = txs["propose"]["body"]
+    e = Encoder("ebill/gov-proposal/v1").text(chain)
+    model.encode_body(e, body)
+    same("governance.json proposal id_preimage", e.finish(), p["id_preimage"])
+    pid = model.proposal_id(body, chain)
+    same("governance.json proposal id", pid, p["id"])
+    same("governance.json proposal state key", state_tree.key_hash(state_tree.PROPOSAL, pid), p["state_key_hash"])
+    for vote in ("approve", "reject", "withdraw"):
+        same(f"governance.json {vote} names the proposal", txs[vote]["body"]["proposal"].hex(), pid.hex())
+    try:
+        raw = Encoder()
+        model.encode_body(raw, dict(body, action=body))
+        decode_exactly(raw.finish().hex(), model.decode_body)
+        same("a proposal inside a proposal is refused", False, True)
+    except model.DecodeError:
+        same("a proposal inside a proposal is refused", True, True)
+
+
+def _decode_regulator_set(d):
+    return {"threshold": d.u16("threshold"),
+            "keys": d.seq(64, lambda d: (d.text(300, "name"), d.take(32, "key")), "regulators")}
+
+
+def _encode_regulator_set(e, r):
+    e.u16(r["threshold"]).seq(r["keys"], lambda e, k: e.text(k[0]).fixed(k[1], 32))
+
+
+def _decode_votes(d):
+    return d.seq(64, lambda d: (d.u16("index"), d.u64("height"), d.take(32, "tx id")), "votes")
+
+
+def _encode_votes(e, votes):
+    e.seq(votes, lambda e, v: e.u16(v[0]).u64(v[1]).fixed(v[2], 32))
+
+
+def _decode_proposal_record(d):
+    rec = {"id": d.take(32, "id"), "action": model.decode_body(d, nested=True),
+           "expires_at_height": d.u64("expiry"), "base_gov_seq": d.u64("base"),
+           "set": _decode_regulator_set(d), "proposer": d.u16("proposer"),
+           "proposed_height": d.u64("proposed at"), "propose_tx": d.take(32, "propose tx"),
+           "approvals": _decode_votes(d), "rejections": _decode_votes(d)}
+    tag = d.u8("outcome")
+    if tag == 0:
+        rec["outcome"] = ("pending",)
+    elif tag == 1:
+        rec["outcome"] = ("executed", d.u64("height"), d.take(32, "tx id"))
+    elif tag in (2, 3):
+        rec["outcome"] = (("rejected", "withdrawn")[tag - 2], d.u64("height"))
+    else:
+        raise model.DecodeError(f"unknown proposal outcome {tag}")
+    return rec
+
+
+def _encode_proposal_record(r):
+    e = Encoder().fixed(r["id"], 32)
+    model.encode_body(e, r["action"])
+    e.u64(r["expires_at_height"]).u64(r["base_gov_seq"])
+    _encode_regulator_set(e, r["set"])
+    e.u16(r["proposer"]).u64(r["proposed_height"]).fixed(r["propose_tx"], 32)
+    _encode_votes(e, r["approvals"])
+    _encode_votes(e, r["rejections"])
+    o = r["outcome"]
+    tag = ["pending", "executed", "rejected", "withdrawn"].index(o[0])
+    e.u8(tag)
+    if tag == 1:
+        e.u64(o[1]).fixed(o[2], 32)
+    elif tag > 1:
+        e.u64(o[1])
+    return e.finish()
+
+
+def governance_state(genesis):
+    """governance.md section 3: the governance record and a proposal record as values."""
+    s = load("governance_state.json")
+    g = s["governance_record"]
+    rec = decode_exactly(g["bytes"], lambda d: (d.u64("gov_seq"), _decode_regulator_set(d)))
+    e = Encoder().u64(rec[0])
+    _encode_regulator_set(e, rec[1])
+    same("governance record re-encodes", e.finish(), g["bytes"])
+    same("governance record regulators are the genesis keys",
+         [k for _, k in rec[1]["keys"]], [k for _, k in genesis["regulators"]])
+    same("governance record key", state_tree.key_hash(state_tree.REGULATORS), g["state_key_hash"])
+    same("governance record value hash",
+         state_tree.value_hash(state_tree.REGULATORS, bytes.fromhex(g["bytes"])), g["state_value_hash"])
+    p = s["proposal_record"]
+    prec = decode_exactly(p["bytes"], _decode_proposal_record)
+    same("proposal record re-encodes", _encode_proposal_record(prec), p["bytes"])
+    same("proposal record key", state_tree.key_hash(state_tree.PROPOSAL, prec["id"]), p["state_key_hash"])
+    same("proposal record value hash",
+         state_tree.value_hash(state_tree.PROPOSAL, bytes.fromhex(p["bytes"])), p["state_value_hash"])
 
 
 def block(genesis, chain, signed):
@@ -296,6 +402,8 @@ def main():
     genesis = genesis_vectors()
     bills(genesis)
     chain, signed = transactions(seeds)
+    governance(seeds)
+    governance_state(genesis)
     block(genesis, chain, signed)
     merkle_vectors()
     sealed_key()

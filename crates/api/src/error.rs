@@ -84,6 +84,10 @@ pub mod codes {
     pub const TOO_MANY_LOOKUPS: &str = "too_many_lookups";
     /// The node has no final block yet.
     pub const NODE_NOT_READY: &str = "node_not_ready";
+    /// No governance proposal with this id.
+    pub const PROPOSAL_NOT_FOUND: &str = "proposal_not_found";
+    /// No unit with this credit code.
+    pub const UNIT_NOT_FOUND: &str = "unit_not_found";
 }
 
 /// An error answer: HTTP status, stable code, human message, and for transaction errors
@@ -185,9 +189,12 @@ pub fn status_for_rejection(code: RejectCode) -> StatusCode {
         },
         RejectCode::Ledger(c) => match c {
             ErrorCode::InvalidTx => StatusCode::BAD_REQUEST,
-            ErrorCode::UnitRevoked | ErrorCode::WrongRole | ErrorCode::NotBillIssuer => {
-                StatusCode::FORBIDDEN
-            }
+            ErrorCode::UnitRevoked
+            | ErrorCode::WrongRole
+            | ErrorCode::NotBillIssuer
+            | ErrorCode::QualificationExpired
+            | ErrorCode::NotARegulator
+            | ErrorCode::NotProposer => StatusCode::FORBIDDEN,
             ErrorCode::BillExists
             | ErrorCode::DuplicateTx
             | ErrorCode::AlreadyReimbursed
@@ -198,7 +205,15 @@ pub fn status_for_rejection(code: RejectCode) -> StatusCode {
             | ErrorCode::NotLocked
             | ErrorCode::HistoryFull
             | ErrorCode::UnitExists
-            | ErrorCode::AlreadyRevoked => StatusCode::CONFLICT,
+            | ErrorCode::AlreadyRevoked
+            | ErrorCode::StaleProposal
+            | ErrorCode::ProposalExists
+            | ErrorCode::ProposalExecuted
+            | ErrorCode::ProposalRejected
+            | ErrorCode::ProposalWithdrawn
+            | ErrorCode::ProposalExpired
+            | ErrorCode::AlreadyVoted
+            | ErrorCode::RegulatorExists => StatusCode::CONFLICT,
             ErrorCode::InvalidBill
             | ErrorCode::AmountsInconsistent
             | ErrorCode::UnknownIssuer
@@ -211,7 +226,10 @@ pub fn status_for_rejection(code: RejectCode) -> StatusCode {
             | ErrorCode::IssuedAtOutOfWindow
             | ErrorCode::UnknownBill
             | ErrorCode::CheckCodeMismatch
-            | ErrorCode::BadKey => StatusCode::UNPROCESSABLE_ENTITY,
+            | ErrorCode::BadKey
+            | ErrorCode::UnknownProposal
+            | ErrorCode::BadThreshold
+            | ErrorCode::BadExpiry => StatusCode::UNPROCESSABLE_ENTITY,
         },
     }
 }

@@ -24,7 +24,9 @@ use ebill_types::proof::{
     BUNDLE_VERSION, MAX_BUNDLE_ENTRIES, ProofBundle, ProvedTx, StateEvidence,
 };
 use ebill_types::state_tree::StateKey;
-use ebill_types::{BillId, Block, Canonical, CommitCertificate, CreditCode, Genesis, Header, TxId};
+use ebill_types::{
+    BillId, Block, Canonical, CommitCertificate, CreditCode, Genesis, Header, TxBody, TxId,
+};
 use thiserror::Error;
 
 /// Why a bundle could not be built.
@@ -159,6 +161,24 @@ pub fn build_bundle_with(
             )));
         };
         ids.extend(unit.events.iter().map(|e| e.tx_id));
+        // A change made by a proposal: its Propose and every approval, so that the
+        // verifier counts the regulators who passed it.
+        for e in &unit.events {
+            let Some((tx, _)) = store.tx(&e.tx_id)? else {
+                continue;
+            };
+            let proposal = match &tx.tx.body {
+                TxBody::Approve { proposal } => Some(*proposal),
+                body @ TxBody::Propose { .. } => body.proposal_id(&genesis.chain_id),
+                _ => None,
+            };
+            if let Some(id) = proposal
+                && let Some(rec) = store.find_proposal(&id)?
+            {
+                ids.push(rec.propose_tx);
+                ids.extend(rec.approvals.iter().map(|v| v.tx_id));
+            }
+        }
     }
     ids.sort_unstable();
     ids.dedup();
@@ -381,6 +401,7 @@ mod tests {
                         name: "B 医院".into(),
                         public_key: dev_key("issuer", 1).public(),
                         code_prefixes: vec![CodePrefix::parse("3302").unwrap()],
+                        valid_until: ebill_types::dev::dev_valid_until(),
                     },
                 ),
             ],

@@ -51,6 +51,15 @@ impl StateView for LoggingStore {
     fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
         self.inner.tx_location(id)
     }
+    fn governance(&self) -> Result<Option<ebill_ledger::GovState>, StateError> {
+        self.inner.governance()
+    }
+    fn proposal(
+        &self,
+        id: &ebill_types::tx::ProposalId,
+    ) -> Result<Option<ebill_ledger::ProposalRecord>, StateError> {
+        self.inner.proposal(id)
+    }
 }
 
 impl ebill_types::state_tree::NodeReader for LoggingStore {
@@ -117,6 +126,21 @@ impl Store for LoggingStore {
         let r = self.inner.find_tx_location(id);
         self.note("find_tx_location", &r);
         r
+    }
+    fn find_governance(&self) -> Result<Option<ebill_ledger::GovState>, StoreError> {
+        self.inner.find_governance()
+    }
+    fn find_proposal(
+        &self,
+        id: &ebill_types::tx::ProposalId,
+    ) -> Result<Option<ebill_ledger::ProposalRecord>, StoreError> {
+        self.inner.find_proposal(id)
+    }
+    fn proposals(&self) -> Result<Vec<ebill_ledger::ProposalRecord>, StoreError> {
+        self.inner.proposals()
+    }
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        self.inner.units()
     }
     fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {
         self.inner.wal_append(height, entry)

@@ -17,10 +17,13 @@ use ebill_types::{
 };
 
 use crate::error::{BlockError, ErrorCode, StateError, TxError};
+use crate::gov::{GovState, ProposalOutcome, ProposalRecord, ProposalStatus, Vote};
 use crate::state::{
     BillRecord, BillStatus, ChangeSet, HistoryEntry, MAX_UNIT_EVENTS, StateView, UnitEvent,
     UnitRecord, UnitRole,
 };
+use ebill_types::genesis::Regulators;
+use ebill_types::tx::ProposalId;
 
 /// Where and when a block executes.
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +51,7 @@ pub fn genesis_changes(genesis: &Genesis) -> ChangeSet {
                 public_key: u.public_key,
                 revoked_at: None,
                 events: Vec::new(),
+                valid_until: u.valid_until,
             },
         );
     }
@@ -61,10 +65,11 @@ pub fn genesis_changes(genesis: &Genesis) -> ChangeSet {
                 public_key: u.public_key,
                 revoked_at: None,
                 events: Vec::new(),
+                valid_until: u.valid_until,
             },
         );
     }
-    changes.regulators = Some(genesis.regulators.clone());
+    changes.governance = Some(GovState::genesis(&genesis.regulators));
     changes
 }
 
@@ -164,6 +169,7 @@ pub fn preverify_prepared<V: StateView + ?Sized>(
     txs: &[&Prepared<'_>],
 ) -> Result<VerifiedSignatures, StateError> {
     let mut keys_by_unit: HashMap<CreditCode, Option<PublicKey>> = HashMap::new();
+    let mut regulators: Option<ebill_types::genesis::Regulators> = None;
     let mut items: Vec<(TxId, PublicKey, &[u8], Signature)> = Vec::with_capacity(txs.len());
     for p in txs {
         let msg = p.signing_bytes.as_slice();
@@ -182,12 +188,21 @@ pub fn preverify_prepared<V: StateView + ?Sized>(
                 }
             }
             (Auth::Regulators(sigs), Actor::Regulators) => {
+                if regulators.is_none() {
+                    regulators = Some(match state.governance()? {
+                        Some(g) => g.regulators,
+                        None => genesis.regulators.clone(),
+                    });
+                }
+                let regs = regulators.as_ref().map_or(&[][..], |r| r.keys.as_slice());
                 for s in sigs {
-                    if let Some(r) = genesis.regulators.keys.get(usize::from(s.index)) {
+                    if let Some(r) = regs.get(usize::from(s.index)) {
                         items.push((p.id, r.public_key, msg, s.signature));
                     }
                 }
             }
+            // Proposals and votes are few, and a vote counts against its proposal's
+            // own set: the executor checks them itself.
             _ => {}
         }
     }
@@ -228,7 +243,50 @@ impl From<StateError> for Failure {
 /// What one transaction will write, computed before anything is written.
 enum Write {
     Bill(BillRecord),
-    Unit(UnitRecord),
+    /// A governance transaction: a proposal's record, and what an executed action
+    /// changes (a unit, and the governance record).
+    Gov(Box<GovWrite>),
+}
+
+/// The writes of a governance transaction.
+struct GovWrite {
+    unit: Option<UnitRecord>,
+    governance: Option<GovState>,
+    proposal: Option<ProposalRecord>,
+}
+
+impl Write {
+    fn gov(
+        unit: Option<UnitRecord>,
+        governance: Option<GovState>,
+        proposal: Option<ProposalRecord>,
+    ) -> Self {
+        Write::Gov(Box::new(GovWrite {
+            unit,
+            governance,
+            proposal,
+        }))
+    }
+}
+
+/// What a governance action changes.
+struct Effect {
+    unit: Option<UnitRecord>,
+    regulators: Option<Regulators>,
+}
+
+impl Effect {
+    /// The writes of the action executed on `gov`: the governance sequence moves on.
+    fn into_write(self, gov: &GovState, proposal: Option<ProposalRecord>) -> Write {
+        Write::gov(
+            self.unit,
+            Some(GovState {
+                gov_seq: gov.gov_seq.saturating_add(1),
+                regulators: self.regulators.unwrap_or_else(|| gov.regulators.clone()),
+            }),
+            proposal,
+        )
+    }
 }
 
 /// Applies transactions over a base state, collecting the block's changes.
@@ -284,6 +342,24 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
         }
     }
 
+    /// The governance record in force: this block's, the base state's, or at genesis.
+    fn gov(&self) -> Result<GovState, StateError> {
+        if let Some(g) = &self.changes.governance {
+            return Ok(g.clone());
+        }
+        Ok(match self.base.governance()? {
+            Some(g) => g,
+            None => GovState::genesis(&self.ctx.genesis.regulators),
+        })
+    }
+
+    fn proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StateError> {
+        match self.changes.proposals.get(id) {
+            Some(r) => Ok(Some(r.clone())),
+            None => self.base.proposal(id),
+        }
+    }
+
     fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError> {
         if let Some(r) = self.changes.units.get(code) {
             return Ok(Some(r.clone()));
@@ -315,8 +391,21 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
                     Write::Bill(rec) => {
                         self.changes.bills.insert(rec.id, rec);
                     }
-                    Write::Unit(rec) => {
-                        self.changes.units.insert(rec.credit_code, rec);
+                    Write::Gov(w) => {
+                        let GovWrite {
+                            unit,
+                            governance,
+                            proposal,
+                        } = *w;
+                        if let Some(rec) = unit {
+                            self.changes.units.insert(rec.credit_code, rec);
+                        }
+                        if let Some(g) = governance {
+                            self.changes.governance = Some(g);
+                        }
+                        if let Some(rec) = proposal {
+                            self.changes.proposals.insert(rec.id, rec);
+                        }
                     }
                 }
                 self.applied.insert(id);
@@ -390,8 +479,22 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
                     )
                     .into());
                 };
-                self.check_regulators(id, msg, sigs)?;
-                self.governance_tx(body, id)
+                let gov = self.gov()?;
+                self.check_regulators(id, msg, sigs, &gov.regulators)?;
+                Ok(self.execute_action(body, id)?.into_write(&gov, None))
+            }
+            Actor::Regulator => {
+                let (Auth::Regulators(sigs), 1) = (&stx.auth, auth_len(&stx.auth)) else {
+                    return Err(TxError::new(
+                        ErrorCode::BadSignature,
+                        format!(
+                            "a {} carries one regulator's signature",
+                            body.kind().as_str()
+                        ),
+                    )
+                    .into());
+                };
+                self.proposal_tx(body, id, msg, &sigs[0])
             }
         }
     }
@@ -414,6 +517,17 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
             reject(
                 ErrorCode::UnitRevoked,
                 format!("{code} was revoked at height {h}"),
+            )?;
+        }
+        if let Some(until) = unit.valid_until
+            && until.lapsed_at(self.ctx.time_ms)
+        {
+            reject(
+                ErrorCode::QualificationExpired,
+                format!(
+                    "the qualification of {code} lapsed at {until} (block time {} ms); it signs nothing new until renewed",
+                    self.ctx.time_ms
+                ),
             )?;
         }
         let role_ok = match unit.role {
@@ -448,8 +562,8 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
         id: &TxId,
         msg: &[u8],
         sigs: &[ebill_types::RegulatorSignature],
+        regs: &Regulators,
     ) -> Result<(), TxError> {
-        let regs = &self.ctx.genesis.regulators;
         if sigs.windows(2).any(|w| w[0].index >= w[1].index) {
             reject(
                 ErrorCode::InvalidTx,
@@ -460,7 +574,11 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
             let Some(r) = regs.keys.get(usize::from(s.index)) else {
                 return reject(
                     ErrorCode::UnknownRegulator,
-                    format!("regulator index {} is not in the genesis", s.index),
+                    format!(
+                        "regulator index {} is not in the regulator set in force ({} regulators)",
+                        s.index,
+                        regs.keys.len()
+                    ),
                 );
             };
             self.check_sig(id, &r.public_key, msg, &s.signature)
@@ -602,22 +720,31 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
         }
     }
 
-    fn governance_tx(&self, body: &TxBody, id: &TxId) -> Result<Write, Failure> {
+    /// Executes a governance action (a direct k-of-n transaction, or a proposal's
+    /// action when its approvals reach the threshold): the one rule of every action.
+    #[allow(clippy::too_many_lines)]
+    fn execute_action(&self, action: &TxBody, id: &TxId) -> Result<Effect, Failure> {
         let h = self.ctx.height;
         let event = UnitEvent {
-            action: body.kind(),
+            action: action.kind(),
             height: h,
             tx_id: *id,
         };
-        match body {
+        let unit_effect = |unit: UnitRecord| Effect {
+            unit: Some(unit),
+            regulators: None,
+        };
+        match action {
             TxBody::RegisterIssuer {
                 credit_code,
                 name,
                 public_key,
                 code_prefixes,
+                valid_until,
             } => {
                 self.new_unit(credit_code, public_key)?;
-                Ok(Write::Unit(UnitRecord {
+                self.future_date(credit_code, *valid_until)?;
+                Ok(unit_effect(UnitRecord {
                     credit_code: *credit_code,
                     name: name.clone(),
                     role: UnitRole::Issuer {
@@ -626,6 +753,7 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
                     public_key: *public_key,
                     revoked_at: None,
                     events: vec![event],
+                    valid_until: Some(*valid_until),
                 }))
             }
             TxBody::RegisterReimburser {
@@ -634,16 +762,20 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
                 public_key,
             } => {
                 self.new_unit(credit_code, public_key)?;
-                Ok(Write::Unit(UnitRecord {
+                Ok(unit_effect(UnitRecord {
                     credit_code: *credit_code,
                     name: name.clone(),
                     role: UnitRole::Reimburser,
                     public_key: *public_key,
                     revoked_at: None,
                     events: vec![event],
+                    valid_until: None,
                 }))
             }
-            TxBody::RevokeUnit { credit_code, .. } | TxBody::RotateKey { credit_code, .. } => {
+            TxBody::RevokeUnit { credit_code, .. }
+            | TxBody::RotateKey { credit_code, .. }
+            | TxBody::SetPrefixes { credit_code, .. }
+            | TxBody::RenewQualification { credit_code, .. } => {
                 let Some(mut unit) = self.unit(credit_code)? else {
                     return Err(TxError::new(
                         ErrorCode::UnknownUnit,
@@ -665,21 +797,297 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
                         ),
                     )?;
                 }
-                if let TxBody::RotateKey { public_key, .. } = body {
-                    public_key
-                        .check_registrable()
-                        .map_err(|e| TxError::new(ErrorCode::BadKey, e.to_string()))?;
-                    if *public_key == unit.public_key {
-                        reject(ErrorCode::BadKey, "the new key is the current key")?;
+                match action {
+                    TxBody::RotateKey { public_key, .. } => {
+                        public_key
+                            .check_registrable()
+                            .map_err(|e| TxError::new(ErrorCode::BadKey, e.to_string()))?;
+                        if *public_key == unit.public_key {
+                            reject(ErrorCode::BadKey, "the new key is the current key")?;
+                        }
+                        unit.public_key = *public_key;
                     }
-                    unit.public_key = *public_key;
-                } else {
-                    unit.revoked_at = Some(h);
+                    TxBody::SetPrefixes { code_prefixes, .. } => {
+                        let UnitRole::Issuer { code_prefixes: old } = &mut unit.role else {
+                            return Err(TxError::new(
+                                ErrorCode::WrongRole,
+                                format!("{credit_code} is a reimbursing unit: it has no prefixes"),
+                            )
+                            .into());
+                        };
+                        *old = code_prefixes.clone();
+                    }
+                    TxBody::RenewQualification { valid_until, .. } => {
+                        self.future_date(credit_code, *valid_until)?;
+                        unit.valid_until = Some(*valid_until);
+                    }
+                    _ => unit.revoked_at = Some(h),
                 }
                 unit.events.push(event);
-                Ok(Write::Unit(unit))
+                Ok(unit_effect(unit))
             }
-            _ => Err(TxError::new(ErrorCode::InvalidTx, "not a governance transaction").into()),
+            TxBody::AddRegulator { name, public_key } => {
+                let mut regs = self.gov()?.regulators;
+                public_key
+                    .check_registrable()
+                    .map_err(|e| TxError::new(ErrorCode::BadKey, e.to_string()))?;
+                if let Some(r) = regs.keys.iter().find(|r| r.public_key == *public_key) {
+                    reject(
+                        ErrorCode::RegulatorExists,
+                        format!("key {public_key} is regulator {} already", r.name),
+                    )?;
+                }
+                if regs.keys.len() >= limits::MAX_REGULATORS {
+                    reject(
+                        ErrorCode::InvalidTx,
+                        format!("{} regulators, the most allowed", limits::MAX_REGULATORS),
+                    )?;
+                }
+                regs.keys.push(ebill_types::genesis::Regulator {
+                    name: name.clone(),
+                    public_key: *public_key,
+                });
+                Ok(Effect {
+                    unit: None,
+                    regulators: Some(regs),
+                })
+            }
+            TxBody::RemoveRegulator { public_key } => {
+                let mut regs = self.gov()?.regulators;
+                let Some(pos) = regs.keys.iter().position(|r| r.public_key == *public_key) else {
+                    return Err(TxError::new(
+                        ErrorCode::NotARegulator,
+                        format!("key {public_key} is not a regulator"),
+                    )
+                    .into());
+                };
+                if regs.keys.len() - 1 < usize::from(regs.threshold) {
+                    reject(
+                        ErrorCode::BadThreshold,
+                        format!(
+                            "{} regulators would remain, fewer than the threshold {}: lower the threshold first",
+                            regs.keys.len() - 1,
+                            regs.threshold
+                        ),
+                    )?;
+                }
+                regs.keys.remove(pos);
+                Ok(Effect {
+                    unit: None,
+                    regulators: Some(regs),
+                })
+            }
+            TxBody::SetThreshold { threshold } => {
+                let mut regs = self.gov()?.regulators;
+                if *threshold == 0 || usize::from(*threshold) > regs.keys.len() {
+                    reject(
+                        ErrorCode::BadThreshold,
+                        format!(
+                            "threshold {threshold}: it must be 1 to the {} regulators",
+                            regs.keys.len()
+                        ),
+                    )?;
+                }
+                if *threshold == regs.threshold {
+                    reject(
+                        ErrorCode::BadThreshold,
+                        format!("the threshold is {threshold} already"),
+                    )?;
+                }
+                regs.threshold = *threshold;
+                Ok(Effect {
+                    unit: None,
+                    regulators: Some(regs),
+                })
+            }
+            _ => Err(TxError::new(ErrorCode::InvalidTx, "not a governance action").into()),
+        }
+    }
+
+    /// A qualification date must be after the block time.
+    fn future_date(
+        &self,
+        code: &CreditCode,
+        valid_until: ebill_types::Timestamp,
+    ) -> Result<(), TxError> {
+        if valid_until.lapsed_at(self.ctx.time_ms) {
+            return reject(
+                ErrorCode::InvalidTx,
+                format!(
+                    "qualification of {code} until {valid_until}: that is before the block time {} ms",
+                    self.ctx.time_ms
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// A proposal, or a vote on one, signed by one regulator.
+    #[allow(clippy::too_many_lines)]
+    fn proposal_tx(
+        &self,
+        body: &TxBody,
+        id: &TxId,
+        msg: &[u8],
+        sig: &ebill_types::RegulatorSignature,
+    ) -> Result<Write, Failure> {
+        let h = self.ctx.height;
+        let gov = self.gov()?;
+        let signer = |regs: &Regulators| -> Result<PublicKey, Failure> {
+            let Some(r) = regs.keys.get(usize::from(sig.index)) else {
+                return Err(TxError::new(
+                    ErrorCode::NotARegulator,
+                    format!(
+                        "signer index {} is not in the regulator set ({} regulators)",
+                        sig.index,
+                        regs.keys.len()
+                    ),
+                )
+                .into());
+            };
+            self.check_sig(id, &r.public_key, msg, &sig.signature)
+                .map_err(|_| {
+                    TxError::new(
+                        ErrorCode::BadSignature,
+                        format!(
+                            "the signature is not regulator {}'s ({}, key {})",
+                            sig.index, r.name, r.public_key
+                        ),
+                    )
+                })?;
+            Ok(r.public_key)
+        };
+        let vote = Vote {
+            index: sig.index,
+            height: h,
+            tx_id: *id,
+        };
+        match body {
+            TxBody::Propose {
+                action,
+                expires_at_height,
+                base_gov_seq,
+            } => {
+                signer(&gov.regulators)?;
+                if *expires_at_height < h || *expires_at_height - h > limits::MAX_PROPOSAL_BLOCKS {
+                    reject(
+                        ErrorCode::BadExpiry,
+                        format!(
+                            "last height {expires_at_height}: it must be from this block's height {h} to {} blocks after it",
+                            limits::MAX_PROPOSAL_BLOCKS
+                        ),
+                    )?;
+                }
+                if *base_gov_seq != gov.gov_seq {
+                    reject(
+                        ErrorCode::StaleProposal,
+                        format!(
+                            "written against governance sequence {base_gov_seq}, it is {} now",
+                            gov.gov_seq
+                        ),
+                    )?;
+                }
+                let Some(pid) = body.proposal_id(&self.ctx.genesis.chain_id) else {
+                    unreachable!("a Propose body has a proposal id")
+                };
+                if let Some(existing) = self.proposal(&pid)? {
+                    reject(
+                        ErrorCode::ProposalExists,
+                        format!(
+                            "proposal {pid} was made at height {} (approve it instead)",
+                            existing.proposed_height
+                        ),
+                    )?;
+                }
+                // The action is checked now, so that a proposal that could not execute
+                // is refused at once; nothing governs in between without making it stale.
+                let effect = self.execute_action(action, id)?;
+                let mut rec = ProposalRecord {
+                    id: pid,
+                    action: (**action).clone(),
+                    expires_at_height: *expires_at_height,
+                    base_gov_seq: *base_gov_seq,
+                    regulators: gov.regulators.clone(),
+                    proposer: sig.index,
+                    proposed_height: h,
+                    propose_tx: *id,
+                    approvals: vec![vote],
+                    rejections: Vec::new(),
+                    outcome: ProposalOutcome::Pending,
+                };
+                if rec.passes() {
+                    rec.outcome = ProposalOutcome::Executed {
+                        height: h,
+                        tx_id: *id,
+                    };
+                    return Ok(effect.into_write(&gov, Some(rec)));
+                }
+                Ok(Write::gov(None, None, Some(rec)))
+            }
+            TxBody::Approve { proposal }
+            | TxBody::Reject { proposal }
+            | TxBody::Withdraw { proposal } => {
+                let Some(mut rec) = self.proposal(proposal)? else {
+                    return Err(TxError::new(
+                        ErrorCode::UnknownProposal,
+                        format!("no proposal {proposal}"),
+                    )
+                    .into());
+                };
+                signer(&rec.regulators)?;
+                ended(&rec, h)?;
+                if let TxBody::Withdraw { .. } = body {
+                    if sig.index != rec.proposer {
+                        reject(
+                            ErrorCode::NotProposer,
+                            format!(
+                                "proposal {proposal} was made by regulator {}, only it may withdraw it",
+                                rec.proposer
+                            ),
+                        )?;
+                    }
+                    rec.outcome = ProposalOutcome::Withdrawn { height: h };
+                    return Ok(Write::gov(None, None, Some(rec)));
+                }
+                if let Some((approved, v)) = rec.vote_of(sig.index) {
+                    reject(
+                        ErrorCode::AlreadyVoted,
+                        format!(
+                            "regulator {} {} proposal {proposal} at height {} already",
+                            sig.index,
+                            if approved { "approved" } else { "rejected" },
+                            v.height
+                        ),
+                    )?;
+                }
+                if let TxBody::Reject { .. } = body {
+                    rec.rejections.push(vote);
+                    if rec.cannot_pass() {
+                        rec.outcome = ProposalOutcome::Rejected { height: h };
+                    }
+                    return Ok(Write::gov(None, None, Some(rec)));
+                }
+                if rec.base_gov_seq != gov.gov_seq {
+                    reject(
+                        ErrorCode::StaleProposal,
+                        format!(
+                            "proposal {proposal} was written against governance sequence {}, it is {} now: propose it again",
+                            rec.base_gov_seq, gov.gov_seq
+                        ),
+                    )?;
+                }
+                rec.approvals.push(vote);
+                if rec.passes() {
+                    let effect = self.execute_action(&rec.action, id)?;
+                    rec.outcome = ProposalOutcome::Executed {
+                        height: h,
+                        tx_id: *id,
+                    };
+                    return Ok(effect.into_write(&gov, Some(rec)));
+                }
+                Ok(Write::gov(None, None, Some(rec)))
+            }
+            _ => Err(TxError::new(ErrorCode::InvalidTx, "not a proposal or a vote").into()),
         }
     }
 
@@ -697,6 +1105,41 @@ impl<'a, V: StateView + ?Sized> Executor<'a, V> {
         key.check_registrable()
             .map_err(|e| TxError::new(ErrorCode::BadKey, e.to_string()))?;
         Ok(())
+    }
+}
+
+/// The number of signatures on a transaction.
+fn auth_len(auth: &Auth) -> usize {
+    match auth {
+        Auth::Unit(_) => 1,
+        Auth::Regulators(sigs) => sigs.len(),
+    }
+}
+
+/// Refuses a vote on a proposal that ended (or expired) by `height`, naming how.
+fn ended(rec: &ProposalRecord, height: u64) -> Result<(), TxError> {
+    let id = rec.id;
+    match (rec.status_at(height), rec.outcome) {
+        (ProposalStatus::Pending, _) => Ok(()),
+        (_, ProposalOutcome::Executed { height: at, .. }) => reject(
+            ErrorCode::ProposalExecuted,
+            format!("proposal {id} executed at height {at}"),
+        ),
+        (_, ProposalOutcome::Rejected { height: at }) => reject(
+            ErrorCode::ProposalRejected,
+            format!("proposal {id} was rejected at height {at}"),
+        ),
+        (_, ProposalOutcome::Withdrawn { height: at }) => reject(
+            ErrorCode::ProposalWithdrawn,
+            format!("proposal {id} was withdrawn at height {at}"),
+        ),
+        (_, ProposalOutcome::Pending) => reject(
+            ErrorCode::ProposalExpired,
+            format!(
+                "proposal {id} expired after height {}",
+                rec.expires_at_height
+            ),
+        ),
     }
 }
 

@@ -82,6 +82,37 @@ codes! {
     BadKey => "bad_key",
     /// The unit is revoked already.
     AlreadyRevoked => "already_revoked",
+    /// The unit's qualification (开票资格) lapsed by block time: it signs nothing new
+    /// until renewed.
+    QualificationExpired => "qualification_expired",
+    /// The signer is not in the regulator set that counts (the set in force, or the
+    /// proposal's own set for a vote).
+    NotARegulator => "not_a_regulator",
+    /// A governance action executed since the proposal's base sequence number: it can
+    /// no longer execute, and a new proposal must be written against the current state.
+    StaleProposal => "stale_proposal",
+    /// No proposal with this id.
+    UnknownProposal => "unknown_proposal",
+    /// A proposal with this id (the same action, expiry and base) exists.
+    ProposalExists => "proposal_exists",
+    /// The proposal executed already.
+    ProposalExecuted => "proposal_executed",
+    /// The proposal was rejected.
+    ProposalRejected => "proposal_rejected",
+    /// The proposal was withdrawn.
+    ProposalWithdrawn => "proposal_withdrawn",
+    /// The proposal is past its last height.
+    ProposalExpired => "proposal_expired",
+    /// The regulator voted on this proposal already.
+    AlreadyVoted => "already_voted",
+    /// Only the proposer may withdraw a proposal.
+    NotProposer => "not_proposer",
+    /// The key is a regulator already.
+    RegulatorExists => "regulator_exists",
+    /// The threshold would be 0 or above the number of regulators.
+    BadThreshold => "bad_threshold",
+    /// The proposal's last height is not after the current block, or too far.
+    BadExpiry => "bad_expiry",
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -13,6 +13,7 @@
 
 pub mod apply;
 pub mod error;
+pub mod gov;
 pub mod state;
 pub mod tree;
 
@@ -21,6 +22,7 @@ pub use apply::{
     genesis_changes, preverify, preverify_prepared, select, select_prepared,
 };
 pub use error::{BlockError, ErrorCode, StateError, TxError};
+pub use gov::{GovState, ProposalOutcome, ProposalRecord, ProposalStatus, Vote};
 pub use state::{
     BillRecord, BillStatus, ChangeSet, HistoryEntry, MemState, StateView, TxLocation, UnitEvent,
     UnitRecord, UnitRole,

@@ -10,6 +10,8 @@ use ebill_types::{BillId, CheckCode, CodePrefix, CreditCode, Hash32, PublicKey, 
 use serde::{Deserialize, Serialize};
 
 use crate::error::StateError;
+use crate::gov::{GovState, ProposalRecord};
+use ebill_types::tx::ProposalId;
 
 /// Where a committed transaction is: block height and position in the block.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, Serialize, Deserialize)]
@@ -173,6 +175,10 @@ pub struct UnitRecord {
     pub revoked_at: Option<u64>,
     /// Registry changes after genesis (empty for a unit of the genesis never changed).
     pub events: Vec<UnitEvent>,
+    /// The end of its qualification (开票资格), if it lapses: after it, by block time,
+    /// the unit signs nothing new until renewed; what it signed stays valid.
+    #[serde(default)]
+    pub valid_until: Option<ebill_types::Timestamp>,
 }
 
 impl Canonical for UnitRecord {
@@ -196,6 +202,7 @@ impl Canonical for UnitRecord {
             e.u8(ev.action.tag()).u64(ev.height);
             ev.tx_id.encode_to(e);
         });
+        enc.option(self.valid_until.as_ref(), |e, t| t.encode_to(e));
     }
 
     fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -232,11 +239,13 @@ impl Canonical for UnitRecord {
                     tx_id: Hash32::decode_from(d)?,
                 })
             })?,
+            valid_until: dec.option("valid until", ebill_types::Timestamp::decode_from)?,
         })
     }
 }
 
-/// Registry changes one unit may take (registration, key rotations, revocation).
+/// Registry changes one unit may take (registration, key rotations, prefix changes,
+/// renewals, revocation).
 pub const MAX_UNIT_EVENTS: usize = 66;
 
 /// Read access to the state as of the last committed block.
@@ -247,6 +256,11 @@ pub trait StateView {
     fn unit(&self, code: &CreditCode) -> Result<Option<UnitRecord>, StateError>;
     /// Where a transaction was committed, if it was.
     fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError>;
+    /// The governance record; `None` in a state that never had one written (then the
+    /// genesis regulators at sequence 0 are in force).
+    fn governance(&self) -> Result<Option<GovState>, StateError>;
+    /// A proposal's record.
+    fn proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StateError>;
 }
 
 /// The state changes of one block: what a store writes, in one batch, with the block.
@@ -258,8 +272,11 @@ pub struct ChangeSet {
     pub units: BTreeMap<CreditCode, UnitRecord>,
     /// Transactions applied, in block order, with their ids.
     pub txs: Vec<TxId>,
-    /// The regulator set, when it changes (at genesis).
-    pub regulators: Option<ebill_types::genesis::Regulators>,
+    /// The governance record, when it changes (at genesis, and with every governance
+    /// action executed).
+    pub governance: Option<GovState>,
+    /// Proposals created or changed.
+    pub proposals: BTreeMap<ProposalId, ProposalRecord>,
     /// The state tree's update for these changes, once computed against the state they
     /// apply to (the engine computes it to check a block's state root; a store computes
     /// it itself when it is absent).
@@ -275,6 +292,10 @@ pub struct MemState {
     pub units: BTreeMap<CreditCode, UnitRecord>,
     /// Applied transactions.
     pub txs: BTreeMap<TxId, TxLocation>,
+    /// The governance record.
+    pub governance: Option<GovState>,
+    /// Proposals.
+    pub proposals: BTreeMap<ProposalId, ProposalRecord>,
 }
 
 impl MemState {
@@ -285,6 +306,12 @@ impl MemState {
         }
         for (code, rec) in &changes.units {
             self.units.insert(*code, rec.clone());
+        }
+        if let Some(g) = &changes.governance {
+            self.governance = Some(g.clone());
+        }
+        for (id, rec) in &changes.proposals {
+            self.proposals.insert(*id, rec.clone());
         }
         for (i, tx) in changes.txs.iter().enumerate() {
             let index = u32::try_from(i).unwrap_or_else(|_| unreachable!("block over 4G txs"));
@@ -308,5 +335,11 @@ impl StateView for MemState {
     }
     fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
         Ok(self.txs.get(id).copied())
+    }
+    fn governance(&self) -> Result<Option<GovState>, StateError> {
+        Ok(self.governance.clone())
+    }
+    fn proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StateError> {
+        Ok(self.proposals.get(id).cloned())
     }
 }

@@ -1,11 +1,11 @@
 //! The ledger state as leaves of the state tree (`ebill_types::state_tree`): each bill's
 //! [`BillState`] (status now, and a digest chaining its whole history), each unit's
-//! registry record, and the regulator set. A block's [`ChangeSet`] becomes one sorted
+//! registry record, the governance record (sequence, regulators, threshold) and each
+//! proposal. A block's [`ChangeSet`] becomes one sorted
 //! batch of leaf updates, applied to the tree in the same commit as the block.
 
 use ebill_types::Hash32;
-use ebill_types::codec::{Canonical, Encoder};
-use ebill_types::genesis::Regulators;
+use ebill_types::codec::Canonical;
 use ebill_types::state_tree::{BillState, HistoryStep, LeafUpdate, StateKey, history_digest};
 
 use crate::state::{BillRecord, ChangeSet};
@@ -38,18 +38,6 @@ pub fn bill_state(record: &BillRecord) -> BillState {
     }
 }
 
-/// The canonical bytes of the regulator set's leaf: threshold, then each regulator's
-/// name and key (as in the genesis encoding).
-pub fn regulators_bytes(regulators: &Regulators) -> Vec<u8> {
-    let mut enc = Encoder::new();
-    enc.u16(regulators.threshold);
-    enc.seq(&regulators.keys, |e, r| {
-        e.str(&r.name);
-        r.public_key.encode_to(e);
-    });
-    enc.finish()
-}
-
 /// The leaf updates of a change set, sorted by key hash (each key once).
 pub fn state_updates(changes: &ChangeSet) -> Vec<LeafUpdate> {
     let mut out = Vec::with_capacity(changes.bills.len() + changes.units.len() + 1);
@@ -67,11 +55,18 @@ pub fn state_updates(changes: &ChangeSet) -> Vec<LeafUpdate> {
             value: key.value_hash(&record.to_canonical_bytes()),
         });
     }
-    if let Some(r) = &changes.regulators {
+    if let Some(g) = &changes.governance {
         let key = StateKey::Regulators;
         out.push(LeafUpdate {
             key: key.hash(),
-            value: key.value_hash(&regulators_bytes(r)),
+            value: key.value_hash(&g.to_canonical_bytes()),
+        });
+    }
+    for (id, record) in &changes.proposals {
+        let key = StateKey::Proposal(*id);
+        out.push(LeafUpdate {
+            key: key.hash(),
+            value: key.value_hash(&record.to_canonical_bytes()),
         });
     }
     out.sort_unstable_by_key(|u| u.key);

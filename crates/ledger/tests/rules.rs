@@ -725,6 +725,323 @@ fn cases() -> Vec<Case> {
             },
             Some(ErrorCode::BadKey),
         ),
+        // Qualifications
+        (
+            "qualification: lapsed by block time",
+            |c| {
+                let until = ebill_types::Timestamp::from_unix_ms(c.time_ms as i64 + 5_000);
+                let tx = c.gov_tx(Chain::register_issuer_action(5, "3305", until), &[0, 1]);
+                c.submit(tx).unwrap();
+                c.time_ms += 10_000;
+                let tx = c.issue_tx(c.bill_of(5, "33050126", 1), &dev::dev_key("test-issuer", 5));
+                c.submit(tx)
+            },
+            Some(ErrorCode::QualificationExpired),
+        ),
+        (
+            "qualification: renewal restores",
+            |c| {
+                let until = ebill_types::Timestamp::from_unix_ms(c.time_ms as i64 + 5_000);
+                let tx = c.gov_tx(Chain::register_issuer_action(5, "3305", until), &[0, 1]);
+                c.submit(tx).unwrap();
+                c.time_ms += 10_000;
+                let tx = c.gov_tx(
+                    TxBody::RenewQualification {
+                        credit_code: dev::test_credit_code('B', 5),
+                        valid_until: dev::dev_valid_until(),
+                    },
+                    &[0, 2],
+                );
+                c.submit(tx).unwrap();
+                let tx = c.issue_tx(c.bill_of(5, "33050126", 1), &dev::dev_key("test-issuer", 5));
+                c.submit(tx)
+            },
+            None,
+        ),
+        // Proposals
+        (
+            "propose: by a regulator, pending",
+            |c| {
+                let tx = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                c.submit(tx)
+            },
+            None,
+        ),
+        (
+            "propose: signer index outside the regulator set",
+            |c| {
+                let tx = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let mut tx = tx;
+                if let ebill_types::Auth::Regulators(sigs) = &mut tx.auth {
+                    sigs[0].index = 7;
+                }
+                c.submit(tx)
+            },
+            Some(ErrorCode::NotARegulator),
+        ),
+        (
+            "propose: stale base",
+            |c| {
+                let base = c.gov_seq() + 1;
+                let h = c.height + 10;
+                let tx = c.propose_tx_at(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    h,
+                    base,
+                    0,
+                );
+                c.submit(tx)
+            },
+            Some(ErrorCode::StaleProposal),
+        ),
+        (
+            "propose: expiry in the past",
+            |c| {
+                let base = c.gov_seq();
+                let h = c.height;
+                let tx = c.propose_tx_at(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    h,
+                    base,
+                    0,
+                );
+                c.submit(tx)
+            },
+            Some(ErrorCode::BadExpiry),
+        ),
+        (
+            "propose: the same proposal twice",
+            |c| {
+                let base = c.gov_seq();
+                let h = c.height + 10;
+                let action = Chain::register_issuer_action(5, "3305", dev::dev_valid_until());
+                let tx = c.propose_tx_at(action.clone(), h, base, 0);
+                c.submit(tx).unwrap();
+                let tx = c.propose_tx_at(action, h, base, 1);
+                c.submit(tx)
+            },
+            Some(ErrorCode::ProposalExists),
+        ),
+        (
+            "propose: an action that cannot execute is refused at once",
+            |c| {
+                let tx = c.propose_tx(
+                    TxBody::RevokeUnit {
+                        credit_code: dev::test_credit_code('B', 77),
+                        reason: "none".into(),
+                    },
+                    10,
+                    0,
+                );
+                c.submit(tx)
+            },
+            Some(ErrorCode::UnknownUnit),
+        ),
+        (
+            "approve: reaches the threshold and executes",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 1);
+                c.submit(a).unwrap();
+                let tx = c.issue_tx(c.bill_of(5, "33050126", 1), &dev::dev_key("test-issuer", 5));
+                c.submit(tx)
+            },
+            None,
+        ),
+        (
+            "approve: unknown proposal",
+            |c| {
+                let a = c.vote_tx(
+                    TxBody::Approve {
+                        proposal: ebill_types::Hash32([7; 32]),
+                    },
+                    1,
+                );
+                c.submit(a)
+            },
+            Some(ErrorCode::UnknownProposal),
+        ),
+        (
+            "approve: twice by the proposer",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 0);
+                c.submit(a)
+            },
+            Some(ErrorCode::AlreadyVoted),
+        ),
+        (
+            "approve: after it executed",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 1);
+                c.submit(a).unwrap();
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 2);
+                c.submit(a)
+            },
+            Some(ErrorCode::ProposalExecuted),
+        ),
+        (
+            "approve: after it expired",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    0,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 1);
+                c.submit(a)
+            },
+            Some(ErrorCode::ProposalExpired),
+        ),
+        (
+            "approve: after it was rejected",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let r = c.vote_tx(TxBody::Reject { proposal: id }, 1);
+                c.submit(r).unwrap();
+                let r = c.vote_tx(TxBody::Reject { proposal: id }, 2);
+                c.submit(r).unwrap();
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 1);
+                c.submit(a)
+            },
+            Some(ErrorCode::ProposalRejected),
+        ),
+        (
+            "approve: after it was withdrawn",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let w = c.vote_tx(TxBody::Withdraw { proposal: id }, 0);
+                c.submit(w).unwrap();
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 1);
+                c.submit(a)
+            },
+            Some(ErrorCode::ProposalWithdrawn),
+        ),
+        (
+            "approve: stale after another action executed",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                c.register_reimburser(9);
+                let a = c.vote_tx(TxBody::Approve { proposal: id }, 1);
+                c.submit(a)
+            },
+            Some(ErrorCode::StaleProposal),
+        ),
+        (
+            "withdraw: by another regulator",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let w = c.vote_tx(TxBody::Withdraw { proposal: id }, 1);
+                c.submit(w)
+            },
+            Some(ErrorCode::NotProposer),
+        ),
+        (
+            "vote: signed by a key that is not the regulator's",
+            |c| {
+                let p = c.propose_tx(
+                    Chain::register_issuer_action(5, "3305", dev::dev_valid_until()),
+                    10,
+                    0,
+                );
+                let id = c.proposal_id(&p);
+                c.submit(p).unwrap();
+                let outsider = dev::dev_key("outsider", 0);
+                let a = c.vote_tx_with(TxBody::Approve { proposal: id }, 1, &outsider);
+                c.submit(a)
+            },
+            Some(ErrorCode::BadSignature),
+        ),
+        // Regulator set
+        (
+            "add regulator: a key that is one already",
+            |c| {
+                let tx = c.gov_tx(
+                    TxBody::AddRegulator {
+                        name: "again".into(),
+                        public_key: dev::dev_regulator_keys()[1].public(),
+                    },
+                    &[0, 1],
+                );
+                c.submit(tx)
+            },
+            Some(ErrorCode::RegulatorExists),
+        ),
+        (
+            "set threshold: above the number of regulators",
+            |c| {
+                let tx = c.gov_tx(TxBody::SetThreshold { threshold: 4 }, &[0, 1]);
+                c.submit(tx)
+            },
+            Some(ErrorCode::BadThreshold),
+        ),
+        (
+            "set prefixes: of a reimbursing unit",
+            |c| {
+                let tx = c.gov_tx(
+                    TxBody::SetPrefixes {
+                        credit_code: dev::dev_reimburser_code(),
+                        code_prefixes: vec![ebill_types::CodePrefix::parse("3301").unwrap()],
+                    },
+                    &[0, 1],
+                );
+                c.submit(tx)
+            },
+            Some(ErrorCode::WrongRole),
+        ),
         (
             "history: bounded",
             |c| {

@@ -77,6 +77,7 @@ fn the_ledger_applies_exactly_the_shared_transition_rule() {
                 public_key: b_key.public(),
                 revoked_at: None,
                 events: Vec::new(),
+                valid_until: None,
             },
         );
         state.bills.insert(

@@ -112,6 +112,15 @@ impl StateView for FaultyStore {
     fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
         self.inner.tx_location(id)
     }
+    fn governance(&self) -> Result<Option<ebill_ledger::GovState>, StateError> {
+        self.inner.governance()
+    }
+    fn proposal(
+        &self,
+        id: &ebill_types::tx::ProposalId,
+    ) -> Result<Option<ebill_ledger::ProposalRecord>, StateError> {
+        self.inner.proposal(id)
+    }
 }
 
 impl NodeReader for FaultyStore {
@@ -193,6 +202,21 @@ impl Store for FaultyStore {
     }
     fn find_tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StoreError> {
         self.inner.find_tx_location(id)
+    }
+    fn find_governance(&self) -> Result<Option<ebill_ledger::GovState>, StoreError> {
+        self.inner.find_governance()
+    }
+    fn find_proposal(
+        &self,
+        id: &ebill_types::tx::ProposalId,
+    ) -> Result<Option<ebill_ledger::ProposalRecord>, StoreError> {
+        self.inner.find_proposal(id)
+    }
+    fn proposals(&self) -> Result<Vec<ebill_ledger::ProposalRecord>, StoreError> {
+        self.inner.proposals()
+    }
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        self.inner.units()
     }
     fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {
         self.inner.wal_append(height, entry)

@@ -1,5 +1,6 @@
 //! The clients: random bill lifecycles (issue, lock, unlock, reimburse, red-reverse,
-//! exchange for paper), including conflicting transactions: the same bill reimbursed by
+//! exchange for paper) and governance (proposals to renew the issuer's qualification,
+//! approved by two regulators at once), including conflicting transactions: the same bill reimbursed by
 //! two units through two different validators at once, a bill number issued twice with
 //! different contents, the same transaction sent to two validators, wrong check codes.
 
@@ -40,6 +41,9 @@ pub struct Workload {
     bills: Vec<KnownBill>,
     next_number: u64,
     next_nonce: u64,
+    /// The governance sequence the clients write proposals against (a guess: the
+    /// setup's registration, then one per proposal made).
+    gov_seq: u64,
 }
 
 impl Workload {
@@ -56,6 +60,7 @@ impl Workload {
             bills: Vec::new(),
             next_number: 1,
             next_nonce: 1,
+            gov_seq: 1,
         }
     }
 
@@ -133,6 +138,58 @@ impl Workload {
             ebill_types::Auth::Regulators(_) => unreachable!("an issue is signed by its issuer"),
         };
         (Arc::new(stx), KnownBill { id, check_code })
+    }
+
+    /// Governance by proposal: a random regulator proposes to renew the dev issuer's
+    /// qualification (to a random far date, so each is a new proposal), written against
+    /// the sequence the clients believe current, and the two other regulators approve
+    /// through two validators at once. At most one approval executes it; the other, or a
+    /// proposal gone stale under a concurrent one, is refused.
+    fn governance(&mut self, rng: &mut Rng) -> Vec<Submission> {
+        let regs = dev::dev_regulator_keys();
+        let proposer = rng.below(3) as u16;
+        let valid_until = ebill_types::Timestamp {
+            unix_ms: dev::dev_valid_until().unix_ms
+                - i64::try_from(rng.below(1 << 40)).unwrap_or(0),
+            offset_min: 480,
+        };
+        let body = TxBody::Propose {
+            action: Box::new(TxBody::RenewQualification {
+                credit_code: self.issuer.0,
+                valid_until,
+            }),
+            expires_at_height: 1_000_000,
+            base_gov_seq: self.gov_seq,
+        };
+        let Some(proposal) = body.proposal_id(&self.chain_id) else {
+            unreachable!("a Propose has an id")
+        };
+        let propose = Tx {
+            nonce: self.nonce(),
+            body,
+        }
+        .sign_regulator(&self.chain_id, proposer, &regs[usize::from(proposer)]);
+        // Assume it passes: a later proposal against a stale guess is refused, and the
+        // guess catches up when a proposal of it executes.
+        self.gov_seq += 1;
+        let (a, b) = self.two_validators(rng);
+        let mut out = vec![Submission {
+            tx: Arc::new(propose),
+            to: (0..self.validators).collect(),
+        }];
+        for (i, to) in [a, b].into_iter().enumerate() {
+            let voter = (proposer + 1 + i as u16) % 3;
+            let tx = Tx {
+                nonce: self.nonce(),
+                body: TxBody::Approve { proposal },
+            }
+            .sign_regulator(&self.chain_id, voter, &regs[usize::from(voter)]);
+            out.push(Submission {
+                tx: Arc::new(tx),
+                to: vec![to],
+            });
+        }
+        out
     }
 
     /// The next submissions of the clients, at chain time `chain_now_ms`.
@@ -230,6 +287,7 @@ impl Workload {
                     to: self.one_validator(rng),
                 }]
             }
+            90..=91 => self.governance(rng),
             _ => {
                 let tx = self.unit_tx(
                     TxBody::ExchangePaper {

@@ -33,8 +33,12 @@ pub mod cf {
     /// latest version of the state tree.
     pub const STATE_TREE: &str = "state_tree";
 
+    /// `state` -> canonical `GovState`; `proposal/` ‖ id (32 bytes) -> canonical
+    /// `ProposalRecord`.
+    pub const GOVERNANCE: &str = "governance";
+
     /// Every column family, in a fixed order.
-    pub const ALL: [&str; 10] = [
+    pub const ALL: [&str; 11] = [
         BLOCKS,
         BLOCK_TXS,
         CERTIFICATES,
@@ -45,7 +49,20 @@ pub mod cf {
         CONSENSUS_WAL,
         META,
         STATE_TREE,
+        GOVERNANCE,
     ];
+}
+
+/// Governance key of the governance record.
+pub(crate) const GOV_STATE: &[u8] = b"state";
+/// Governance key prefix of proposals.
+pub(crate) const GOV_PROPOSAL: &[u8] = b"proposal/";
+
+/// Governance key of a proposal.
+pub(crate) fn proposal_key(id: &Hash32) -> Vec<u8> {
+    let mut k = GOV_PROPOSAL.to_vec();
+    k.extend_from_slice(&id.0);
+    k
 }
 
 /// Meta key of the tip: height (u64 BE) then hash (32 bytes).

@@ -25,8 +25,11 @@ mod mem;
 #[cfg(feature = "rocksdb")]
 mod rocks;
 
-use ebill_ledger::{BillRecord, ChangeSet, StateError, TxLocation, UnitRecord};
+use ebill_ledger::{
+    BillRecord, ChangeSet, GovState, ProposalRecord, StateError, TxLocation, UnitRecord,
+};
 use ebill_types::state_tree::{self, NodeReader, StateKey, StateProof, TreeError, TreeUpdate};
+use ebill_types::tx::ProposalId;
 use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
 };
@@ -40,7 +43,9 @@ pub use rocks::{RocksConfig, RocksStore};
 
 /// Version of the on-disk layout; a store written with another version is refused.
 /// 2: the state tree (column family `state_tree`) and a state root in every header.
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: governance (column family `governance`: the governance record and proposals) and
+/// qualification dates in unit records.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -204,6 +209,19 @@ pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
     /// Where a transaction was committed (typed-error form of
     /// [`ebill_ledger::StateView::tx_location`]).
     fn find_tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StoreError>;
+
+    /// The governance record (typed-error form of
+    /// [`ebill_ledger::StateView::governance`]).
+    fn find_governance(&self) -> Result<Option<GovState>, StoreError>;
+
+    /// A proposal (typed-error form of [`ebill_ledger::StateView::proposal`]).
+    fn find_proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StoreError>;
+
+    /// Every proposal, by id.
+    fn proposals(&self) -> Result<Vec<ProposalRecord>, StoreError>;
+
+    /// Every registered unit, by credit code.
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError>;
 
     /// Consensus write-ahead log: appends one of our own signed votes or proposals
     /// (opaque bytes) for `height`, durably (synced) — call it before sending.

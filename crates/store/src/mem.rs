@@ -3,8 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use ebill_ledger::{BillRecord, ChangeSet, StateError, StateView, TxLocation, UnitRecord};
+use ebill_ledger::{
+    BillRecord, ChangeSet, GovState, ProposalRecord, StateError, StateView, TxLocation, UnitRecord,
+};
 use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
+use ebill_types::tx::ProposalId;
 use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
 };
@@ -21,6 +24,8 @@ struct Inner {
     tx_index: HashMap<TxId, TxLocation>,
     bills: HashMap<BillId, BillRecord>,
     units: BTreeMap<CreditCode, UnitRecord>,
+    governance: Option<GovState>,
+    proposals: BTreeMap<ProposalId, ProposalRecord>,
     wal: BTreeMap<(u64, u32), Vec<u8>>,
     tree: HashMap<NodeKey, TreeNode>,
 }
@@ -77,6 +82,12 @@ impl StateView for MemStore {
     fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
         Ok(self.find_tx_location(id)?)
     }
+    fn governance(&self) -> Result<Option<GovState>, StateError> {
+        Ok(self.find_governance()?)
+    }
+    fn proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StateError> {
+        Ok(self.find_proposal(id)?)
+    }
 }
 
 impl NodeReader for MemStore {
@@ -97,6 +108,8 @@ impl Store for MemStore {
                 let update = tree_update_of(&TreeOf(&inner), &changes)?;
                 inner.write_tree(update);
                 inner.units.extend(changes.units);
+                inner.governance = changes.governance;
+                inner.proposals.extend(changes.proposals);
                 inner.genesis_hash = Some(given);
                 Ok(())
             }
@@ -139,6 +152,12 @@ impl Store for MemStore {
         }
         for (code, rec) in &changes.units {
             inner.units.insert(*code, rec.clone());
+        }
+        if let Some(g) = &changes.governance {
+            inner.governance = Some(g.clone());
+        }
+        for (id, rec) in &changes.proposals {
+            inner.proposals.insert(*id, rec.clone());
         }
         inner.blocks.insert(height, block.clone());
         inner.certificates.insert(height, cert.clone());
@@ -193,6 +212,22 @@ impl Store for MemStore {
 
     fn find_tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StoreError> {
         Ok(self.read().tx_index.get(id).copied())
+    }
+
+    fn find_governance(&self) -> Result<Option<GovState>, StoreError> {
+        Ok(self.read().governance.clone())
+    }
+
+    fn find_proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StoreError> {
+        Ok(self.read().proposals.get(id).cloned())
+    }
+
+    fn proposals(&self) -> Result<Vec<ProposalRecord>, StoreError> {
+        Ok(self.read().proposals.values().cloned().collect())
+    }
+
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        Ok(self.read().units.values().cloned().collect())
     }
 
     fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {

@@ -16,7 +16,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use ebill_ledger::{BillRecord, ChangeSet, StateError, StateView, TxLocation, UnitRecord};
+use ebill_ledger::{
+    BillRecord, ChangeSet, GovState, ProposalRecord, StateError, StateView, TxLocation, UnitRecord,
+};
+use ebill_types::tx::ProposalId;
 use ebill_types::{
     BillId, Block, Canonical, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx,
     TxId,
@@ -177,6 +180,21 @@ impl RocksStore {
         Ok(store)
     }
 
+    fn put_governance(
+        &self,
+        batch: &mut WriteBatch,
+        changes: &ChangeSet,
+    ) -> Result<(), StoreError> {
+        let gov = self.cf(cf::GOVERNANCE)?;
+        if let Some(g) = &changes.governance {
+            batch.put_cf(gov, keys::GOV_STATE, g.to_canonical_bytes());
+        }
+        for (id, rec) in &changes.proposals {
+            batch.put_cf(gov, keys::proposal_key(id), rec.to_canonical_bytes());
+        }
+        Ok(())
+    }
+
     fn put_tree(&self, batch: &mut WriteBatch, update: &TreeUpdate) -> Result<(), StoreError> {
         let tree = self.cf(cf::STATE_TREE)?;
         for w in &update.writes {
@@ -279,6 +297,12 @@ impl StateView for RocksStore {
     fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StateError> {
         Ok(self.find_tx_location(id)?)
     }
+    fn governance(&self) -> Result<Option<GovState>, StateError> {
+        Ok(self.find_governance()?)
+    }
+    fn proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StateError> {
+        Ok(self.find_proposal(id)?)
+    }
 }
 
 /// Benchmarks only (feature `bench`): the state tree alone, outside any block.
@@ -346,6 +370,7 @@ impl Store for RocksStore {
         for (code, rec) in &changes.units {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
+        self.put_governance(&mut batch, &changes)?;
         self.put_tree(&mut batch, &update)?;
         batch.put_cf(meta, keys::META_FORMAT, FORMAT_VERSION.to_be_bytes());
         batch.put_cf(meta, keys::META_GENESIS, given.0);
@@ -422,6 +447,7 @@ impl Store for RocksStore {
         for (code, rec) in &changes.units {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
+        self.put_governance(&mut batch, changes)?;
         self.put_tree(&mut batch, &update)?;
         let new_tip = Tip { height, hash };
         batch.put_cf(meta, keys::META_TIP, keys::tip_value(new_tip));
@@ -524,6 +550,53 @@ impl Store for RocksStore {
         self.get_with(cf::TX_INDEX, &id.0, |v| {
             keys::decode_location(&format!("tx_index/{id}"), v)
         })
+    }
+
+    fn find_governance(&self) -> Result<Option<GovState>, StoreError> {
+        self.get_with(cf::GOVERNANCE, keys::GOV_STATE, |v| {
+            keys::decode(|| "governance/state".to_owned(), v)
+        })
+    }
+
+    fn find_proposal(&self, id: &ProposalId) -> Result<Option<ProposalRecord>, StoreError> {
+        self.get_with(cf::GOVERNANCE, &keys::proposal_key(id), |v| {
+            keys::decode(|| format!("governance/proposal/{id}"), v)
+        })
+    }
+
+    fn proposals(&self) -> Result<Vec<ProposalRecord>, StoreError> {
+        let handle = self.cf(cf::GOVERNANCE)?;
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(
+            handle,
+            IteratorMode::From(keys::GOV_PROPOSAL, Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(rocks_err)?;
+            if !k.starts_with(keys::GOV_PROPOSAL) {
+                break;
+            }
+            out.push(keys::decode::<ProposalRecord>(
+                || {
+                    let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+                    format!("governance/{hex}")
+                },
+                &v,
+            )?);
+        }
+        Ok(out)
+    }
+
+    fn units(&self) -> Result<Vec<UnitRecord>, StoreError> {
+        let handle = self.cf(cf::UNITS)?;
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(handle, IteratorMode::Start) {
+            let (k, v) = item.map_err(rocks_err)?;
+            out.push(keys::decode::<UnitRecord>(
+                || format!("units/{}", String::from_utf8_lossy(&k)),
+                &v,
+            )?);
+        }
+        Ok(out)
     }
 
     fn wal_append(&self, height: u64, entry: &[u8]) -> Result<(), StoreError> {

@@ -73,6 +73,14 @@ fn prefix(s: &str) -> CodePrefix {
     CodePrefix::parse(s).unwrap_or_else(|e| unreachable!("dev prefix is well formed: {e}"))
 }
 
+/// The far qualification date of the dev units: 2099-12-31T23:59:59.999+08:00.
+pub fn dev_valid_until() -> Timestamp {
+    Timestamp {
+        unix_ms: 4_102_415_999_999,
+        offset_min: 480,
+    }
+}
+
 /// A genesis with `validators` validators from the dev seeds, the dev units and
 /// regulators; `validators == 1` is the dev chain itself.
 pub fn dev_genesis_with(chain_id: &str, validators: u32) -> Genesis {
@@ -106,11 +114,13 @@ pub fn dev_genesis_with(chain_id: &str, validators: u32) -> Genesis {
             name: "杭州市第一人民医院 (dev)".to_owned(),
             public_key: dev_issuer_key().public(),
             code_prefixes: vec![prefix(DEV_CODE_PREFIX)],
+            valid_until: Some(dev_valid_until()),
         }],
         reimbursers: vec![ReimburserEntry {
             credit_code: dev_reimburser_code(),
             name: "浙江医保报销中心 (dev)".to_owned(),
             public_key: dev_reimburser_key().public(),
+            valid_until: Some(dev_valid_until()),
         }],
     }
 }

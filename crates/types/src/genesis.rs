@@ -109,6 +109,10 @@ pub struct IssuerEntry {
     pub public_key: PublicKey,
     /// Bill-code prefixes it may issue under.
     pub code_prefixes: Vec<CodePrefix>,
+    /// The end of its qualification (开票资格), if it lapses: after this moment, by block
+    /// time, it signs nothing new until a renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Timestamp>,
 }
 
 /// A reimbursing unit registered at genesis.
@@ -121,6 +125,9 @@ pub struct ReimburserEntry {
     pub name: String,
     /// Signing key.
     pub public_key: PublicKey,
+    /// The end of its qualification, if it lapses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<Timestamp>,
 }
 
 /// The genesis document (JSON).
@@ -356,11 +363,13 @@ impl Genesis {
             e.str(&u.name);
             u.public_key.encode_to(e);
             e.seq(&u.code_prefixes, |e2, p| p.encode_to(e2));
+            e.option(u.valid_until.as_ref(), |e2, t| t.encode_to(e2));
         });
         enc.seq(&self.reimbursers, |e, u| {
             u.credit_code.encode_to(e);
             e.str(&u.name);
             u.public_key.encode_to(e);
+            e.option(u.valid_until.as_ref(), |e2, t| t.encode_to(e2));
         });
         Hash32::digest(&enc.finish())
     }

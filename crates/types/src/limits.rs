@@ -38,3 +38,6 @@ pub const MAX_TX_BYTES: usize = 256 * 1024;
 /// Lifecycle changes recorded for one bill after its issue (lock, unlock, ...): beyond
 /// this a bill takes no more changes, so that its record stays bounded.
 pub const MAX_BILL_HISTORY: usize = 64;
+/// Most blocks a proposal may stay open: its last height is at most this far after the
+/// block that holds the `Propose`.
+pub const MAX_PROPOSAL_BLOCKS: u64 = 10_000_000;

@@ -438,10 +438,14 @@ struct UnitState {
     /// Prefixes of an issuer; `None` for a reimbursing unit.
     prefixes: Option<Vec<CodePrefix>>,
     revoked_at: Option<u64>,
+    /// The end of its qualification, if it lapses.
+    valid_until: Option<crate::timestamp::Timestamp>,
     in_genesis: bool,
 }
 
 struct Replay {
+    /// Proposals seen so far, by id.
+    proposals: BTreeMap<Hash32, PendingProposal>,
     issuer: Option<ProvedIssuer>,
     signed: Option<SignedBill>,
     status: BillStatus,
@@ -568,6 +572,7 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
                 key: u.public_key,
                 prefixes: Some(u.code_prefixes.clone()),
                 revoked_at: None,
+                valid_until: u.valid_until,
                 in_genesis: true,
             },
         );
@@ -580,11 +585,13 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
                 key: u.public_key,
                 prefixes: None,
                 revoked_at: None,
+                valid_until: u.valid_until,
                 in_genesis: true,
             },
         );
     }
     let mut replay = Replay {
+        proposals: BTreeMap::new(),
         issuer: None,
         signed: None,
         status: BillStatus::Issued,
@@ -859,6 +866,151 @@ fn unit_signature(
     Ok(*sig)
 }
 
+/// A proposal seen in the bundle, with the genesis regulators who approved it.
+struct PendingProposal {
+    action: TxBody,
+    approvals: std::collections::BTreeSet<u16>,
+    executed: bool,
+}
+
+/// Checks the one regulator signature of a proposal or a vote against the genesis
+/// regulators; returns the signer's index.
+fn check_one_regulator(i: usize, e: &ProvedTx, genesis: &Genesis) -> Result<u16, ProofError> {
+    let sig_err = |reason: String| ProofError::at(i, Link::RegulatorSignature, reason);
+    let Auth::Regulators(sigs) = &e.tx.auth else {
+        return Err(sig_err(
+            "a proposal or vote carries one regulator's signature".into(),
+        ));
+    };
+    let [s] = sigs.as_slice() else {
+        return Err(sig_err(format!(
+            "{} signatures on one regulator's vote",
+            sigs.len()
+        )));
+    };
+    let Some(r) = genesis.regulators.keys.get(usize::from(s.index)) else {
+        return Err(sig_err(format!(
+            "regulator index {} is not in the genesis",
+            s.index
+        )));
+    };
+    r.public_key
+        .verify(&e.tx.tx.signing_bytes(&genesis.chain_id), &s.signature)
+        .map_err(|_| {
+            sig_err(format!(
+                "signature of regulator {} ({}) does not verify (the verifier counts the genesis regulators)",
+                s.index, r.name
+            ))
+        })?;
+    Ok(s.index)
+}
+
+/// Applies a registry action (already proved signed by enough regulators) to the units.
+fn apply_registry(
+    i: usize,
+    action: &TxBody,
+    height: u64,
+    units: &mut BTreeMap<CreditCode, UnitState>,
+) -> Result<(), ProofError> {
+    let reg_err = |reason: String| ProofError::at(i, Link::UnitRegistration, reason);
+    match action {
+        TxBody::RegisterIssuer {
+            credit_code,
+            name,
+            public_key,
+            code_prefixes,
+            valid_until,
+        } => {
+            if units.contains_key(credit_code) {
+                return Err(reg_err(format!("{credit_code} is registered twice")));
+            }
+            units.insert(
+                *credit_code,
+                UnitState {
+                    name: name.clone(),
+                    key: *public_key,
+                    prefixes: Some(code_prefixes.clone()),
+                    revoked_at: None,
+                    valid_until: Some(*valid_until),
+                    in_genesis: false,
+                },
+            );
+        }
+        TxBody::RegisterReimburser {
+            credit_code,
+            name,
+            public_key,
+        } => {
+            if units.contains_key(credit_code) {
+                return Err(reg_err(format!("{credit_code} is registered twice")));
+            }
+            units.insert(
+                *credit_code,
+                UnitState {
+                    name: name.clone(),
+                    key: *public_key,
+                    prefixes: None,
+                    revoked_at: None,
+                    valid_until: None,
+                    in_genesis: false,
+                },
+            );
+        }
+        TxBody::RotateKey {
+            credit_code,
+            public_key,
+        } => {
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "key rotation of {credit_code}, which is not registered"
+                )));
+            };
+            u.key = *public_key;
+        }
+        TxBody::RevokeUnit { credit_code, .. } => {
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "revocation of {credit_code}, which is not registered"
+                )));
+            };
+            u.revoked_at = Some(height);
+        }
+        TxBody::SetPrefixes {
+            credit_code,
+            code_prefixes,
+        } => {
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "prefix change of {credit_code}, which is not registered"
+                )));
+            };
+            u.prefixes = Some(code_prefixes.clone());
+        }
+        TxBody::RenewQualification {
+            credit_code,
+            valid_until,
+        } => {
+            let Some(u) = units.get_mut(credit_code) else {
+                return Err(reg_err(format!(
+                    "renewal of {credit_code}, which is not registered"
+                )));
+            };
+            u.valid_until = Some(*valid_until);
+        }
+        other => {
+            return Err(ProofError::at(
+                i,
+                Link::RegulatorSignature,
+                format!(
+                    "{} is not replayed by this verifier: it counts the genesis regulators only",
+                    other.kind().as_str()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_lines)]
 fn replay_entry(
     i: usize,
@@ -883,67 +1035,70 @@ fn replay_entry(
     };
     let reg_err = |reason: String| ProofError::at(i, Link::UnitRegistration, reason);
     match body {
-        TxBody::RegisterIssuer {
-            credit_code,
-            name,
-            public_key,
-            code_prefixes,
-        } => {
+        TxBody::RegisterIssuer { .. }
+        | TxBody::RegisterReimburser { .. }
+        | TxBody::RotateKey { .. }
+        | TxBody::RevokeUnit { .. }
+        | TxBody::SetPrefixes { .. }
+        | TxBody::RenewQualification { .. } => {
             check_regulators(i, e, genesis)?;
-            if units.contains_key(credit_code) {
-                return Err(reg_err(format!("{credit_code} is registered twice")));
-            }
-            units.insert(
-                *credit_code,
-                UnitState {
-                    name: name.clone(),
-                    key: *public_key,
-                    prefixes: Some(code_prefixes.clone()),
-                    revoked_at: None,
-                    in_genesis: false,
-                },
-            );
+            apply_registry(i, body, height, units)?;
         }
-        TxBody::RegisterReimburser {
-            credit_code,
-            name,
-            public_key,
-        } => {
-            check_regulators(i, e, genesis)?;
-            if units.contains_key(credit_code) {
-                return Err(reg_err(format!("{credit_code} is registered twice")));
-            }
-            units.insert(
-                *credit_code,
-                UnitState {
-                    name: name.clone(),
-                    key: *public_key,
-                    prefixes: None,
-                    revoked_at: None,
-                    in_genesis: false,
-                },
-            );
-        }
-        TxBody::RotateKey {
-            credit_code,
-            public_key,
-        } => {
-            check_regulators(i, e, genesis)?;
-            let Some(u) = units.get_mut(credit_code) else {
-                return Err(reg_err(format!(
-                    "key rotation of {credit_code}, which is not registered"
-                )));
+        TxBody::Propose { action, .. } => {
+            let index = check_one_regulator(i, e, genesis)?;
+            let Some(id) = body.proposal_id(chain_id) else {
+                unreachable!("a Propose has an id")
             };
-            u.key = *public_key;
-        }
-        TxBody::RevokeUnit { credit_code, .. } => {
-            check_regulators(i, e, genesis)?;
-            let Some(u) = units.get_mut(credit_code) else {
-                return Err(reg_err(format!(
-                    "revocation of {credit_code}, which is not registered"
-                )));
+            let mut pending = PendingProposal {
+                action: (**action).clone(),
+                approvals: std::collections::BTreeSet::from([index]),
+                executed: false,
             };
-            u.revoked_at = Some(height);
+            if pending.approvals.len() >= usize::from(genesis.regulators.threshold) {
+                apply_registry(i, &pending.action, height, units)?;
+                pending.executed = true;
+            }
+            replay.proposals.insert(id, pending);
+        }
+        TxBody::Approve { proposal } => {
+            let index = check_one_regulator(i, e, genesis)?;
+            let Some(pending) = replay.proposals.get_mut(proposal) else {
+                return Err(ProofError::at(
+                    i,
+                    Link::RegulatorSignature,
+                    format!(
+                        "an approval of proposal {proposal}, whose Propose is not in the bundle"
+                    ),
+                ));
+            };
+            if pending.executed || !pending.approvals.insert(index) {
+                return Err(ProofError::at(
+                    i,
+                    Link::RegulatorSignature,
+                    format!(
+                        "approval of proposal {proposal} by regulator {index} after it executed or a second time"
+                    ),
+                ));
+            }
+            if pending.approvals.len() >= usize::from(genesis.regulators.threshold) {
+                let action = pending.action.clone();
+                pending.executed = true;
+                apply_registry(i, &action, height, units)?;
+            }
+        }
+        TxBody::AddRegulator { .. }
+        | TxBody::RemoveRegulator { .. }
+        | TxBody::SetThreshold { .. }
+        | TxBody::Reject { .. }
+        | TxBody::Withdraw { .. } => {
+            return Err(ProofError::at(
+                i,
+                Link::RegulatorSignature,
+                format!(
+                    "{} is not replayed by this verifier: it counts the genesis regulators only",
+                    body.kind().as_str()
+                ),
+            ));
         }
         TxBody::IssueBill(bill) => {
             if bill.id() != bundle.bill {
@@ -983,6 +1138,14 @@ fn replay_entry(
             if let Some(r) = u.revoked_at {
                 return Err(issuer_err(format!(
                     "{} was revoked at height {r}",
+                    bill.issuer
+                )));
+            }
+            if let Some(until) = u.valid_until
+                && until.lapsed_at(e.header.time_ms)
+            {
+                return Err(issuer_err(format!(
+                    "the qualification of {} lapsed at {until}, before block {height}",
                     bill.issuer
                 )));
             }
@@ -1064,6 +1227,13 @@ fn replay_entry(
                 return Err(reg_err(format!(
                     "{by} is not registered for {}",
                     body.kind().as_str()
+                )));
+            }
+            if let Some(until) = u.valid_until
+                && until.lapsed_at(e.header.time_ms)
+            {
+                return Err(reg_err(format!(
+                    "the qualification of {by} lapsed at {until}, before block {height}"
                 )));
             }
             unit_signature(i, e, &u.key, chain_id, Link::UnitSignature)?;

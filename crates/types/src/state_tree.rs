@@ -17,8 +17,8 @@
 //! The prefixes 0x10/0x11 differ from the transaction tree's 0x00/0x01 (RFC 6962,
 //! [`crate::merkle`]), so no node of one tree is a node of the other.
 //!
-//! Keys are only inserted or updated, never deleted (a bill, a unit and the regulator
-//! set stay in the state for good), so a position in the tree, once used, stays used.
+//! Keys are only inserted or updated, never deleted (a bill, a unit, a proposal and the
+//! governance record stay in the state for good), so a position in the tree, once used, stays used.
 //! [`apply`] takes one block's updates as one sorted batch and reads and hashes each
 //! node it touches once; a [`StateProof`] proves a key's value (membership) or that no
 //! value exists for it (absence) against a root.
@@ -56,8 +56,11 @@ pub enum StateKey {
     Bill(BillId),
     /// A unit -> its registry record.
     Unit(CreditCode),
-    /// The regulator set and its threshold.
+    /// The governance record: the governance sequence number, the regulator set in
+    /// force and its threshold.
     Regulators,
+    /// A governance proposal -> its record (action, votes, status).
+    Proposal(Hash32),
 }
 
 impl StateKey {
@@ -67,6 +70,7 @@ impl StateKey {
             StateKey::Bill(_) => 1,
             StateKey::Unit(_) => 2,
             StateKey::Regulators => 3,
+            StateKey::Proposal(_) => 4,
         }
     }
 
@@ -78,6 +82,7 @@ impl StateKey {
             StateKey::Bill(id) => id.encode_to(&mut enc),
             StateKey::Unit(code) => code.encode_to(&mut enc),
             StateKey::Regulators => {}
+            StateKey::Proposal(id) => id.encode_to(&mut enc),
         }
         Hash32::digest(&enc.finish())
     }

@@ -54,6 +54,49 @@ impl Timestamp {
         Ok(ts)
     }
 
+    /// The last millisecond of a calendar day `YYYY-MM-DD` in China (+08:00): how a
+    /// qualification date (开票资格有效期至) is written. RFC 3339 text is read as it is.
+    pub fn end_of_day(s: &str) -> Result<Self, TimeError> {
+        if s.contains('T') {
+            return Self::parse(s);
+        }
+        let bad = || TimeError::Malformed(s.into());
+        let mut parts = s.split('-');
+        let (Some(y), Some(m), Some(d), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+            return Err(bad());
+        }
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u8 = m.parse().map_err(|_| bad())?;
+        let day: u8 = d.parse().map_err(|_| bad())?;
+        let month = time::Month::try_from(month).map_err(|_| bad())?;
+        let date = time::Date::from_calendar_date(year, month, day).map_err(|_| bad())?;
+        let offset = UtcOffset::from_hms(8, 0, 0).map_err(|_| TimeError::OutOfRange)?;
+        let end = date
+            .with_hms_milli(23, 59, 59, 999)
+            .map_err(|_| bad())?
+            .assume_offset(offset);
+        let unix_ms = i64::try_from(end.unix_timestamp_nanos() / 1_000_000)
+            .map_err(|_| TimeError::OutOfRange)?;
+        let ts = Self {
+            unix_ms,
+            offset_min: 480,
+        };
+        ts.to_datetime()?;
+        Ok(ts)
+    }
+
+    /// Whether a qualification that holds until this moment has lapsed at block time
+    /// `block_time_ms`: strictly after it. The ledger (which refuses what a lapsed unit
+    /// signs) and the offline verifier (which refuses it in a bundle) both ask this.
+    pub fn lapsed_at(&self, block_time_ms: u64) -> bool {
+        i128::from(block_time_ms) > i128::from(self.unix_ms)
+    }
+
     /// A UTC moment from milliseconds since the epoch.
     pub fn from_unix_ms(unix_ms: i64) -> Self {
         Self {
@@ -139,6 +182,25 @@ impl Canonical for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn end_of_day_is_the_last_millisecond_in_china() {
+        let t = Timestamp::end_of_day("2099-12-31");
+        assert_eq!(t.as_ref().map(|t| t.unix_ms), Ok(4_102_415_999_999));
+        assert_eq!(
+            t.map(|t| t.to_string()).as_deref(),
+            Ok("2099-12-31T23:59:59.999+08:00")
+        );
+        for bad in [
+            "2027-02-30",
+            "2027-1-01",
+            "27-01-01",
+            "2027-01-01-01",
+            "tomorrow",
+        ] {
+            assert!(Timestamp::end_of_day(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn round_trips_with_offset() {

@@ -16,6 +16,7 @@ use crate::hash::Hash32;
 use crate::keys::{Keypair, PublicKey, Signature};
 use crate::limits;
 use crate::text::check_text;
+use crate::timestamp::Timestamp;
 
 /// A transaction id: SHA-256 of the signing bytes.
 pub type TxId = Hash32;
@@ -46,8 +47,52 @@ wire_enum!(
         RevokeUnit = 9, "revoke_unit";
         /// Replace a unit's key.
         RotateKey = 10, "rotate_key";
+        /// Replace an issuer's code prefixes.
+        SetPrefixes = 11, "set_prefixes";
+        /// Extend a unit's qualification (开票资格) to a new date.
+        RenewQualification = 12, "renew_qualification";
+        /// Add a regulator.
+        AddRegulator = 13, "add_regulator";
+        /// Remove a regulator.
+        RemoveRegulator = 14, "remove_regulator";
+        /// Change how many regulators must agree.
+        SetThreshold = 15, "set_threshold";
+        /// Put a governance action to the regulators (one regulator signs).
+        Propose = 16, "propose";
+        /// Approve a pending proposal (one regulator signs).
+        Approve = 17, "approve";
+        /// Reject a pending proposal (one regulator signs).
+        Reject = 18, "reject";
+        /// Withdraw a pending proposal (its proposer signs).
+        Withdraw = 19, "withdraw";
     }
 );
+
+/// A proposal id: SHA-256 of [`PROPOSAL_DOMAIN`], the chain id and the canonical bytes
+/// of the `Propose` body (action, expiry, base sequence), see [`TxBody::proposal_id`].
+pub type ProposalId = Hash32;
+
+/// Domain tag of proposal ids.
+pub const PROPOSAL_DOMAIN: &str = "ebill/gov-proposal/v1";
+
+impl TxKind {
+    /// Whether this kind is a governance action: what k of n regulators sign directly,
+    /// and what a proposal may carry.
+    pub fn is_gov_action(self) -> bool {
+        matches!(
+            self,
+            TxKind::RegisterIssuer
+                | TxKind::RegisterReimburser
+                | TxKind::RevokeUnit
+                | TxKind::RotateKey
+                | TxKind::SetPrefixes
+                | TxKind::RenewQualification
+                | TxKind::AddRegulator
+                | TxKind::RemoveRegulator
+                | TxKind::SetThreshold
+        )
+    }
+}
 
 /// What a transaction does.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -106,6 +151,9 @@ pub enum TxBody {
         public_key: PublicKey,
         /// Bill-code prefixes it may issue under.
         code_prefixes: Vec<CodePrefix>,
+        /// Its qualification (开票资格) holds until this moment; after it, by block
+        /// time, the unit signs nothing new until renewed.
+        valid_until: Timestamp,
     },
     /// Register a reimbursing unit; k of n regulators.
     RegisterReimburser {
@@ -130,6 +178,64 @@ pub enum TxBody {
         /// The new key.
         public_key: PublicKey,
     },
+    /// Replace an issuer's bill-code prefixes; k of n regulators.
+    SetPrefixes {
+        /// The issuing unit.
+        credit_code: CreditCode,
+        /// Its new prefixes (replacing the old ones).
+        code_prefixes: Vec<CodePrefix>,
+    },
+    /// Set a unit's qualification to a new date; k of n regulators.
+    RenewQualification {
+        /// The unit.
+        credit_code: CreditCode,
+        /// The new end of its qualification.
+        valid_until: Timestamp,
+    },
+    /// Add a regulator to the set; k of n regulators.
+    AddRegulator {
+        /// A human name.
+        name: String,
+        /// Its governance key.
+        public_key: PublicKey,
+    },
+    /// Remove a regulator from the set; k of n regulators.
+    RemoveRegulator {
+        /// Its governance key.
+        public_key: PublicKey,
+    },
+    /// Change the threshold k; k of n regulators.
+    SetThreshold {
+        /// The new threshold.
+        threshold: u16,
+    },
+    /// Put a governance action to the regulators; signed by one regulator (index in the
+    /// regulator set in force), whose signature counts as the first approval.
+    Propose {
+        /// The action: a governance body ([`TxKind::is_gov_action`]).
+        action: Box<TxBody>,
+        /// The last height at which it may still pass.
+        expires_at_height: u64,
+        /// The governance sequence number it was written against: it executes only if
+        /// no governance action executed since.
+        base_gov_seq: u64,
+    },
+    /// Approve a proposal; one regulator of the set in force when it was proposed
+    /// (index in that set).
+    Approve {
+        /// The proposal.
+        proposal: ProposalId,
+    },
+    /// Reject a proposal; one regulator of the set in force when it was proposed.
+    Reject {
+        /// The proposal.
+        proposal: ProposalId,
+    },
+    /// Withdraw a proposal; its proposer.
+    Withdraw {
+        /// The proposal.
+        proposal: ProposalId,
+    },
 }
 
 /// Who must sign a transaction.
@@ -137,8 +243,10 @@ pub enum TxBody {
 pub enum Actor {
     /// One registered unit.
     Unit(CreditCode),
-    /// k of the n regulators of the genesis.
+    /// k of the n regulators in force (the genesis set until governance changes it).
     Regulators,
+    /// One regulator: a proposal, or a vote on one.
+    Regulator,
 }
 
 impl TxBody {
@@ -155,6 +263,39 @@ impl TxBody {
             TxBody::RegisterReimburser { .. } => TxKind::RegisterReimburser,
             TxBody::RevokeUnit { .. } => TxKind::RevokeUnit,
             TxBody::RotateKey { .. } => TxKind::RotateKey,
+            TxBody::SetPrefixes { .. } => TxKind::SetPrefixes,
+            TxBody::RenewQualification { .. } => TxKind::RenewQualification,
+            TxBody::AddRegulator { .. } => TxKind::AddRegulator,
+            TxBody::RemoveRegulator { .. } => TxKind::RemoveRegulator,
+            TxBody::SetThreshold { .. } => TxKind::SetThreshold,
+            TxBody::Propose { .. } => TxKind::Propose,
+            TxBody::Approve { .. } => TxKind::Approve,
+            TxBody::Reject { .. } => TxKind::Reject,
+            TxBody::Withdraw { .. } => TxKind::Withdraw,
+        }
+    }
+
+    /// The id of a `Propose` body on `chain_id` (`None` for any other body).
+    pub fn proposal_id(&self, chain_id: &str) -> Option<ProposalId> {
+        if !matches!(self, TxBody::Propose { .. }) {
+            return None;
+        }
+        let mut enc = Encoder::with_domain(PROPOSAL_DOMAIN);
+        enc.str(chain_id);
+        self.encode_to(&mut enc);
+        Some(Hash32::digest(&enc.finish()))
+    }
+
+    /// The unit a governance action concerns, if any.
+    pub fn gov_unit(&self) -> Option<CreditCode> {
+        match self {
+            TxBody::RegisterIssuer { credit_code, .. }
+            | TxBody::RegisterReimburser { credit_code, .. }
+            | TxBody::RevokeUnit { credit_code, .. }
+            | TxBody::RotateKey { credit_code, .. }
+            | TxBody::SetPrefixes { credit_code, .. }
+            | TxBody::RenewQualification { credit_code, .. } => Some(*credit_code),
+            _ => None,
         }
     }
 
@@ -168,10 +309,11 @@ impl TxBody {
             TxBody::Lock { unit, .. }
             | TxBody::Unlock { unit, .. }
             | TxBody::ConfirmReimbursed { unit, .. } => Actor::Unit(*unit),
-            TxBody::RegisterIssuer { .. }
-            | TxBody::RegisterReimburser { .. }
-            | TxBody::RevokeUnit { .. }
-            | TxBody::RotateKey { .. } => Actor::Regulators,
+            TxBody::Propose { .. }
+            | TxBody::Approve { .. }
+            | TxBody::Reject { .. }
+            | TxBody::Withdraw { .. } => Actor::Regulator,
+            _ => Actor::Regulators,
         }
     }
 
@@ -202,27 +344,51 @@ impl TxBody {
                 ..
             } => {
                 check_text("name", name, limits::MAX_NAME_BYTES, false)?;
-                if code_prefixes.is_empty() || code_prefixes.len() > limits::MAX_CODE_PREFIXES {
+                check_prefixes(code_prefixes)
+            }
+            TxBody::SetPrefixes { code_prefixes, .. } => check_prefixes(code_prefixes),
+            TxBody::RegisterReimburser { name, .. } | TxBody::AddRegulator { name, .. } => {
+                check_text("name", name, limits::MAX_NAME_BYTES, false)
+            }
+            TxBody::SetThreshold { threshold } => {
+                if *threshold == 0 || usize::from(*threshold) > limits::MAX_REGULATORS {
                     return Err(crate::bill::BillError::Field {
-                        field: "code_prefixes",
-                        reason: format!("1 to {} prefixes", limits::MAX_CODE_PREFIXES),
-                    });
-                }
-                let distinct: std::collections::BTreeSet<_> = code_prefixes.iter().collect();
-                if distinct.len() != code_prefixes.len() {
-                    return Err(crate::bill::BillError::Field {
-                        field: "code_prefixes",
-                        reason: "a prefix appears twice".into(),
+                        field: "threshold",
+                        reason: format!("1 to {}", limits::MAX_REGULATORS),
                     });
                 }
                 Ok(())
             }
-            TxBody::RegisterReimburser { name, .. } => {
-                check_text("name", name, limits::MAX_NAME_BYTES, false)
+            TxBody::Propose { action, .. } => {
+                if !action.kind().is_gov_action() {
+                    return Err(crate::bill::BillError::Field {
+                        field: "action",
+                        reason: format!("{} is not a governance action", action.kind().as_str()),
+                    });
+                }
+                action.validate(params)
             }
             _ => Ok(()),
         }
     }
+}
+
+/// 1 to [`limits::MAX_CODE_PREFIXES`] prefixes, none twice.
+fn check_prefixes(code_prefixes: &[CodePrefix]) -> Result<(), crate::bill::BillError> {
+    if code_prefixes.is_empty() || code_prefixes.len() > limits::MAX_CODE_PREFIXES {
+        return Err(crate::bill::BillError::Field {
+            field: "code_prefixes",
+            reason: format!("1 to {} prefixes", limits::MAX_CODE_PREFIXES),
+        });
+    }
+    let distinct: std::collections::BTreeSet<_> = code_prefixes.iter().collect();
+    if distinct.len() != code_prefixes.len() {
+        return Err(crate::bill::BillError::Field {
+            field: "code_prefixes",
+            reason: "a prefix appears twice".into(),
+        });
+    }
+    Ok(())
 }
 
 impl Canonical for TxBody {
@@ -266,11 +432,13 @@ impl Canonical for TxBody {
                 name,
                 public_key,
                 code_prefixes,
+                valid_until,
             } => {
                 credit_code.encode_to(enc);
                 enc.str(name);
                 public_key.encode_to(enc);
                 enc.seq(code_prefixes, |e, p| p.encode_to(e));
+                valid_until.encode_to(enc);
             }
             TxBody::RegisterReimburser {
                 credit_code,
@@ -295,11 +463,54 @@ impl Canonical for TxBody {
                 credit_code.encode_to(enc);
                 public_key.encode_to(enc);
             }
+            TxBody::SetPrefixes {
+                credit_code,
+                code_prefixes,
+            } => {
+                credit_code.encode_to(enc);
+                enc.seq(code_prefixes, |e, p| p.encode_to(e));
+            }
+            TxBody::RenewQualification {
+                credit_code,
+                valid_until,
+            } => {
+                credit_code.encode_to(enc);
+                valid_until.encode_to(enc);
+            }
+            TxBody::AddRegulator { name, public_key } => {
+                enc.str(name);
+                public_key.encode_to(enc);
+            }
+            TxBody::RemoveRegulator { public_key } => public_key.encode_to(enc),
+            TxBody::SetThreshold { threshold } => {
+                enc.u16(*threshold);
+            }
+            TxBody::Propose {
+                action,
+                expires_at_height,
+                base_gov_seq,
+            } => {
+                action.encode_to(enc);
+                enc.u64(*expires_at_height).u64(*base_gov_seq);
+            }
+            TxBody::Approve { proposal }
+            | TxBody::Reject { proposal }
+            | TxBody::Withdraw { proposal } => proposal.encode_to(enc),
         }
     }
 
     fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
-        Ok(match TxKind::decode_from(dec)? {
+        let kind = TxKind::decode_from(dec)?;
+        Self::decode_fields(kind, dec)
+    }
+}
+
+impl TxBody {
+    /// The fields of a body of `kind` (its tag read already). A proposal's action is
+    /// read only after its tag is known to be a governance action, so proposals do not
+    /// nest.
+    fn decode_fields(kind: TxKind, dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
+        Ok(match kind {
             TxKind::IssueBill => TxBody::IssueBill(Bill::decode_from(dec)?),
             TxKind::RedReverse => TxBody::RedReverse {
                 issuer: CreditCode::decode_from(dec)?,
@@ -333,6 +544,7 @@ impl Canonical for TxBody {
                     limits::MAX_CODE_PREFIXES,
                     CodePrefix::decode_from,
                 )?,
+                valid_until: Timestamp::decode_from(dec)?,
             },
             TxKind::RegisterReimburser => TxBody::RegisterReimburser {
                 credit_code: CreditCode::decode_from(dec)?,
@@ -346,6 +558,51 @@ impl Canonical for TxBody {
             TxKind::RotateKey => TxBody::RotateKey {
                 credit_code: CreditCode::decode_from(dec)?,
                 public_key: PublicKey::decode_from(dec)?,
+            },
+            TxKind::SetPrefixes => TxBody::SetPrefixes {
+                credit_code: CreditCode::decode_from(dec)?,
+                code_prefixes: dec.seq(
+                    "code prefixes",
+                    limits::MAX_CODE_PREFIXES,
+                    CodePrefix::decode_from,
+                )?,
+            },
+            TxKind::RenewQualification => TxBody::RenewQualification {
+                credit_code: CreditCode::decode_from(dec)?,
+                valid_until: Timestamp::decode_from(dec)?,
+            },
+            TxKind::AddRegulator => TxBody::AddRegulator {
+                name: dec.str("name", limits::MAX_NAME_BYTES)?.to_owned(),
+                public_key: PublicKey::decode_from(dec)?,
+            },
+            TxKind::RemoveRegulator => TxBody::RemoveRegulator {
+                public_key: PublicKey::decode_from(dec)?,
+            },
+            TxKind::SetThreshold => TxBody::SetThreshold {
+                threshold: dec.u16("threshold")?,
+            },
+            TxKind::Propose => {
+                let inner = TxKind::decode_from(dec)?;
+                if !inner.is_gov_action() {
+                    return Err(DecodeError::Invalid {
+                        what: "proposal action",
+                        reason: format!("{} is not a governance action", inner.as_str()),
+                    });
+                }
+                TxBody::Propose {
+                    action: Box::new(Self::decode_fields(inner, dec)?),
+                    expires_at_height: dec.u64("expires at height")?,
+                    base_gov_seq: dec.u64("base governance sequence")?,
+                }
+            }
+            TxKind::Approve => TxBody::Approve {
+                proposal: Hash32::decode_from(dec)?,
+            },
+            TxKind::Reject => TxBody::Reject {
+                proposal: Hash32::decode_from(dec)?,
+            },
+            TxKind::Withdraw => TxBody::Withdraw {
+                proposal: Hash32::decode_from(dec)?,
             },
         })
     }
@@ -386,7 +643,13 @@ impl Tx {
         }
     }
 
-    /// Signs as regulators: `keys` are (index in the genesis regulator list, key).
+    /// Signs as one regulator (a proposal or a vote): `index` in the regulator set that
+    /// counts for it.
+    pub fn sign_regulator(self, chain_id: &str, index: u16, key: &Keypair) -> SignedTx {
+        self.sign_regulators(chain_id, &[(index, key)])
+    }
+
+    /// Signs as regulators: `keys` are (index in the regulator set in force, key).
     pub fn sign_regulators(self, chain_id: &str, keys: &[(u16, &Keypair)]) -> SignedTx {
         let msg = self.signing_bytes(chain_id);
         let mut sigs: Vec<RegulatorSignature> = keys
@@ -421,7 +684,8 @@ impl Canonical for Tx {
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegulatorSignature {
-    /// Position of the regulator in the genesis regulator list.
+    /// Position of the regulator in the regulator set that counts: the set in force for
+    /// a direct action or a proposal, the proposal's own set for a vote on it.
     pub index: u16,
     /// Its signature over the signing bytes.
     pub signature: Signature,

@@ -145,6 +145,11 @@ fn tx_vector(name: &str, tx: Tx) -> (SignedTx, Value) {
                 pair.iter().map(|&i| (i, &regs[usize::from(i)])).collect();
             tx.sign_regulators(CHAIN_ID, &keys)
         }
+        // A proposal or a vote: one regulator, chosen by the nonce.
+        ebill_types::Actor::Regulator => {
+            let i = (tx.nonce % 3) as u16;
+            tx.sign_regulator(CHAIN_ID, i, &regs[usize::from(i)])
+        }
     };
     let signatures: Vec<Value> = match &signed.auth {
         Auth::Unit(sig) => {
@@ -256,6 +261,7 @@ fn vector_txs() -> Vec<(SignedTx, Value)> {
                     CodePrefix::parse("3302").unwrap(),
                     CodePrefix::parse("330201").unwrap(),
                 ],
+                valid_until: ebill_types::dev::dev_valid_until(),
             },
         ),
         (
@@ -328,11 +334,13 @@ fn example_genesis() -> Genesis {
             name: "杭州市某医院".into(),
             public_key: public(ISSUER_SEED),
             code_prefixes: vec![CodePrefix::parse("3301").unwrap()],
+            valid_until: Some(Timestamp::end_of_day("2027-12-31").unwrap()),
         }],
         reimbursers: vec![ReimburserEntry {
             credit_code: reimburser_code(),
             name: "杭州某保险公司".into(),
             public_key: public(REIMBURSER_SEED),
+            valid_until: None,
         }],
     }
 }
@@ -411,8 +419,10 @@ fn bill_documents() {
 fn transactions_of_every_kind() {
     let txs = vector_txs();
     let kinds: Vec<&str> = txs.iter().map(|(t, _)| t.tx.body.kind().as_str()).collect();
+    // The kinds from set_prefixes on are in governance.json.
     let all: Vec<&str> = ebill_types::TxKind::ALL
         .iter()
+        .take_while(|k| **k != ebill_types::TxKind::SetPrefixes)
         .map(|k| k.as_str())
         .collect();
     assert_eq!(kinds, all, "one vector per transaction kind, in wire order");
@@ -682,6 +692,9 @@ fn no_stray_vector_files() {
         "ed25519_edge_cases.json",
         "genesis.json",
         "genesis_hash.json",
+        "governance.json",
+        // Written by the ledger's tests (crates/ledger/tests/golden_gov.rs).
+        "governance_state.json",
         "keys.json",
         "merkle.json",
         "sealed_key.json",
@@ -954,4 +967,98 @@ fn absence_proof_of_a_never_issued_bill() {
             "canonical": hx(&bytes),
         }),
     );
+}
+
+/// Governance transactions: the actions added with proposals (direct, two regulators),
+/// a proposal carrying an action with its id, and the three votes (one regulator each);
+/// the state-tree key of a proposal.
+#[test]
+fn governance_transactions_and_proposal_ids() {
+    let register = TxBody::RegisterIssuer {
+        credit_code: new_issuer_code(),
+        name: "宁波市第一医院".into(),
+        public_key: public(NEW_ISSUER_SEED),
+        code_prefixes: vec![CodePrefix::parse("3302").unwrap()],
+        valid_until: Timestamp::end_of_day("2027-12-31").unwrap(),
+    };
+    let propose = TxBody::Propose {
+        action: Box::new(register),
+        expires_at_height: 1_000,
+        base_gov_seq: 3,
+    };
+    let proposal = propose.proposal_id(CHAIN_ID).unwrap();
+    let bodies = vec![
+        (
+            "set_prefixes",
+            TxBody::SetPrefixes {
+                credit_code: issuer_code(),
+                code_prefixes: vec![
+                    CodePrefix::parse("3301").unwrap(),
+                    CodePrefix::parse("3303").unwrap(),
+                ],
+            },
+        ),
+        (
+            "renew_qualification",
+            TxBody::RenewQualification {
+                credit_code: issuer_code(),
+                valid_until: Timestamp::end_of_day("2028-12-31").unwrap(),
+            },
+        ),
+        (
+            "add_regulator",
+            TxBody::AddRegulator {
+                name: "regulator-3".into(),
+                public_key: public([9; 32]),
+            },
+        ),
+        (
+            "remove_regulator",
+            TxBody::RemoveRegulator {
+                public_key: regulator_keys()[2].public(),
+            },
+        ),
+        ("set_threshold", TxBody::SetThreshold { threshold: 3 }),
+        ("propose", propose.clone()),
+        ("approve", TxBody::Approve { proposal }),
+        ("reject", TxBody::Reject { proposal }),
+        ("withdraw", TxBody::Withdraw { proposal }),
+    ];
+    let kinds: Vec<&str> = bodies.iter().map(|(_, b)| b.kind().as_str()).collect();
+    let rest: Vec<&str> = ebill_types::TxKind::ALL
+        .iter()
+        .skip_while(|k| **k != ebill_types::TxKind::SetPrefixes)
+        .map(|k| k.as_str())
+        .collect();
+    assert_eq!(kinds, rest, "one vector per governance kind, in wire order");
+    let mut txs = Vec::new();
+    for (i, (name, body)) in bodies.into_iter().enumerate() {
+        assert_eq!(body.validate(&Params::default()), Ok(()), "{name}");
+        txs.push(
+            tx_vector(
+                name,
+                Tx {
+                    nonce: 100 + i as u64,
+                    body,
+                },
+            )
+            .1,
+        );
+    }
+    let mut propose_bytes = ebill_types::Encoder::with_domain(ebill_types::tx::PROPOSAL_DOMAIN);
+    propose_bytes.str(CHAIN_ID);
+    propose.encode_to(&mut propose_bytes);
+    let propose_bytes = propose_bytes.finish();
+    assert_eq!(Hash32::digest(&propose_bytes), proposal);
+    let key = ebill_types::state_tree::StateKey::Proposal(proposal);
+    let computed = json!({
+        "chain_id": CHAIN_ID,
+        "transactions": txs,
+        "proposal": {
+            "id_preimage": hx(&propose_bytes),
+            "id": proposal.to_hex(),
+            "state_key_hash": key.hash().to_hex(),
+        },
+    });
+    check_vector("governance.json", &computed);
 }

@@ -177,6 +177,7 @@ fn fixture() -> Fixture {
         name: "杭州市第二医院".into(),
         public_key: old_key.public(),
         code_prefixes: vec![CodePrefix::parse("3302").unwrap()],
+        valid_until: ebill_types::dev::dev_valid_until(),
     });
     let rotate = governance(TxBody::RotateKey {
         credit_code: issuer_b(),

@@ -193,14 +193,24 @@ fn body() -> impl Strategy<Value = TxBody> {
                 check_code,
             }
         }),
-        (credit_code(), name(), public_key(), code_prefixes()).prop_map(
-            |(credit_code, name, public_key, code_prefixes)| TxBody::RegisterIssuer {
-                credit_code,
-                name,
-                public_key,
-                code_prefixes,
-            }
-        ),
+        (
+            credit_code(),
+            name(),
+            public_key(),
+            code_prefixes(),
+            timestamp()
+        )
+            .prop_map(
+                |(credit_code, name, public_key, code_prefixes, valid_until)| {
+                    TxBody::RegisterIssuer {
+                        credit_code,
+                        name,
+                        public_key,
+                        code_prefixes,
+                        valid_until,
+                    }
+                }
+            ),
         (credit_code(), name(), public_key()).prop_map(|(credit_code, name, public_key)| {
             TxBody::RegisterReimburser {
                 credit_code,
@@ -218,6 +228,39 @@ fn body() -> impl Strategy<Value = TxBody> {
                 public_key,
             }
         }),
+        gov_action(),
+        (gov_action(), any::<u64>(), any::<u64>()).prop_map(
+            |(action, expires_at_height, base_gov_seq)| TxBody::Propose {
+                action: Box::new(action),
+                expires_at_height,
+                base_gov_seq,
+            }
+        ),
+        hash().prop_map(|proposal| TxBody::Approve { proposal }),
+        hash().prop_map(|proposal| TxBody::Reject { proposal }),
+        hash().prop_map(|proposal| TxBody::Withdraw { proposal }),
+    ]
+}
+
+/// The governance actions added with proposals (the older ones are in `body`).
+fn gov_action() -> impl Strategy<Value = TxBody> {
+    prop_oneof![
+        (credit_code(), code_prefixes()).prop_map(|(credit_code, code_prefixes)| {
+            TxBody::SetPrefixes {
+                credit_code,
+                code_prefixes,
+            }
+        }),
+        (credit_code(), timestamp()).prop_map(|(credit_code, valid_until)| {
+            TxBody::RenewQualification {
+                credit_code,
+                valid_until,
+            }
+        }),
+        (name(), public_key())
+            .prop_map(|(name, public_key)| TxBody::AddRegulator { name, public_key }),
+        public_key().prop_map(|public_key| TxBody::RemoveRegulator { public_key }),
+        (1u16..=64).prop_map(|threshold| TxBody::SetThreshold { threshold }),
     ]
 }
 
@@ -256,6 +299,10 @@ fn signed_tx() -> impl Strategy<Value = Signed> {
                         regs.iter().map(|&i| (i, regulator_key(i))).collect();
                     let refs: Vec<(u16, &Keypair)> = keys.iter().map(|(i, k)| (*i, k)).collect();
                     tx.sign_regulators(CHAIN_ID, &refs)
+                }
+                ebill_types::Actor::Regulator => {
+                    let i = regs.first().copied().unwrap_or(0);
+                    tx.sign_regulator(CHAIN_ID, i, &regulator_key(i))
                 }
             };
             Signed {

@@ -533,7 +533,7 @@ fn issue_tx() -> SignedTx {
 fn unknown_tags_are_refused() {
     let bytes = issue_tx().to_canonical_bytes();
     // nonce(8) then the kind byte.
-    for kind in [0u8, 11, 255] {
+    for kind in [0u8, 20, 255] {
         let mut b = bytes.clone();
         b[8] = kind;
         assert!(matches!(
@@ -716,6 +716,7 @@ fn duplicate_code_prefixes_and_unnamed_validators_are_refused() {
             CodePrefix::parse("3301").unwrap(),
             CodePrefix::parse("3301").unwrap(),
         ],
+        valid_until: ebill_types::dev::dev_valid_until(),
     };
     assert!(
         Tx { nonce: 1, body }

@@ -428,9 +428,18 @@ def decode_check_code(d):
 
 TX_KINDS = ["issue_bill", "red_reverse", "exchange_paper", "lock", "unlock",
             "confirm_reimbursed", "register_issuer", "register_reimburser",
-            "revoke_unit", "rotate_key"]
-GOVERNANCE = {"register_issuer", "register_reimburser", "revoke_unit", "rotate_key"}
+            "revoke_unit", "rotate_key", "set_prefixes", "renew_qualification",
+            "add_regulator", "remove_regulator", "set_threshold",
+            "propose", "approve", "reject", "withdraw"]
+# governance.md section 1: tags 7 to 15, what k of n regulators sign directly and what a
+# proposal may carry.
+GOVERNANCE = {"register_issuer", "register_reimburser", "revoke_unit", "rotate_key",
+              "set_prefixes", "renew_qualification", "add_regulator", "remove_regulator",
+              "set_threshold"}
+# Signed by one regulator.
+VOTES = {"propose", "approve", "reject", "withdraw"}
 LIFECYCLE = {"red_reverse", "exchange_paper", "lock", "unlock", "confirm_reimbursed"}
+MAX_REGULATORS = 64
 
 # The fields of each body after its tag, in order: (name, kind)
 BODY_FIELDS = {
@@ -439,17 +448,29 @@ BODY_FIELDS = {
     "lock": [("unit", "cc"), ("bill", "id"), ("check_code", "check")],
     "unlock": [("unit", "cc"), ("bill", "id")],
     "confirm_reimbursed": [("unit", "cc"), ("bill", "id"), ("check_code", "check")],
-    "register_issuer": [("credit_code", "cc"), ("name", "name"), ("public_key", "key"), ("code_prefixes", "prefixes")],
+    "register_issuer": [("credit_code", "cc"), ("name", "name"), ("public_key", "key"), ("code_prefixes", "prefixes"),
+                        ("valid_until", "time")],
     "register_reimburser": [("credit_code", "cc"), ("name", "name"), ("public_key", "key")],
     "revoke_unit": [("credit_code", "cc"), ("reason", "reason")],
     "rotate_key": [("credit_code", "cc"), ("public_key", "key")],
+    "set_prefixes": [("credit_code", "cc"), ("code_prefixes", "prefixes")],
+    "renew_qualification": [("credit_code", "cc"), ("valid_until", "time")],
+    "add_regulator": [("name", "name"), ("public_key", "key")],
+    "remove_regulator": [("public_key", "key")],
+    "set_threshold": [("threshold", "u16")],
+    "propose": [("action", "action"), ("expires_at_height", "u64"), ("base_gov_seq", "u64")],
+    "approve": [("proposal", "hash")],
+    "reject": [("proposal", "hash")],
+    "withdraw": [("proposal", "hash")],
 }
 
 
-def body_from_json(v):
+def body_from_json(v, nested=False):
     if not isinstance(v, dict) or not isinstance(v.get("type"), str) or v["type"] not in TX_KINDS:
         raise Invalid("transaction body has no known type")
     kind = v["type"]
+    if nested and kind not in GOVERNANCE:
+        raise Invalid(f"proposal action: {kind} is not a governance action")
     if kind == "issue_bill":
         rest = {k: x for k, x in v.items() if k != "type"}
         return {"type": kind, "bill": bill_from_json(rest)}
@@ -467,10 +488,20 @@ def body_from_json(v):
             out[name] = parse_check_code(x)
         elif f == "key":
             out[name] = hex_bytes(x, 32, name)
+        elif f == "hash":
+            out[name] = hex_bytes(x, 32, name)
         elif f == "prefixes":
             if not isinstance(x, list):
                 raise Invalid("code_prefixes is not a list")
             out[name] = [code_prefix(p) for p in x]
+        elif f == "time":
+            out[name] = parse_time(x, name)
+        elif f == "u16":
+            out[name] = integer(x, 16, name)
+        elif f == "u64":
+            out[name] = integer(x, 64, name)
+        elif f == "action":
+            out[name] = body_from_json(x, nested=True)
     return out
 
 
@@ -490,14 +521,24 @@ def encode_body(e, b):
             e.text(x)
         elif f == "check":
             e.fixed(x.encode(), 6)
-        elif f == "key":
+        elif f in ("key", "hash"):
             e.fixed(x, 32)
         elif f == "prefixes":
             e.seq(x, lambda e, p: e.text(p))
+        elif f == "time":
+            encode_time(e, x)
+        elif f == "u16":
+            e.u16(x)
+        elif f == "u64":
+            e.u64(x)
+        elif f == "action":
+            encode_body(e, x)
 
 
-def decode_body(d):
+def decode_body(d, nested=False):
     kind = _tag(d, TX_KINDS, "transaction kind")
+    if nested and kind not in GOVERNANCE:
+        raise DecodeError(f"proposal action: {kind} is not a governance action")
     if kind == "issue_bill":
         return {"type": kind, "bill": decode_bill(d)}
     out = {"type": kind}
@@ -512,11 +553,28 @@ def decode_body(d):
             out[name] = d.text(300, name)
         elif f == "check":
             out[name] = decode_check_code(d)
-        elif f == "key":
+        elif f in ("key", "hash"):
             out[name] = d.take(32, name)
         elif f == "prefixes":
             out[name] = d.seq(64, decode_code_prefix, "code prefixes")
+        elif f == "time":
+            out[name] = decode_time(d)
+        elif f == "u16":
+            out[name] = d.u16(name)
+        elif f == "u64":
+            out[name] = d.u64(name)
+        elif f == "action":
+            out[name] = decode_body(d, nested=True)
     return out
+
+
+def proposal_id(body, chain_id):
+    """governance.md section 1: the id of a propose body."""
+    if body["type"] != "propose":
+        raise Invalid("only a propose body has a proposal id")
+    e = Encoder("ebill/gov-proposal/v1").text(chain_id)
+    encode_body(e, body)
+    return sha256(e.finish())
 
 
 def body_bill_id(b):
@@ -527,9 +585,14 @@ def body_actor(b):
     """The acting unit's credit code, or None for governance."""
     if b["type"] == "issue_bill":
         return b["bill"]["issuer"]
-    if b["type"] in GOVERNANCE:
+    if b["type"] in GOVERNANCE or b["type"] in VOTES:
         return None
     return b.get("issuer") or b.get("unit")
+
+
+def _check_prefixes(ps):
+    if not 1 <= len(ps) <= 64 or len(set(ps)) != len(ps):
+        raise Invalid("code_prefixes: 1 to 64 distinct prefixes")
 
 
 def validate_body(b, params):
@@ -538,12 +601,17 @@ def validate_body(b, params):
         validate_bill(b["bill"], params)
     elif kind in ("red_reverse", "revoke_unit"):
         check_text(b["reason"], 600, False, "reason")
-    elif kind in ("register_issuer", "register_reimburser"):
+    elif kind in ("register_issuer", "register_reimburser", "add_regulator"):
         check_text(b["name"], 300, False, "name")
         if kind == "register_issuer":
-            ps = b["code_prefixes"]
-            if not 1 <= len(ps) <= 64 or len(set(ps)) != len(ps):
-                raise Invalid("code_prefixes: 1 to 64 distinct prefixes")
+            _check_prefixes(b["code_prefixes"])
+    elif kind == "set_prefixes":
+        _check_prefixes(b["code_prefixes"])
+    elif kind == "set_threshold":
+        if not 1 <= b["threshold"] <= MAX_REGULATORS:
+            raise Invalid(f"threshold: 1 to {MAX_REGULATORS}")
+    elif kind == "propose":
+        validate_body(b["action"], params)
 
 
 def signing_bytes(tx, chain_id):
@@ -745,6 +813,11 @@ PARAMS32 = ["max_block_txs", "max_block_bytes", "max_tx_bytes"]
 PARAMS64 = ["issue_window_past_ms", "issue_window_future_ms", "max_amount_fen", "max_item_quantity"]
 
 
+def _valid_until(u):
+    """governance.md section 4: a genesis unit's qualification date, if it lapses."""
+    return parse_time(u["valid_until"], "valid_until") if "valid_until" in u else None
+
+
 def genesis_from_json(text):
     o = fields(loads(text) if isinstance(text, str) else text,
                ["chain_id", "genesis_time", "params", "validators", "regulators"],
@@ -762,17 +835,19 @@ def genesis_from_json(text):
     r = fields(o["regulators"], ["threshold", "keys"], what="regulators")
     issuers = []
     for u in o.get("issuers", []):
-        u = fields(u, ["credit_code", "name", "public_key", "code_prefixes"], what="issuer")
+        u = fields(u, ["credit_code", "name", "public_key", "code_prefixes"], ["valid_until"], what="issuer")
         if not isinstance(u["code_prefixes"], list):
             raise Invalid("code_prefixes is not a list")
         issuers.append({"credit_code": credit_code(u["credit_code"]), "name": string(u["name"], "name"),
                         "public_key": hex_bytes(u["public_key"], 32, "public_key"),
-                        "code_prefixes": [code_prefix(x) for x in u["code_prefixes"]]})
+                        "code_prefixes": [code_prefix(x) for x in u["code_prefixes"]],
+                        "valid_until": _valid_until(u)})
     reimbursers = []
     for u in o.get("reimbursers", []):
-        u = fields(u, ["credit_code", "name", "public_key"], what="reimburser")
+        u = fields(u, ["credit_code", "name", "public_key"], ["valid_until"], what="reimburser")
         reimbursers.append({"credit_code": credit_code(u["credit_code"]), "name": string(u["name"], "name"),
-                            "public_key": hex_bytes(u["public_key"], 32, "public_key")})
+                            "public_key": hex_bytes(u["public_key"], 32, "public_key"),
+                            "valid_until": _valid_until(u)})
     g = {"chain_id": string(o["chain_id"], "chain_id"),
          "genesis_time": parse_time(o["genesis_time"], "genesis_time"), "params": params,
          "validators": named(o["validators"], "validators"),
@@ -841,7 +916,8 @@ def genesis_hash(g):
     e.u16(g["threshold"])
     _named_seq(e, g["regulators"])
     e.seq(g["issuers"], lambda e, u: e.fixed(u["credit_code"].encode(), 18).text(u["name"])
-          .fixed(u["public_key"], 32).seq(u["code_prefixes"], lambda e, x: e.text(x)))
+          .fixed(u["public_key"], 32).seq(u["code_prefixes"], lambda e, x: e.text(x))
+          .option(u["valid_until"], encode_time))
     e.seq(g["reimbursers"], lambda e, u: e.fixed(u["credit_code"].encode(), 18).text(u["name"])
-          .fixed(u["public_key"], 32))
+          .fixed(u["public_key"], 32).option(u["valid_until"], encode_time))
     return sha256(e.finish())

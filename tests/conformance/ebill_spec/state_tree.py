@@ -5,7 +5,7 @@ from .codec import DecodeError, Decoder, Encoder, sha256
 from . import model
 
 EMPTY = bytes(32)
-BILL, UNIT, REGULATORS = 1, 2, 3
+BILL, UNIT, REGULATORS, PROPOSAL = 1, 2, 3, 4
 
 
 def key_hash(namespace, key_bytes=b""):

@@ -217,6 +217,16 @@ def _check_state(b, g, vkeys, vset, replay, entries_height):
         fail("a transaction of the bill is missing or extra")
 
 
+# governance.md section 1: the actions that change a unit's record.
+UNIT_ACTIONS = {"register_issuer", "register_reimburser", "revoke_unit", "rotate_key",
+                "set_prefixes", "renew_qualification"}
+
+
+def lapsed(unit, block_time_ms):
+    """governance.md section 2: a qualification lapses strictly after its date."""
+    return unit["valid_until"] is not None and block_time_ms > unit["valid_until"][0]
+
+
 class _Replay:
     """Section 6: the registry and the bill's life, entry by entry."""
 
@@ -225,10 +235,13 @@ class _Replay:
         self.units = {}
         for u in genesis["issuers"]:
             self.units[u["credit_code"]] = {"name": u["name"], "key": u["public_key"],
-                                            "prefixes": u["code_prefixes"], "revoked": None, "genesis": True}
+                                            "prefixes": u["code_prefixes"], "revoked": None, "genesis": True,
+                                            "valid_until": u["valid_until"]}
         for u in genesis["reimbursers"]:
             self.units[u["credit_code"]] = {"name": u["name"], "key": u["public_key"],
-                                            "prefixes": None, "revoked": None, "genesis": True}
+                                            "prefixes": None, "revoked": None, "genesis": True,
+                                            "valid_until": u["valid_until"]}
+        self.proposals = {}  # id -> {"action", "approvals" (genesis indices), "executed"}
         self.signed = None
         self.issuer = None
         self.status = ("issued",)
@@ -249,6 +262,43 @@ class _Replay:
         if len(sigs) < self.g["threshold"]:
             raise Broken("regulator_signature", "too few regulator signatures", i)
 
+    def _one_regulator(self, i, tx, msg):
+        """governance.md section 5: a propose or approve carries one genesis regulator's signature."""
+        kind, sigs = tx["auth"]
+        if kind != "regulators" or len(sigs) != 1:
+            raise Broken("regulator_signature", "a proposal or vote carries one regulator's signature", i)
+        idx, sig = sigs[0]
+        regs = self.g["regulators"]
+        if idx >= len(regs):
+            raise Broken("regulator_signature", f"regulator index {idx} is not in the genesis", i)
+        if not ed25519.verify(regs[idx][1], msg, sig):
+            raise Broken("regulator_signature", f"signature of regulator {idx} does not verify", i)
+        return idx
+
+    def _apply_registry(self, i, body, h):
+        kind, units = body["type"], self.units
+        if kind not in UNIT_ACTIONS:
+            raise Broken("regulator_signature", f"{kind} is not replayed: the verifier counts the genesis regulators", i)
+        code = body["credit_code"]
+        if kind.startswith("register_"):
+            if code in units:
+                raise Broken("unit_registration", f"{code} is registered twice", i)
+            units[code] = {"name": body["name"], "key": body["public_key"],
+                           "prefixes": body.get("code_prefixes") if kind == "register_issuer" else None,
+                           "revoked": None, "genesis": False, "valid_until": body.get("valid_until")}
+            return
+        u = units.get(code)
+        if u is None:
+            raise Broken("unit_registration", f"{code} is not registered", i)
+        if kind == "rotate_key":
+            u["key"] = body["public_key"]
+        elif kind == "revoke_unit":
+            u["revoked"] = h
+        elif kind == "set_prefixes":
+            u["prefixes"] = body["code_prefixes"]
+        else:
+            u["valid_until"] = body["valid_until"]
+
     def _unit_sig(self, i, tx, key, msg, link):
         kind, sig = tx["auth"]
         if kind != "unit" or not ed25519.verify(key, msg, sig):
@@ -262,23 +312,32 @@ class _Replay:
         msg = model.signing_bytes(tx, g["chain_id"])
         step = {"action": kind, "height": h, "index": e["proof"]["leaf_index"],
                 "time_ms": e["header"]["time_ms"], "block_hash": bh, "tx_id": model.tx_id(tx, g["chain_id"])}
-        if kind in model.GOVERNANCE:
+        if kind in UNIT_ACTIONS:
             self._regulators(i, tx, msg)
-            code = body["credit_code"]
-            if kind.startswith("register_"):
-                if code in self.units:
-                    raise Broken("unit_registration", f"{code} is registered twice", i)
-                self.units[code] = {"name": body["name"], "key": body["public_key"],
-                                    "prefixes": body.get("code_prefixes") if kind == "register_issuer" else None,
-                                    "revoked": None, "genesis": False}
-            else:
-                if code not in self.units:
-                    raise Broken("unit_registration", f"{code} is not registered", i)
-                if kind == "rotate_key":
-                    self.units[code]["key"] = body["public_key"]
-                else:
-                    self.units[code]["revoked"] = h
+            self._apply_registry(i, body, h)
             return
+        if kind == "propose":
+            idx = self._one_regulator(i, tx, msg)
+            p = {"action": body["action"], "approvals": {idx}, "executed": False}
+            self.proposals[model.proposal_id(body, g["chain_id"])] = p
+            if len(p["approvals"]) >= g["threshold"]:
+                self._apply_registry(i, p["action"], h)
+                p["executed"] = True
+            return
+        if kind == "approve":
+            idx = self._one_regulator(i, tx, msg)
+            p = self.proposals.get(body["proposal"])
+            if p is None:
+                raise Broken("regulator_signature", "an approval of a proposal whose propose is not in the bundle", i)
+            if p["executed"] or idx in p["approvals"]:
+                raise Broken("regulator_signature", f"approval by regulator {idx} after execution or a second time", i)
+            p["approvals"].add(idx)
+            if len(p["approvals"]) >= g["threshold"]:
+                p["executed"] = True
+                self._apply_registry(i, p["action"], h)
+            return
+        if kind in model.GOVERNANCE or kind in model.VOTES:
+            raise Broken("regulator_signature", f"{kind} is not replayed: the verifier counts the genesis regulators", i)
         bill_id = model.body_bill_id(body)
         if bill_id != self.b["bill"]:
             raise Broken("bill_id", "a transaction of another bill", i)
@@ -295,6 +354,8 @@ class _Replay:
             u = self.units.get(bill["issuer"])
             if u is None or u["revoked"] is not None or u["prefixes"] is None:
                 raise Broken("issuer_registration", "the issuer is not a registered, active issuing unit", i)
+            if lapsed(u, e["header"]["time_ms"]):
+                raise Broken("issuer_registration", "the issuer's qualification lapsed before this block", i)
             if not any(bill["code"].startswith(p) for p in u["prefixes"]):
                 raise Broken("issuer_registration", "the code has none of the issuer's prefixes", i)
             self.signed = self._unit_sig(i, tx, u["key"], msg, "issuer_signature")
@@ -310,6 +371,8 @@ class _Replay:
         u = self.units.get(by)
         if u is None or u["revoked"] is not None or (u["prefixes"] is not None) != issuer_side:
             raise Broken("unit_registration", f"{by} is not a registered, active unit for {kind}", i)
+        if lapsed(u, e["header"]["time_ms"]):
+            raise Broken("unit_registration", f"the qualification of {by} lapsed before this block", i)
         self._unit_sig(i, tx, u["key"], msg, "unit_signature")
         if len(self.history) > MAX_BILL_HISTORY:
             raise Broken("lifecycle_order", "more than 64 changes of one bill", i)

@@ -4,8 +4,10 @@
 
 pub mod bills;
 pub mod blocks;
+pub mod gov;
 pub mod node;
 pub mod txs;
+pub mod units;
 pub mod verify;
 
 use std::sync::Arc;
@@ -48,6 +50,14 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     /// Prometheus metrics.
     pub const METRICS: &str = "/metrics";
+    /// Governance proposals.
+    pub const GOV_PROPOSALS: &str = "/v1/gov/proposals";
+    /// One proposal.
+    pub const GOV_PROPOSAL: &str = "/v1/gov/proposals/{id}";
+    /// The registry of units.
+    pub const UNITS: &str = "/v1/units";
+    /// One unit, with its history and a state proof.
+    pub const UNIT: &str = "/v1/units/{credit_code}";
 
     /// Every template.
     pub const ALL: &[&str] = &[
@@ -63,6 +73,10 @@ pub mod paths {
         STATUS,
         HEALTHZ,
         METRICS,
+        GOV_PROPOSALS,
+        GOV_PROPOSAL,
+        UNITS,
+        UNIT,
     ];
 }
 
@@ -161,6 +175,10 @@ pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
         .route(paths::STATUS, get(node::status))
         .route(paths::HEALTHZ, get(node::healthz))
         .route(paths::METRICS, get(node::metrics))
+        .route(paths::GOV_PROPOSALS, get(gov::list))
+        .route(paths::GOV_PROPOSAL, get(gov::show))
+        .route(paths::UNITS, get(units::list))
+        .route(paths::UNIT, get(units::show))
         .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

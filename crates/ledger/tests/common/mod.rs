@@ -141,6 +141,7 @@ impl Chain {
                 name: format!("issuer {index}"),
                 public_key: key.public(),
                 code_prefixes: vec![CodePrefix::parse(prefix).unwrap()],
+                valid_until: ebill_types::dev::dev_valid_until(),
             },
             &[1, 2],
         );
@@ -151,4 +152,79 @@ impl Chain {
 
 pub fn code_of(r: Result<TxId, TxError>) -> Option<ErrorCode> {
     r.err().map(|e| e.code)
+}
+
+impl Chain {
+    /// A `Propose` of `action` signed by regulator `by`, open for `blocks` blocks after
+    /// the next one, written against the current governance sequence.
+    pub fn propose_tx(&mut self, action: TxBody, blocks: u64, by: u16) -> SignedTx {
+        let base = self.gov_seq();
+        self.propose_tx_at(action, self.height + 1 + blocks, base, by)
+    }
+
+    /// A `Propose` with every field given.
+    pub fn propose_tx_at(
+        &mut self,
+        action: TxBody,
+        expires_at_height: u64,
+        base_gov_seq: u64,
+        by: u16,
+    ) -> SignedTx {
+        let nonce = self.next_nonce();
+        let keys = dev::dev_regulator_keys();
+        Tx {
+            nonce,
+            body: TxBody::Propose {
+                action: Box::new(action),
+                expires_at_height,
+                base_gov_seq,
+            },
+        }
+        .sign_regulator(&self.genesis.chain_id, by, &keys[usize::from(by)])
+    }
+
+    /// A vote (`Approve`, `Reject`, `Withdraw` body) signed by `key` as regulator `index`.
+    pub fn vote_tx_with(&mut self, body: TxBody, index: u16, key: &Keypair) -> SignedTx {
+        let nonce = self.next_nonce();
+        Tx { nonce, body }.sign_regulator(&self.genesis.chain_id, index, key)
+    }
+
+    /// A vote signed by dev regulator `by`.
+    pub fn vote_tx(&mut self, body: TxBody, by: u16) -> SignedTx {
+        let key = dev::dev_regulator_keys()[usize::from(by)].clone();
+        self.vote_tx_with(body, by, &key)
+    }
+
+    /// The id of the proposal in a `Propose` transaction.
+    pub fn proposal_id(&self, tx: &SignedTx) -> ebill_types::Hash32 {
+        tx.tx.body.proposal_id(&self.genesis.chain_id).unwrap()
+    }
+
+    /// The governance sequence number now.
+    pub fn gov_seq(&self) -> u64 {
+        self.state.governance.as_ref().map_or(0, |g| g.gov_seq)
+    }
+
+    /// An action registering issuer `index` under `prefix`, qualified until `valid_until`.
+    pub fn register_issuer_action(
+        index: u32,
+        prefix: &str,
+        valid_until: ebill_types::Timestamp,
+    ) -> TxBody {
+        TxBody::RegisterIssuer {
+            credit_code: dev::test_credit_code('B', index),
+            name: format!("issuer {index}"),
+            public_key: dev::dev_key("test-issuer", index).public(),
+            code_prefixes: vec![CodePrefix::parse(prefix).unwrap()],
+            valid_until,
+        }
+    }
+
+    /// A bill of issuer `index` (registered by `register_issuer_action`) under `code`.
+    pub fn bill_of(&self, index: u32, code: &str, number: u64) -> Bill {
+        let mut b = self.bill(number);
+        b.issuer = dev::test_credit_code('B', index);
+        b.code = ebill_types::BillCode::parse(code).unwrap();
+        b
+    }
 }

@@ -120,7 +120,11 @@ function timestamp(s) {
 const BILL_KINDS = ["non_tax_payment", "non_tax_general", "non_tax_special", "fund_settlement", "donation",
   "membership_fee", "medical_outpatient", "medical_inpatient", "medical_other"];
 const TX_KINDS = ["issue_bill", "red_reverse", "exchange_paper", "lock", "unlock", "confirm_reimbursed",
-  "register_issuer", "register_reimburser", "revoke_unit", "rotate_key"];
+  "register_issuer", "register_reimburser", "revoke_unit", "rotate_key", "set_prefixes", "renew_qualification",
+  "add_regulator", "remove_regulator", "set_threshold", "propose", "approve", "reject", "withdraw"];
+// docs/spec/governance.md section 1: what k of n regulators sign directly, and what a proposal may carry.
+const GOV_ACTIONS = new Set(["register_issuer", "register_reimburser", "revoke_unit", "rotate_key", "set_prefixes",
+  "renew_qualification", "add_regulator", "remove_regulator", "set_threshold"]);
 
 function tag(table, name, what) {
   const i = table.indexOf(name);
@@ -133,6 +137,7 @@ function encBillId(e, id) {
 }
 function encCredit(e, c) { e.ascii(c, 18, "credit code"); }
 function encKey(e, k) { e.fixed(hexToBytes(k, 32, "public key")); }
+function encTime(e, s) { const t = timestamp(s); e.i64(t.unixMs).i16(t.offsetMin); }
 
 function encBill(e, b) {
   encBillId(e, b);
@@ -166,21 +171,32 @@ function encBody(e, body) {
     case "unlock": encCredit(e, body.unit); encBillId(e, body.bill); break;
     case "register_issuer":
       encCredit(e, body.credit_code); e.str(body.name); encKey(e, body.public_key);
-      e.seq(body.code_prefixes, (e2, p) => e2.str(p)); break;
+      e.seq(body.code_prefixes, (e2, p) => e2.str(p)); encTime(e, body.valid_until); break;
     case "register_reimburser": encCredit(e, body.credit_code); e.str(body.name); encKey(e, body.public_key); break;
     case "revoke_unit": encCredit(e, body.credit_code); e.str(body.reason); break;
     case "rotate_key": encCredit(e, body.credit_code); encKey(e, body.public_key); break;
+    case "set_prefixes": encCredit(e, body.credit_code); e.seq(body.code_prefixes, (e2, p) => e2.str(p)); break;
+    case "renew_qualification": encCredit(e, body.credit_code); encTime(e, body.valid_until); break;
+    case "add_regulator": e.str(body.name); encKey(e, body.public_key); break;
+    case "remove_regulator": encKey(e, body.public_key); break;
+    case "set_threshold": e.u16(body.threshold); break;
+    case "propose":
+      if (!body.action || !GOV_ACTIONS.has(body.action.type)) fail("decode", "a proposal's action is a governance action");
+      encBody(e, body.action); e.u64(body.expires_at_height).u64(body.base_gov_seq); break;
+    case "approve":
+    case "reject":
+    case "withdraw": e.fixed(hexToBytes(body.proposal, 32, "proposal id")); break;
     default: fail("decode", `unknown transaction kind ${kind}`);
   }
 }
 
-function signingBytes(tx, chainId) {
+export function signingBytes(tx, chainId) {
   const e = withDomain("ebill/tx/v1").str(chainId).u64(tx.nonce);
   encBody(e, tx.body);
   return e.finish();
 }
 
-function signedTxBytes(stx) {
+export function signedTxBytes(stx) {
   const e = new Enc().u64(stx.tx.nonce);
   encBody(e, stx.tx.body);
   const a = stx.auth;
@@ -229,8 +245,11 @@ export async function genesisHash(g) {
   e.seq(g.issuers || [], (e2, u) => {
     encCredit(e2, u.credit_code); e2.str(u.name); encKey(e2, u.public_key);
     e2.seq(u.code_prefixes, (e3, pre) => e3.str(pre));
+    e2.option(u.valid_until, encTime);
   });
-  e.seq(g.reimbursers || [], (e2, u) => { encCredit(e2, u.credit_code); e2.str(u.name); encKey(e2, u.public_key); });
+  e.seq(g.reimbursers || [], (e2, u) => {
+    encCredit(e2, u.credit_code); e2.str(u.name); encKey(e2, u.public_key); e2.option(u.valid_until, encTime);
+  });
   return sha256(e.finish());
 }
 
@@ -492,9 +511,10 @@ async function verifyInner(bundle, genesis) {
 
   // Pass 3: replay.
   const units = new Map();
-  for (const u of genesis.issuers || []) units.set(u.credit_code, { name: u.name, key: u.public_key, prefixes: u.code_prefixes, revokedAt: null, inGenesis: true });
-  for (const u of genesis.reimbursers || []) units.set(u.credit_code, { name: u.name, key: u.public_key, prefixes: null, revokedAt: null, inGenesis: true });
-  const replay = { issuer: null, signed: null, status: { status: "issued" }, history: [] };
+  const until = (u) => (u.valid_until === undefined || u.valid_until === null ? null : timestamp(u.valid_until).unixMs);
+  for (const u of genesis.issuers || []) units.set(u.credit_code, { name: u.name, key: u.public_key, prefixes: u.code_prefixes, revokedAt: null, validUntilMs: until(u), inGenesis: true });
+  for (const u of genesis.reimbursers || []) units.set(u.credit_code, { name: u.name, key: u.public_key, prefixes: null, revokedAt: null, validUntilMs: until(u), inGenesis: true });
+  const replay = { issuer: null, signed: null, status: { status: "issued" }, history: [], proposals: new Map() };
   for (const [i, e] of entries.entries()) {
     await replayEntry(i, e, bundle, genesis, units, replay);
   }
@@ -536,6 +556,54 @@ async function checkRegulators(i, e, genesis) {
   if (sigs.length < regs.threshold) fail("regulator_signature", `${sigs.length} regulator signatures, ${regs.threshold} needed`, i);
 }
 
+// The one regulator signature of a proposal or a vote, against the genesis regulators; the signer's index.
+async function checkOneRegulator(i, e, genesis) {
+  const sigs = e.tx.auth && e.tx.auth.regulators;
+  if (!Array.isArray(sigs) || sigs.length !== 1) fail("regulator_signature", "a proposal or vote carries one regulator's signature", i);
+  const s = sigs[0];
+  const r = genesis.regulators.keys[s.index];
+  if (!r) fail("regulator_signature", `regulator index ${s.index} is not in the genesis`, i);
+  if (!(await ed25519Verify(r.public_key, signingBytes(e.tx.tx, genesis.chain_id), hexToBytes(s.signature, 64, "signature")))) {
+    fail("regulator_signature", `signature of regulator ${s.index} (${r.name}) does not verify`, i);
+  }
+  return s.index;
+}
+
+// A registry action (its signatures already counted) applied to the units.
+function applyRegistry(i, body, height, units) {
+  const regErr = (reason) => fail("unit_registration", reason, i);
+  const code = body.credit_code;
+  switch (body.type) {
+    case "register_issuer":
+    case "register_reimburser":
+      if (units.has(code)) regErr(`${code} is registered twice`);
+      units.set(code, {
+        name: body.name, key: body.public_key, prefixes: body.type === "register_issuer" ? body.code_prefixes : null,
+        revokedAt: null, validUntilMs: body.valid_until ? timestamp(body.valid_until).unixMs : null, inGenesis: false,
+      });
+      return;
+    case "rotate_key":
+    case "revoke_unit":
+    case "set_prefixes":
+    case "renew_qualification": {
+      const u = units.get(code);
+      if (!u) regErr(`${body.type} of ${code}, which is not registered`);
+      if (body.type === "rotate_key") u.key = body.public_key;
+      else if (body.type === "revoke_unit") u.revokedAt = height;
+      else if (body.type === "set_prefixes") u.prefixes = body.code_prefixes;
+      else u.validUntilMs = timestamp(body.valid_until).unixMs;
+      return;
+    }
+    default:
+      fail("regulator_signature", `${body.type} is not replayed by this verifier: it counts the genesis regulators only`, i);
+  }
+}
+
+// docs/spec/governance.md section 2: a qualification lapses strictly after its date.
+function lapsed(u, timeMs) { return u.validUntilMs !== null && timeMs > u.validUntilMs; }
+
+function bodyBytes(body) { const e = new Enc(); encBody(e, body); return e.finish(); }
+
 async function unitSignature(i, e, key, chainId, link) {
   const sig = e.tx.auth && e.tx.auth.unit;
   if (typeof sig !== "string") fail(link, "a unit's transaction carries one unit signature", i);
@@ -555,24 +623,37 @@ async function replayEntry(i, e, bundle, genesis, units, replay) {
   switch (body.type) {
     case "register_issuer":
     case "register_reimburser":
+    case "rotate_key":
+    case "revoke_unit":
+    case "set_prefixes":
+    case "renew_qualification":
       await checkRegulators(i, e, genesis);
-      if (units.has(body.credit_code)) regErr(`${body.credit_code} is registered twice`);
-      units.set(body.credit_code, { name: body.name, key: body.public_key, prefixes: body.type === "register_issuer" ? body.code_prefixes : null, revokedAt: null, inGenesis: false });
+      applyRegistry(i, body, height, units);
       return;
-    case "rotate_key": {
-      await checkRegulators(i, e, genesis);
-      const u = units.get(body.credit_code);
-      if (!u) regErr(`key rotation of ${body.credit_code}, which is not registered`);
-      u.key = body.public_key;
-      return;
-    }
-    case "revoke_unit": {
-      await checkRegulators(i, e, genesis);
-      const u = units.get(body.credit_code);
-      if (!u) regErr(`revocation of ${body.credit_code}, which is not registered`);
-      u.revokedAt = height;
+    case "propose": {
+      const index = await checkOneRegulator(i, e, genesis);
+      const id = bytesToHex(await sha256(concat([withDomain("ebill/gov-proposal/v1").str(chainId).finish(), bodyBytes(body)])));
+      const p = { action: body.action, approvals: new Set([index]), executed: false };
+      if (p.approvals.size >= genesis.regulators.threshold) { applyRegistry(i, p.action, height, units); p.executed = true; }
+      replay.proposals.set(id, p);
       return;
     }
+    case "approve": {
+      const index = await checkOneRegulator(i, e, genesis);
+      const p = replay.proposals.get(body.proposal);
+      if (!p) fail("regulator_signature", `an approval of proposal ${body.proposal}, whose Propose is not in the bundle`, i);
+      if (p.executed || p.approvals.has(index)) fail("regulator_signature", `approval of proposal ${body.proposal} by regulator ${index} after it executed or a second time`, i);
+      p.approvals.add(index);
+      if (p.approvals.size >= genesis.regulators.threshold) { p.executed = true; applyRegistry(i, p.action, height, units); }
+      return;
+    }
+    case "add_regulator":
+    case "remove_regulator":
+    case "set_threshold":
+    case "reject":
+    case "withdraw":
+      fail("regulator_signature", `${body.type} is not replayed by this verifier: it counts the genesis regulators only`, i);
+      return;
     case "issue_bill": {
       if (!sameBill(body)) fail("bill_id", `IssueBill of bill ${body.code}/${body.number}, the bundle is for ${bundle.bill.code}/${bundle.bill.number}`, i);
       if (replay.signed) fail("lifecycle_order", "the bill is issued a second time", i);
@@ -582,6 +663,7 @@ async function replayEntry(i, e, bundle, genesis, units, replay) {
       const u = units.get(body.issuer);
       if (!u) fail("issuer_registration", `${body.issuer} is not a registered issuing unit at height ${height}`, i);
       if (u.revokedAt !== null) fail("issuer_registration", `${body.issuer} was revoked at height ${u.revokedAt}`, i);
+      if (lapsed(u, e.header.time_ms)) fail("issuer_registration", `the qualification of ${body.issuer} lapsed before block ${height}`, i);
       if (!u.prefixes) fail("issuer_registration", `${body.issuer} is registered as a reimbursing unit, not an issuer`, i);
       if (!u.prefixes.some((p) => body.code.startsWith(p))) fail("issuer_registration", `${body.issuer} may not issue code ${body.code}`, i);
       const sig = await unitSignature(i, e, u.key, chainId, "issuer_signature");
@@ -604,6 +686,7 @@ async function replayEntry(i, e, bundle, genesis, units, replay) {
       if (!u) regErr(`${by} is not a registered unit at height ${height}`);
       if (u.revokedAt !== null) regErr(`${by} was revoked at height ${u.revokedAt}`);
       if ((u.prefixes !== null) !== issuerSide) regErr(`${by} is not registered for ${body.type}`);
+      if (lapsed(u, e.header.time_ms)) regErr(`the qualification of ${by} lapsed before block ${height}`);
       await unitSignature(i, e, u.key, chainId, "unit_signature");
       if (replay.history.length > 64) fail("lifecycle_order", "more than 64 changes of one bill", i);
       const matches = body.check_code === undefined || body.check_code === replay.signed.checkCode;
