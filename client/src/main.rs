@@ -227,9 +227,15 @@ struct InitArgs {
     /// Validators.
     #[arg(long)]
     validators: u32,
-    /// Observer nodes.
+    /// Observer nodes. Each is named in the genesis as a regulator's observer (observer
+    /// i belongs to regulator i mod the number of regulators), so it co-signs the
+    /// checkpoints it re-executes, unless `--plain-observers`.
     #[arg(long, default_value_t = 0)]
     observers: u32,
+    /// Make the observers plain observers, belonging to no regulator (they co-sign
+    /// nothing).
+    #[arg(long)]
+    plain_observers: bool,
     /// The folder to write into.
     #[arg(long)]
     out: PathBuf,
@@ -591,6 +597,7 @@ fn genesis_init(cli: &Cli, a: &InitArgs) -> Result<Outcome> {
         chain_id: a.chain_id.clone(),
         validators: a.validators,
         observers: a.observers,
+        regulator_observers: !a.plain_observers,
         issuers: a.issuers,
         reimbursers: a.reimbursers,
         regulators: a.regulators,
