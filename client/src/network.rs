@@ -428,10 +428,7 @@ mod tests {
             genesis.observers[0].regulator,
             Some(genesis.regulators.keys[0].public_key)
         );
-        assert_eq!(
-            ebill_types::checkpoint::Witnesses::of(&genesis).len(),
-            1
-        );
+        assert_eq!(ebill_types::checkpoint::Witnesses::of(&genesis).len(), 1);
         assert_eq!(genesis.issuers.len(), 2);
         assert_eq!(genesis.regulators.threshold, 2);
         assert_eq!(out.nodes.len(), 5);

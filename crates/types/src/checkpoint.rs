@@ -267,7 +267,9 @@ impl Witnesses {
 
     /// The witness whose observer key is `key`.
     pub fn by_key(&self, key: &PublicKey) -> Option<&Witness> {
-        self.by_id.get(&KeyId::of(key)).filter(|w| w.observer_key == *key)
+        self.by_id
+            .get(&KeyId::of(key))
+            .filter(|w| w.observer_key == *key)
     }
 
     /// How many.
@@ -473,7 +475,10 @@ impl CheckpointBook {
             for b in &witnessed[i + 1..] {
                 let known = self.conflicts.iter().any(|c| {
                     c.height == height && {
-                        let pair = (c.first.checkpoint.block_hash, c.second.checkpoint.block_hash);
+                        let pair = (
+                            c.first.checkpoint.block_hash,
+                            c.second.checkpoint.block_hash,
+                        );
                         pair == (*a, *b) || pair == (*b, *a)
                     }
                 });

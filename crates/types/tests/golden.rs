@@ -481,9 +481,53 @@ fn checkpoint_and_cosignature() {
         Checkpoint::from_canonical_bytes(&checkpoint.to_canonical_bytes()).as_ref(),
         Ok(&checkpoint)
     );
+    // The bundle format: a version 2 bundle and the same as version 3 with this
+    // co-signature (bytes only: no entries, a placeholder state record and proof).
+    let header = Header {
+        chain_id: CHAIN_ID.into(),
+        height: 7,
+        prev_hash: Hash32::digest(b"block 6"),
+        time_ms: 1_000,
+        proposer: 0,
+        tx_root: Hash32::ZERO,
+        tx_count: 0,
+        validator_set_hash: genesis.validator_set().unwrap().hash(),
+        state_root: Hash32::digest(b"state 7"),
+    };
+    let mut bundle = ebill_types::proof::ProofBundle {
+        version: 2,
+        chain_id: CHAIN_ID.into(),
+        genesis_hash: genesis.hash(),
+        bill: example_bill_id(),
+        entries: Vec::new(),
+        state: Some(ebill_types::proof::StateEvidence {
+            certificate: CommitCertificate {
+                height: 7,
+                round: 0,
+                block: header.hash(),
+                signatures: Vec::new(),
+            },
+            header: header.clone(),
+            record: vec![1, 2],
+            proof: vec![3],
+        }),
+        witnesses: Vec::new(),
+    };
+    let v2 = bundle.to_bytes();
+    bundle.version = 3;
+    bundle.witnesses = vec![Checkpoint::of(&header).cosign(&witness)];
+    let v3 = bundle.to_bytes();
+    assert_eq!(
+        ebill_types::proof::ProofBundle::from_bytes(&v3).as_ref(),
+        Ok(&bundle)
+    );
+    assert_eq!(&v3[v2.len()..v2.len() + 4], &1u32.to_be_bytes());
     check_vector(
         "checkpoint.json",
         &json!({
+            "bundle_v2": hx(&v2),
+            "bundle_v3": hx(&v3),
+            "bundle_v3_json": serde_json::to_value(&bundle).unwrap(),
             "checkpoint": serde_json::to_value(&checkpoint).unwrap(),
             "signing_bytes": hx(&checkpoint.signing_bytes()),
             "witness_public_key": witness.public().to_hex(),
