@@ -626,7 +626,8 @@ fn json_field_tamperings_fail_naming_the_link() {
         (
             "witnesses in a version 1 bundle",
             Box::new(|v| {
-                v["witnesses"] = serde_json::json!([{"key_id": "00000000", "signature": "00".repeat(64)}]);
+                v["witnesses"] =
+                    serde_json::json!([{"key_id": "00000000", "signature": "00".repeat(64)}]);
             }),
             Link::Version,
         ),
