@@ -195,6 +195,13 @@ enum Command {
         /// refused too).
         #[arg(long)]
         max_age: Option<u64>,
+        /// Require valid co-signatures of at least this many distinct regulators'
+        /// observers (witnesses named in the genesis) on the bundle's state checkpoint:
+        /// each says that observer re-executed the chain up to that block. A forged,
+        /// unknown or repeated co-signature does not count and is named. A version 1 or
+        /// 2 bundle, or an absence proof, carries none and is refused.
+        #[arg(long, value_name = "K")]
+        witnesses: Option<usize>,
     },
     /// The node's status.
     Status,
@@ -227,9 +234,15 @@ struct InitArgs {
     /// Validators.
     #[arg(long)]
     validators: u32,
-    /// Observer nodes.
+    /// Observer nodes. Each is named in the genesis as a regulator's observer (observer
+    /// i belongs to regulator i mod the number of regulators), so it co-signs the
+    /// checkpoints it re-executes, unless `--plain-observers`.
     #[arg(long, default_value_t = 0)]
     observers: u32,
+    /// Make the observers plain observers, belonging to no regulator (they co-sign
+    /// nothing).
+    #[arg(long)]
+    plain_observers: bool,
     /// The folder to write into.
     #[arg(long)]
     out: PathBuf,
@@ -492,6 +505,7 @@ fn run(cli: &Cli) -> Result<Outcome> {
             genesis,
             min_height,
             max_age,
+            witnesses,
         } => verify_proof(
             cli,
             bundle,
@@ -500,6 +514,7 @@ fn run(cli: &Cli) -> Result<Outcome> {
                 min_height: *min_height,
                 max_age_s: *max_age,
             },
+            *witnesses,
         ),
         Command::Status => status(cli),
         Command::Block { height } => block(cli, height),
@@ -591,6 +606,7 @@ fn genesis_init(cli: &Cli, a: &InitArgs) -> Result<Outcome> {
         chain_id: a.chain_id.clone(),
         validators: a.validators,
         observers: a.observers,
+        regulator_observers: !a.plain_observers,
         issuers: a.issuers,
         reimbursers: a.reimbursers,
         regulators: a.regulators,
@@ -1261,10 +1277,17 @@ fn verify_proof(
     bundle_path: &Path,
     genesis_path: &Path,
     freshness: Freshness,
+    witnesses: Option<usize>,
 ) -> Result<Outcome> {
     let genesis = files::read_genesis(genesis_path)?;
     let bytes = files::read_bounded(bundle_path)?;
     if is_absence_proof(&bytes) {
+        if let Some(k) = witnesses {
+            return Err(CliError::argument(format!(
+                "--witnesses {k}: an absence proof carries no witnesses' co-signatures"
+            ))
+            .into());
+        }
         let checked = AbsenceProof::decode_any(&bytes).and_then(|p| verify_absence(&p, &genesis));
         return match checked {
             Ok(v) => Ok(report_absence(cli, &v, freshness)),
@@ -1288,6 +1311,11 @@ fn verify_proof(
         }
         return Ok(Outcome::Failure);
     }
+    if let Some(k) = witnesses
+        && let Err(e) = ebill_types::proof::require_witnesses(&v, k)
+    {
+        return Ok(report_broken(cli, &e));
+    }
     let bill = &v.bill.bill;
     if cli.json {
         print_json(&json!({
@@ -1308,6 +1336,7 @@ fn verify_proof(
             "height": v.height,
             "history": v.history,
             "entries": v.entries,
+            "witnesses": v.witnesses,
         }));
     } else {
         println!(
@@ -1335,6 +1364,25 @@ fn verify_proof(
                 s.by,
                 s.height
             );
+        }
+        match &v.witnesses {
+            None => println!("  witnesses none (a version 1 or 2 bundle carries no witnesses)"),
+            Some(w) => {
+                println!(
+                    "  witnesses {} valid co-signature(s) of regulators' observers on height {}",
+                    w.counted.len(),
+                    w.checkpoint.height
+                );
+                for c in &w.counted {
+                    println!("  - {} ({}), key id {}", c.observer, c.regulator, c.key_id);
+                }
+                for r in &w.refused {
+                    println!(
+                        "  - co-signature {} (key id {}) does not count: {}",
+                        r.index, r.key_id, r.reason
+                    );
+                }
+            }
         }
     }
     Ok(Outcome::Success)

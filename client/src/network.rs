@@ -47,6 +47,9 @@ pub struct Plan {
     pub validators: u32,
     /// Observer nodes.
     pub observers: u32,
+    /// Whether each observer belongs to a regulator (observer i to regulator i mod the
+    /// number of regulators) and so co-signs checkpoints.
+    pub regulator_observers: bool,
     /// Issuing units.
     pub issuers: u32,
     /// Reimbursing units.
@@ -276,9 +279,15 @@ pub fn init(
         observers: nodes
             .iter()
             .filter(|n| n.role == "observer")
-            .map(|n| Observer {
+            .enumerate()
+            .map(|(i, n)| Observer {
                 name: n.name.clone(),
                 public_key: n.key.public(),
+                regulator: plan
+                    .regulator_observers
+                    .then(|| regulators.get(i % regulators.len().max(1)))
+                    .flatten()
+                    .map(Keypair::public),
             })
             .collect(),
         regulators: Regulators {
@@ -392,6 +401,7 @@ mod tests {
             chain_id: "ebill-local".into(),
             validators,
             observers,
+            regulator_observers: true,
             issuers: 2,
             reimbursers: 1,
             regulators: 3,
@@ -413,6 +423,12 @@ mod tests {
         assert_eq!(genesis.chain_id, "ebill-local");
         assert_eq!(genesis.validators.len(), 4);
         assert_eq!(genesis.observers.len(), 1);
+        // Observers are regulators' observers by default.
+        assert_eq!(
+            genesis.observers[0].regulator,
+            Some(genesis.regulators.keys[0].public_key)
+        );
+        assert_eq!(ebill_types::checkpoint::Witnesses::of(&genesis).len(), 1);
         assert_eq!(genesis.issuers.len(), 2);
         assert_eq!(genesis.regulators.threshold, 2);
         assert_eq!(out.nodes.len(), 5);

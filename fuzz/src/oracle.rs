@@ -23,13 +23,13 @@
 
 use std::collections::BTreeSet;
 
-use ebill_types::proof::{BUNDLE_VERSION, BUNDLE_VERSION_1, ProofBundle, Verified};
+use ebill_types::proof::{BUNDLE_VERSION, BUNDLE_VERSION_1, BUNDLE_VERSION_2, ProofBundle, Verified};
 
 use crate::reference::Reference;
 
 /// Why a bundle that verified should not have, or `None` if it is justified.
 pub fn unjustified(r: &Reference, m: &ProofBundle) -> Option<String> {
-    if m.version != BUNDLE_VERSION && m.version != BUNDLE_VERSION_1 {
+    if ![BUNDLE_VERSION_1, BUNDLE_VERSION_2, BUNDLE_VERSION].contains(&m.version) {
         return Some(format!("version {}", m.version));
     }
     // The reference chain's headers have a zero state root (see `crate::reference`): no

@@ -146,6 +146,7 @@ fn bundle_of(genesis: &Genesis, bill: BillId, entries: Vec<ProvedTx>) -> ProofBu
         bill,
         entries,
         state: None,
+        witnesses: Vec::new(),
     }
 }
 
@@ -254,6 +255,7 @@ fn build() -> Reference {
             bill,
             entries: Vec::new(),
             state: None,
+            witnesses: Vec::new(),
         },
         other_bundles: Vec::new(),
     };

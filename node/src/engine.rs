@@ -8,8 +8,11 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
+use ebill_api::Backend as _;
 use ebill_api::Rejection;
+use ebill_engine::witness::Witness;
 use ebill_engine::{Engine, EngineError, EngineSetup, Input, Output};
+use ebill_types::checkpoint::Checkpoint;
 use ebill_types::{Block, Hash32};
 use tracing::{error, info};
 
@@ -41,6 +44,8 @@ pub struct EngineHost {
     shared: Arc<Shared>,
     out: Option<Arc<OutboundQueue>>,
     epoch: Instant,
+    /// This observer's co-signing key, if the genesis names it a regulator's observer.
+    witness: Option<Witness>,
 }
 
 impl EngineHost {
@@ -50,6 +55,7 @@ impl EngineHost {
         setup: EngineSetup,
         shared: Arc<Shared>,
         out: Option<Arc<OutboundQueue>>,
+        witness: Option<Witness>,
     ) -> Result<Self, EngineError> {
         let epoch = Instant::now();
         let (engine, first) = Engine::start(setup, 0, wall_ms())?;
@@ -58,6 +64,7 @@ impl EngineHost {
             shared,
             out,
             epoch,
+            witness,
         };
         host.carry_out(first);
         Ok(host)
@@ -99,13 +106,33 @@ impl EngineHost {
                         out.send(Outbound::Engine(m));
                     }
                 }
-                Output::Committed(c) => self
-                    .shared
-                    .on_committed(c.certified.block.header.height, &c.changes.txs),
+                Output::Committed(c) => {
+                    let header = &c.certified.block.header;
+                    self.shared.on_committed(header.height, &c.changes.txs);
+                    self.shared.note_final(&Checkpoint::of(header));
+                    self.cosign(header);
+                }
                 Output::Dropped { id, error } => self.shared.on_dropped(id, Rejection::from(error)),
                 // Logged by the engine; nothing else acts on it yet.
                 Output::Evidence(_) => {}
             }
+        }
+    }
+}
+
+impl EngineHost {
+    /// A witness co-signs a block it committed (so re-executed to its state root): the
+    /// record of what it signs is in the store before the co-signature leaves.
+    fn cosign(&self, header: &ebill_types::Header) {
+        let Some(w) = &self.witness else { return };
+        match w.cosign(self.shared.store().as_ref(), header) {
+            Ok((checkpoint, cosig)) => {
+                self.shared.on_own_cosignature(checkpoint.clone(), cosig);
+                if let Some(out) = &self.out {
+                    out.send(Outbound::Cosignature(checkpoint, cosig));
+                }
+            }
+            Err(e) => error!(height = header.height, "not co-signing: {e}"),
         }
     }
 }

@@ -89,7 +89,14 @@ pub async fn run(cfg: NodeConfig) -> Result<()> {
             ..EngineConfig::default()
         },
     };
-    let host = EngineHost::start(setup, Arc::clone(&shared), outbound)?;
+    let witness = match role {
+        Role::Observer => ebill_engine::witness::Witness::of(&cfg.genesis, &cfg.key),
+        Role::Validator => None,
+    };
+    if witness.is_some() {
+        info!("this observer is a regulator's witness: it co-signs the checkpoints it re-executes");
+    }
+    let host = EngineHost::start(setup, Arc::clone(&shared), outbound, witness)?;
     shared.connect_engine(engine_tx.clone());
     let engine_thread = Some(engine::spawn(host, engine_rx)?);
 

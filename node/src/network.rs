@@ -6,6 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ebill_types::SignedTx;
+use ebill_types::checkpoint::{Checkpoint, Cosignature};
 use tokio::sync::mpsc;
 
 /// Messages for the network.
@@ -15,6 +16,8 @@ pub enum Outbound {
     Engine(ebill_engine::Outbound),
     /// Admitted transactions, for the other nodes' mempools.
     Txs(Vec<SignedTx>),
+    /// This witness's co-signature of a checkpoint, for every node.
+    Cosignature(Checkpoint, Cosignature),
 }
 
 /// Most messages queued for the network.

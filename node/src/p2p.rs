@@ -54,10 +54,11 @@ pub async fn start(
     let (client, events, event_loop) = ebill_net::start(cfg).await?;
     info!(peer_id = %client.local_peer_id(), "p2p started");
     let out_task = tokio::spawn(carry_out(client.clone(), outbound, engine.clone()));
+    let resend_task = tokio::spawn(resend_cosignature(client.clone(), Arc::clone(&shared)));
     let in_task = tokio::spawn(carry_in(client.clone(), events, shared, store, engine));
     Ok(P2p {
         client,
-        tasks: vec![out_task, in_task],
+        tasks: vec![out_task, in_task, resend_task],
         event_loop,
     })
 }
@@ -82,6 +83,22 @@ fn pick_peer(client: &Client, turn: &AtomicUsize) -> Option<PeerId> {
     peers.get(i).copied()
 }
 
+/// How often a witness re-sends its latest co-signature, for nodes that missed it
+/// (started later, or restarted: a node keeps co-signatures in memory only).
+const COSIGNATURE_RESEND_MS: u64 = 2_000;
+
+async fn resend_cosignature(client: Client, shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_millis(COSIGNATURE_RESEND_MS));
+    loop {
+        every.tick().await;
+        if let Some((checkpoint, cosig)) = shared.own_cosignature()
+            && let Err(e) = client.publish_cosignature(&checkpoint, &cosig).await
+        {
+            debug!("re-send co-signature: {e}");
+        }
+    }
+}
+
 async fn carry_out(
     client: Client,
     mut outbound: mpsc::Receiver<Outbound>,
@@ -100,6 +117,11 @@ async fn carry_out(
                 };
                 if let Err(e) = client.publish_consensus(m).await {
                     debug!("publish consensus: {e}");
+                }
+            }
+            Outbound::Cosignature(checkpoint, cosig) => {
+                if let Err(e) = client.publish_cosignature(&checkpoint, &cosig).await {
+                    debug!("publish co-signature: {e}");
                 }
             }
             Outbound::Txs(txs) => {
@@ -190,6 +212,11 @@ async fn carry_in(
                 };
                 let _ = engine.send(ToEngine::Input(Input::Consensus { msg, block }));
             }
+            NetEvent::Cosignature {
+                checkpoint,
+                cosignature,
+                ..
+            } => shared.on_cosignature(&checkpoint, &cosignature),
             NetEvent::BlockAnnounced { block, cert, .. } => {
                 let _ = engine.send(ToEngine::Input(Input::Blocks(vec![certified((
                     block, cert,

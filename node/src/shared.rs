@@ -12,6 +12,7 @@ use ebill_engine::mempool::{Insert, Mempool, lock};
 use ebill_engine::verify::{available_cores, preverify_parallel};
 use ebill_ledger::{Context, ErrorCode, Executor, Prepared, TxError, TxLocation};
 use ebill_store::Store;
+use ebill_types::checkpoint::{Added, Checkpoint, CheckpointBook, Cosignature};
 use ebill_types::{Actor, Auth, CreditCode, Genesis, PublicKey, Signature, SignedTx, TxId};
 use tokio::sync::oneshot;
 
@@ -78,6 +79,10 @@ pub struct Shared {
     net_client: Mutex<Option<ebill_net::Client>>,
     /// The engine's consensus counters, published after each of its steps.
     consensus_stats: Mutex<Option<ebill_consensus::Stats>>,
+    /// Witnesses' co-signatures of checkpoints, and conflicts.
+    checkpoints: Mutex<CheckpointBook>,
+    /// This node's own latest co-signature, if it is a witness (re-sent now and then).
+    own_cosignature: Mutex<Option<(Checkpoint, Cosignature)>>,
 }
 
 impl Shared {
@@ -90,7 +95,6 @@ impl Shared {
     ) -> Self {
         let height = store.tip().ok().flatten().map(|t| t.height).unwrap_or(0);
         Self {
-            genesis,
             store,
             role,
             mempool,
@@ -105,6 +109,9 @@ impl Shared {
             network: Mutex::new(None),
             net_client: Mutex::new(None),
             consensus_stats: Mutex::new(None),
+            checkpoints: Mutex::new(CheckpointBook::new(&genesis)),
+            own_cosignature: Mutex::new(None),
+            genesis,
         }
     }
 
@@ -169,6 +176,45 @@ impl Shared {
                     let _ = w.send(TxOutcome::Committed(at));
                 }
             }
+        }
+    }
+
+    /// Called by the engine host after a block is stored: its checkpoint is final here.
+    pub(crate) fn note_final(&self, checkpoint: &Checkpoint) {
+        let mut book = lock(&self.checkpoints);
+        let before = book.conflicts().len();
+        book.note_final(checkpoint);
+        if book.conflicts().len() > before {
+            tracing::error!(
+                height = checkpoint.height,
+                "CONFLICT: a witness co-signed another block than the one final here"
+            );
+        }
+    }
+
+    /// This node's own co-signature, as a witness: kept, and re-sent now and then.
+    pub(crate) fn on_own_cosignature(&self, checkpoint: Checkpoint, cosig: Cosignature) {
+        self.on_cosignature(&checkpoint, &cosig);
+        *lock(&self.own_cosignature) = Some((checkpoint, cosig));
+    }
+
+    /// This node's latest co-signature, if it is a witness that signed one.
+    pub fn own_cosignature(&self) -> Option<(Checkpoint, Cosignature)> {
+        lock(&self.own_cosignature).clone()
+    }
+
+    /// A witness's co-signature from the network (or this node's own): verified and
+    /// kept; a conflict it makes is logged and kept as evidence.
+    pub fn on_cosignature(&self, checkpoint: &Checkpoint, cosig: &Cosignature) {
+        match lock(&self.checkpoints).add(checkpoint, cosig) {
+            Ok(Added::Conflict) => tracing::error!(
+                height = checkpoint.height,
+                block = %checkpoint.block_hash,
+                witness = %cosig.key_id,
+                "CONFLICT: two blocks at one height are co-signed or final"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(height = checkpoint.height, "co-signature refused: {e}"),
         }
     }
 
@@ -483,6 +529,19 @@ impl Backend for Shared {
             dropped: self.dropped_counts(),
             net: self.net_counts(),
             consensus: self.consensus_counts(),
+        }
+    }
+
+    fn cosignatures(&self, checkpoint: &Checkpoint) -> Vec<Cosignature> {
+        lock(&self.checkpoints).cosignatures(checkpoint)
+    }
+
+    fn checkpoints(&self) -> ebill_api::CheckpointsView {
+        let book = lock(&self.checkpoints);
+        ebill_api::CheckpointsView {
+            latest: book.latest_cosigned(),
+            conflicts: book.conflicts().to_vec(),
+            conflicts_dropped: book.conflicts_dropped,
         }
     }
 }

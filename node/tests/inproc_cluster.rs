@@ -104,7 +104,7 @@ impl Cluster {
                 verify_cores: 2,
             },
         };
-        let host = EngineHost::start(setup, Arc::clone(&shared), Some(out)).unwrap();
+        let host = EngineHost::start(setup, Arc::clone(&shared), Some(out), None).unwrap();
         let (tx, rx) = mpsc::channel();
         shared.connect_engine(tx.clone());
         let handle = ebill_node::engine::spawn(host, rx).unwrap();
@@ -181,6 +181,11 @@ fn deliver(msg: Outbound, peers: &[(usize, MemberLink)], me: Option<&MemberLink>
         Outbound::Txs(txs) => {
             for (_, p) in peers {
                 p.shared.admit_from_peer(txs.clone());
+            }
+        }
+        Outbound::Cosignature(checkpoint, cosig) => {
+            for (_, p) in peers {
+                p.shared.on_cosignature(&checkpoint, &cosig);
             }
         }
         Outbound::Engine(EngineOut::Announce(cb)) => {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ebill_ledger::{ErrorCode, TxError, TxLocation};
 use ebill_store::Store;
+use ebill_types::checkpoint::{Checkpoint, Conflict, Cosignature, CosignedCheckpoint};
 use ebill_types::{Genesis, SignedTx, TxId};
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -173,4 +174,26 @@ pub trait Backend: Send + Sync + 'static {
     fn syncing(&self) -> bool;
     /// Counters for `/metrics`.
     fn metrics(&self) -> NodeMetrics;
+    /// The witnesses' co-signatures this node holds for `checkpoint` (empty if none,
+    /// and on a backend that keeps none).
+    fn cosignatures(&self, checkpoint: &Checkpoint) -> Vec<Cosignature> {
+        let _ = checkpoint;
+        Vec::new()
+    }
+    /// The newest checkpoint final here that a witness co-signed, and the conflicts on
+    /// record ([`ebill_types::checkpoint::CheckpointBook`]).
+    fn checkpoints(&self) -> CheckpointsView {
+        CheckpointsView::default()
+    }
+}
+
+/// What a node holds of the witnesses' co-signatures.
+#[derive(Clone, Debug, Default)]
+pub struct CheckpointsView {
+    /// The newest checkpoint final here that a witness co-signed.
+    pub latest: Option<CosignedCheckpoint>,
+    /// Conflicting checkpoints on record (evidence).
+    pub conflicts: Vec<Conflict>,
+    /// Conflicts seen after the record was full.
+    pub conflicts_dropped: u64,
 }

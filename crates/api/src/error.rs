@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | 400 | the request is malformed | `malformed_json`, `invalid_json`, `invalid_tx`, `invalid_query`, `invalid_path`, `missing_check_code`, ... |
 //! | 403 | the signer may not do this | `unit_revoked`, `wrong_role`, `not_bill_issuer` |
-//! | 404 | no such thing (or a wrong check code: the same answer) | `bill_not_found`, `tx_not_found`, `block_not_found`, `not_found` |
+//! | 404 | no such thing (or a wrong check code: the same answer) | `bill_not_found`, `tx_not_found`, `block_not_found`, `checkpoint_not_found`, `not_found` |
 //! | 409 | conflicts with the committed state | `bill_exists`, `duplicate_tx`, `already_reimbursed`, `locked_by_other`, ... |
 //! | 413 | too large | `body_too_large`, `batch_too_large` |
 //! | 415 | not JSON | `unsupported_media_type` |
@@ -62,6 +62,8 @@ pub mod codes {
     pub const TX_NOT_FOUND: &str = "tx_not_found";
     /// No such block.
     pub const BLOCK_NOT_FOUND: &str = "block_not_found";
+    /// No checkpoint final here is co-signed by a regulator's observer yet.
+    pub const CHECKPOINT_NOT_FOUND: &str = "checkpoint_not_found";
     /// `?wait=commit` ran out of time; the transaction may still commit.
     pub const TIMEOUT: &str = "timeout";
     /// The node is shutting down.

@@ -37,7 +37,8 @@ use std::time::Duration;
 
 pub use admin::admin_router;
 pub use backend::{
-    AdmissionCode, Backend, NodeMetrics, RejectCode, Rejection, Role, TxOutcome, TxStatus,
+    AdmissionCode, Backend, CheckpointsView, NodeMetrics, RejectCode, Rejection, Role, TxOutcome,
+    TxStatus,
 };
 pub use error::ApiError;
 pub use server::{LimitError, ServerLimits, serve_with};

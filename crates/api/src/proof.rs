@@ -7,7 +7,7 @@
 //! that acted on the bill, so that the key valid at each height is proved too.
 //! [`ebill_types::proof::verify_bundle`] checks it offline against the genesis.
 //!
-//! It also holds the bill's state proof (bundle version 2): the bill's record in the
+//! It also holds the bill's state proof (bundle versions 2 and 3): the bill's record in the
 //! state tree with its path to the state root of the latest final header, and that
 //! header's certificate, read so that record, path and header belong together.
 //!
@@ -253,6 +253,9 @@ pub fn build_bundle_with(
         bill: *bill,
         entries,
         state: Some(state),
+        // The witnesses' co-signatures are the node's, not the store's: the caller adds
+        // them ([`crate::Backend::cosignatures`]).
+        witnesses: Vec::new(),
     })
 }
 

@@ -687,3 +687,109 @@ async fn proof_bundle_verifies_offline() {
     .await
     .assert_error(StatusCode::BAD_REQUEST, "missing_check_code");
 }
+
+/// Version 3 bundles carry the witnesses' co-signatures of their state checkpoint;
+/// `require_witnesses` counts distinct valid ones and names those that do not count;
+/// `?version=2` gives the same bundle without them, which says it carries no witnesses.
+#[tokio::test]
+async fn proof_bundles_carry_witness_cosignatures() {
+    use ebill_types::checkpoint::{Checkpoint, KeyId};
+    use ebill_types::proof::{Link, ProofBundle, require_witnesses, verify_bundle};
+
+    let b = TestBackend::with_witnesses();
+    let app = router(b.clone());
+    let tx = issue(70, 990);
+    let sb = signed_bill(&tx);
+    post_json(&app, "/v1/txs", to_json(&tx)).await;
+    let uri = format!(
+        "/v1/bills/{}/{}/proof?check_code={}",
+        sb.bill.code, sb.bill.number, sb.check_code
+    );
+    let a = get(&app, &uri).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let bundle = ProofBundle::from_json(&a.text()).unwrap();
+    assert_eq!(bundle.version, 3);
+    assert_eq!(bundle.witnesses.len(), 2);
+    let state = bundle.state.as_ref().unwrap();
+    let checkpoint = Checkpoint::of(&state.header);
+    let v = verify_bundle(&bundle, b.genesis()).unwrap();
+    let report = v.witnesses.clone().unwrap();
+    assert_eq!(report.checkpoint, checkpoint);
+    assert_eq!(report.counted.len(), 2);
+    assert!(report.refused.is_empty());
+    assert_eq!(require_witnesses(&v, 2), Ok(()));
+    let e = require_witnesses(&v, 3).unwrap_err();
+    assert_eq!(e.link, Link::Witnesses);
+
+    // The binary form carries them too.
+    let a = get(&app, &format!("{uri}&format=binary")).await;
+    assert_eq!(ProofBundle::from_bytes(&a.body).unwrap(), bundle);
+
+    // A forged co-signature (witness 1's key id, witness 0's signature) and a repeated
+    // one do not count, and the error names both.
+    let mut forged = bundle.clone();
+    forged.witnesses[1].signature = forged.witnesses[0].signature;
+    forged.witnesses.push(bundle.witnesses[0]);
+    let v = verify_bundle(&forged, b.genesis()).unwrap();
+    let report = v.witnesses.clone().unwrap();
+    assert_eq!(report.counted.len(), 1);
+    let codes: Vec<&str> = report.refused.iter().map(|r| r.code).collect();
+    assert_eq!(codes, ["bad_signature", "duplicate"]);
+    let e = require_witnesses(&v, 2).unwrap_err();
+    assert_eq!(e.code(), "witnesses");
+    let key1 = KeyId::of(&b.witness_keys[1].public()).to_hex();
+    assert!(e.reason.contains(&key1), "{e}");
+    assert!(
+        e.reason.contains("co-signature 1") && e.reason.contains("co-signature 2"),
+        "{e}"
+    );
+    assert!(e.reason.contains("duplicate"), "{e}");
+    // A key that is no witness.
+    let mut stranger = bundle.clone();
+    stranger.witnesses = vec![checkpoint.cosign(&ebill_types::dev::dev_key("observer", 9))];
+    let v = verify_bundle(&stranger, b.genesis()).unwrap();
+    assert_eq!(v.witnesses.unwrap().refused[0].code, "unknown_witness");
+
+    // Version 2: no witnesses, and says so.
+    let a = get(&app, &format!("{uri}&version=2")).await;
+    let v2 = ProofBundle::from_json(&a.text()).unwrap();
+    assert_eq!(v2.version, 2);
+    assert!(v2.witnesses.is_empty());
+    let v = verify_bundle(&v2, b.genesis()).unwrap();
+    assert!(v.witnesses.is_none());
+    let e = require_witnesses(&v, 1).unwrap_err();
+    assert!(e.reason.contains("carries no witnesses"), "{e}");
+    // A version 2 bundle with witnesses is refused.
+    let mut bad = v2.clone();
+    bad.witnesses = bundle.witnesses.clone();
+    assert_eq!(
+        verify_bundle(&bad, b.genesis()).unwrap_err().link,
+        Link::Version
+    );
+    get(&app, &format!("{uri}&version=4"))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, "invalid_query");
+
+    // The newest co-signed checkpoint, with its certificate and co-signatures.
+    let a = get(&app, "/v1/checkpoints/latest").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let j = a.json();
+    assert_eq!(j["checkpoint"]["height"], checkpoint.height);
+    assert_eq!(
+        j["checkpoint"]["block_hash"],
+        checkpoint.block_hash.to_hex()
+    );
+    assert_eq!(j["certificate"]["block"], checkpoint.block_hash.to_hex());
+    assert_eq!(j["cosignatures"].as_array().unwrap().len(), 2);
+    assert!(j["cosignatures"][0]["regulator"].as_str().is_some());
+    assert_eq!(j["witnesses_in_genesis"], 2);
+    assert_eq!(j["conflicts"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn no_checkpoint_before_a_witness_cosigns() {
+    let (_b, app) = app();
+    get(&app, "/v1/checkpoints/latest")
+        .await
+        .assert_error(StatusCode::NOT_FOUND, "checkpoint_not_found");
+}

@@ -19,7 +19,8 @@
 //!
 //! An observer is an engine without consensus: it takes only certified blocks, checks
 //! each certificate against the genesis validator set, re-executes every transaction,
-//! and halts ([`EngineError::Mismatch`]) if anything does not hold.
+//! and halts ([`EngineError::Mismatch`]) if anything does not hold. A regulator's
+//! observer then co-signs the block's checkpoint ([`witness`]).
 
 mod block;
 mod engine;
@@ -27,6 +28,7 @@ mod io;
 pub mod mempool;
 pub mod verify;
 pub mod wal;
+pub mod witness;
 
 pub use block::{BlockRules, Built, ChainTip, DroppedTx, InvalidBlock, build_block, check_block};
 pub use engine::{Engine, EngineConfig, EngineError, EngineSetup, SYNC_BATCH_BLOCKS};

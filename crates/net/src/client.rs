@@ -13,7 +13,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::config::{Limits, RPC_SLACK_BYTES};
 use crate::error::NetError;
 use crate::gossip::{
-    Checker, ConsensusMsg, TopicKind, encode_announcement, encode_consensus, encode_tx_batches,
+    Checker, ConsensusMsg, TopicKind, encode_announcement, encode_consensus, encode_cosignature,
+    encode_tx_batches,
 };
 use crate::stats::{Counters, NetStats};
 use crate::sync::{SyncRequest, decode_block_response, decode_blocks_response};
@@ -113,11 +114,29 @@ impl Client {
         self.publish(TopicKind::Blocks, data).await
     }
 
+    /// Gossips a witness's co-signature of a checkpoint. Each call is distinct bytes
+    /// (a publish attempt counter, as for consensus messages), so a witness may re-send
+    /// its latest co-signature for nodes that missed it.
+    pub async fn publish_cosignature(
+        &self,
+        checkpoint: &ebill_types::checkpoint::Checkpoint,
+        cosignature: &ebill_types::checkpoint::Cosignature,
+    ) -> Result<(), NetError> {
+        let attempt = self
+            .shared
+            .publish_attempt
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let data = encode_cosignature(checkpoint, cosignature, attempt);
+        self.publish(TopicKind::Cosignatures, data).await
+    }
+
     async fn publish(&self, topic: TopicKind, data: Vec<u8>) -> Result<(), NetError> {
         let limits = self.limits();
         let max_bytes = match topic {
             TopicKind::Txs => limits.max_txs_gossip_bytes,
-            TopicKind::Consensus | TopicKind::Blocks => limits.max_gossip_bytes,
+            TopicKind::Consensus | TopicKind::Blocks | TopicKind::Cosignatures => {
+                limits.max_gossip_bytes
+            }
         } - RPC_SLACK_BYTES;
         if data.len() > max_bytes {
             return Err(NetError::TooLarge {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use ebill_types::checkpoint::Witnesses;
 use ebill_types::limits::{MAX_BLOCK_TXS, MAX_CHAIN_ID_BYTES, MAX_TX_BYTES, MAX_VALIDATORS};
 use ebill_types::{Genesis, ValidatorSet};
 use libp2p::{Multiaddr, PeerId};
@@ -56,6 +57,9 @@ pub struct NetConfig {
     /// The validator set: gossiped votes, proposals and certificates must verify
     /// against it before they are delivered or forwarded.
     pub validators: ValidatorSet,
+    /// The genesis regulators' observers: gossiped co-signatures must verify against
+    /// them.
+    pub witnesses: Witnesses,
     /// Most bytes of transactions in a block (genesis `max_block_bytes`).
     pub max_block_bytes: usize,
     /// Most transactions in a block (genesis `max_block_txs`).
@@ -95,6 +99,8 @@ pub struct Topics {
     pub consensus: bool,
     /// Committed blocks with their certificates.
     pub blocks: bool,
+    /// Witnesses' co-signatures of checkpoints (small; every node keeps them).
+    pub cosignatures: bool,
 }
 
 impl Topics {
@@ -103,6 +109,7 @@ impl Topics {
         txs: true,
         consensus: true,
         blocks: true,
+        cosignatures: true,
     };
     /// What a validator needs: transactions for its mempool, and consensus. It misses
     /// nothing without announcements: it decides the blocks they announce, and when it
@@ -111,6 +118,7 @@ impl Topics {
         txs: true,
         consensus: true,
         blocks: false,
+        cosignatures: true,
     };
     /// What an observer needs: committed blocks with their certificates. It takes part
     /// in no vote and keeps no mempool, so transactions and consensus messages (each
@@ -119,6 +127,7 @@ impl Topics {
         txs: false,
         consensus: false,
         blocks: true,
+        cosignatures: true,
     };
 }
 
@@ -148,6 +157,7 @@ impl NetConfig {
             peers,
             allowed,
             validators,
+            witnesses: Witnesses::of(genesis),
             max_block_bytes: genesis.params.max_block_bytes as usize,
             max_block_txs: genesis.params.max_block_txs as usize,
             max_tx_bytes: genesis.params.max_tx_bytes as usize,

@@ -39,6 +39,16 @@ pub enum NetEvent {
         /// Its commit certificate.
         cert: CommitCertificate,
     },
+    /// A witness's co-signature of a checkpoint, verified against the genesis
+    /// regulators' observers.
+    Cosignature {
+        /// The peer that published it (not necessarily the witness: relayed).
+        from: PeerId,
+        /// The checkpoint.
+        checkpoint: ebill_types::checkpoint::Checkpoint,
+        /// The co-signature.
+        cosignature: ebill_types::checkpoint::Cosignature,
+    },
     /// A peer asks for committed blocks from `from_height`; answer through `respond`.
     BlocksRequested {
         /// The peer asking.

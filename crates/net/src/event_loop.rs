@@ -96,7 +96,7 @@ pub(crate) struct EventLoop {
     gossip_peers: watch::Sender<BTreeSet<PeerId>>,
     request_timeout: Duration,
     targets: Vec<DialTarget>,
-    topics: [(TopicHash, TopicKind); 3],
+    topics: [(TopicHash, TopicKind); 4],
     verdict_tx: mpsc::Sender<Verdict>,
     verdict_rx: mpsc::Receiver<Verdict>,
     checks_in_flight: usize,
@@ -421,6 +421,11 @@ impl EventLoop {
                     Checked::Txs(txs) => NetEvent::Txs { from, txs },
                     Checked::Consensus(msg) => NetEvent::Consensus { from, msg },
                     Checked::Block(block, cert) => NetEvent::BlockAnnounced { from, block, cert },
+                    Checked::Cosignature(checkpoint, cosignature) => NetEvent::Cosignature {
+                        from,
+                        checkpoint,
+                        cosignature,
+                    },
                 });
             }
             Err(Refusal::Reject(reason)) => {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use ebill_types::checkpoint::{Checkpoint, Cosignature, Witnesses};
 use ebill_types::codec::{Canonical, DecodeError, Decoder, Encoder};
 use ebill_types::{
     Block, CommitCertificate, Hash32, Proposal, Signature, SignedProposal, SignedTx, SignedVote,
@@ -23,6 +24,8 @@ pub const TXS_DOMAIN: &str = "ebill/net/txs/v1";
 pub const CONSENSUS_DOMAIN: &str = "ebill/net/consensus/v2";
 /// Domain tag of a committed-block announcement.
 pub const BLOCK_DOMAIN: &str = "ebill/net/block/v1";
+/// Domain tag of a gossiped witness co-signature.
+pub const COSIGNATURE_DOMAIN: &str = "ebill/net/cosignature/v1";
 
 const TAG_PROPOSAL: u8 = 1;
 const TAG_VOTE: u8 = 2;
@@ -77,7 +80,7 @@ impl From<ebill_consensus::Message> for ConsensusMsg {
     }
 }
 
-/// The three gossip topics of a chain.
+/// The four gossip topics of a chain.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub(crate) enum TopicKind {
     /// Batches of signed transactions.
@@ -86,12 +89,18 @@ pub(crate) enum TopicKind {
     Consensus,
     /// Committed blocks with their certificates.
     Blocks,
+    /// Witnesses' co-signatures of checkpoints.
+    Cosignatures,
 }
 
 impl TopicKind {
     /// All topics.
-    pub(crate) const ALL: [TopicKind; 3] =
-        [TopicKind::Txs, TopicKind::Consensus, TopicKind::Blocks];
+    pub(crate) const ALL: [TopicKind; 4] = [
+        TopicKind::Txs,
+        TopicKind::Consensus,
+        TopicKind::Blocks,
+        TopicKind::Cosignatures,
+    ];
 
     /// Whether `topics` holds this topic.
     pub(crate) fn is_in(self, topics: &crate::config::Topics) -> bool {
@@ -99,6 +108,7 @@ impl TopicKind {
             TopicKind::Txs => topics.txs,
             TopicKind::Consensus => topics.consensus,
             TopicKind::Blocks => topics.blocks,
+            TopicKind::Cosignatures => topics.cosignatures,
         }
     }
 
@@ -108,6 +118,7 @@ impl TopicKind {
             TopicKind::Txs => "txs",
             TopicKind::Consensus => "consensus",
             TopicKind::Blocks => "blocks",
+            TopicKind::Cosignatures => "cosignatures",
         }
     }
 
@@ -117,6 +128,7 @@ impl TopicKind {
             TopicKind::Txs => 1,
             TopicKind::Consensus => 2,
             TopicKind::Blocks => 4,
+            TopicKind::Cosignatures => 8,
         }
     }
 
@@ -305,6 +317,49 @@ pub(crate) fn decode_announcement(
     Ok((block, cert))
 }
 
+/// The canonical envelope of a witness co-signature: `attempt` (outside every signed
+/// byte, as in [`encode_consensus`]), the checkpoint and the co-signature.
+pub(crate) fn encode_cosignature(
+    checkpoint: &Checkpoint,
+    cosignature: &Cosignature,
+    attempt: u64,
+) -> Vec<u8> {
+    let mut enc = Encoder::with_domain(COSIGNATURE_DOMAIN);
+    enc.u64(attempt);
+    checkpoint.encode_to(&mut enc);
+    cosignature.encode_to(&mut enc);
+    enc.finish()
+}
+
+/// Most bytes of a co-signature envelope: domain tag, attempt, a checkpoint with the
+/// longest chain id, key id and signature.
+pub(crate) const MAX_COSIGNATURE_ENVELOPE_BYTES: usize = 4
+    + COSIGNATURE_DOMAIN.len()
+    + 8
+    + 4
+    + ebill_types::limits::MAX_CHAIN_ID_BYTES
+    + 8
+    + 64
+    + 4
+    + 64;
+
+/// Decodes a co-signature envelope, strictly.
+pub(crate) fn decode_cosignature(data: &[u8]) -> Result<(Checkpoint, Cosignature), DecodeError> {
+    if data.len() > MAX_COSIGNATURE_ENVELOPE_BYTES {
+        return Err(DecodeError::TooLong {
+            what: "co-signature message",
+            len: data.len(),
+            max: MAX_COSIGNATURE_ENVELOPE_BYTES,
+        });
+    }
+    let mut dec = Decoder::with_domain(data, COSIGNATURE_DOMAIN)?;
+    let _attempt = dec.u64("publish attempt")?;
+    let checkpoint = Checkpoint::decode_from(&mut dec)?;
+    let cosignature = Cosignature::decode_from(&mut dec)?;
+    dec.finish()?;
+    Ok((checkpoint, cosignature))
+}
+
 /// A gossip message that passed its checks, ready for the application.
 #[derive(Debug)]
 pub(crate) enum Checked {
@@ -314,6 +369,8 @@ pub(crate) enum Checked {
     Consensus(ConsensusMsg),
     /// A committed block with its certificate.
     Block(Block, CommitCertificate),
+    /// A witness's co-signature of a checkpoint.
+    Cosignature(Checkpoint, Cosignature),
 }
 
 impl Checked {
@@ -332,7 +389,7 @@ impl Checked {
         match self {
             Checked::Txs(_) | Checked::Block(..) => false,
             Checked::Consensus(ConsensusMsg::Proposal { block, .. }) => block.is_none(),
-            Checked::Consensus(ConsensusMsg::Vote(_)) => true,
+            Checked::Consensus(ConsensusMsg::Vote(_)) | Checked::Cosignature(..) => true,
         }
     }
 }
@@ -354,6 +411,8 @@ pub(crate) enum Refusal {
 pub(crate) struct Checker {
     pub(crate) chain_id: String,
     pub(crate) validators: ValidatorSet,
+    /// The genesis regulators' observers, whose co-signatures are delivered.
+    pub(crate) witnesses: Witnesses,
     pub(crate) limits: Limits,
     /// Messages of this height and below are stale (set by the application).
     pub(crate) tip_height: Arc<AtomicU64>,
@@ -376,6 +435,19 @@ impl Checker {
                 let (block, cert) = decode_announcement(data, &self.limits).map_err(reject)?;
                 self.check_announcement(&block, &cert)?;
                 Ok(Checked::Block(block, cert))
+            }
+            TopicKind::Cosignatures => {
+                let (checkpoint, cosig) = decode_cosignature(data).map_err(reject)?;
+                if checkpoint.chain_id != self.chain_id {
+                    return Err(Refusal::Reject(format!(
+                        "co-signature of a checkpoint of chain {:?}",
+                        checkpoint.chain_id
+                    )));
+                }
+                checkpoint
+                    .verify_cosignature(&cosig, &self.witnesses)
+                    .map_err(|e| Refusal::Reject(format!("co-signature: {e}")))?;
+                Ok(Checked::Cosignature(checkpoint, cosig))
             }
         }
     }
@@ -480,6 +552,7 @@ mod tests {
         Checker {
             chain_id: CHAIN.into(),
             validators: g.validator_set().unwrap_or_else(|e| unreachable!("{e}")),
+            witnesses: Witnesses::of(&g),
             limits: crate::config::test_limits(),
             tip_height: Arc::new(AtomicU64::new(0)),
         }
@@ -644,6 +717,55 @@ mod tests {
         ));
         let weak = encode_announcement(&b, &sign(&[0, 1]));
         assert!(is_reject(c.check(TopicKind::Blocks, &weak)));
+    }
+
+    #[test]
+    fn cosignatures_must_be_a_genesis_witness_s_and_strictly_framed() {
+        let mut g = dev_genesis_with(CHAIN, 4);
+        g.observers = vec![ebill_types::genesis::Observer {
+            name: "witness".into(),
+            public_key: dev_key("observer", 0).public(),
+            regulator: Some(ebill_types::dev::dev_regulator_keys()[0].public()),
+        }];
+        let mut c = checker();
+        c.witnesses = Witnesses::of(&g);
+        let cp = Checkpoint {
+            chain_id: CHAIN.into(),
+            height: 3,
+            block_hash: Hash32([1; 32]),
+            state_root: Hash32([2; 32]),
+        };
+        let good = encode_cosignature(&cp, &cp.cosign(&dev_key("observer", 0)), 7);
+        assert!(matches!(
+            c.check(TopicKind::Cosignatures, &good),
+            Ok(Checked::Cosignature(..))
+        ));
+        assert!(Checked::Cosignature(cp.clone(), cp.cosign(&dev_key("observer", 0))).relayed());
+        // Signed by a key that is no witness, or forged under the witness's key id.
+        let stranger = encode_cosignature(&cp, &cp.cosign(&dev_key("observer", 1)), 7);
+        assert!(is_reject(c.check(TopicKind::Cosignatures, &stranger)));
+        let mut forged = cp.cosign(&dev_key("observer", 1));
+        forged.key_id = ebill_types::checkpoint::KeyId::of(&dev_key("observer", 0).public());
+        assert!(is_reject(c.check(
+            TopicKind::Cosignatures,
+            &encode_cosignature(&cp, &forged, 7)
+        )));
+        // Another chain's checkpoint.
+        let mut other = cp.clone();
+        other.chain_id = "other".into();
+        let signed = encode_cosignature(&other, &other.cosign(&dev_key("observer", 0)), 7);
+        assert!(is_reject(c.check(TopicKind::Cosignatures, &signed)));
+        // Framing: a trailing byte, a truncation, too long.
+        let mut long = good.clone();
+        long.push(0);
+        assert!(is_reject(c.check(TopicKind::Cosignatures, &long)));
+        assert!(is_reject(
+            c.check(TopicKind::Cosignatures, &good[..good.len() - 1])
+        ));
+        assert!(is_reject(c.check(
+            TopicKind::Cosignatures,
+            &vec![0u8; MAX_COSIGNATURE_ENVELOPE_BYTES + 1]
+        )));
     }
 
     #[test]

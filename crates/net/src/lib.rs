@@ -120,6 +120,7 @@ pub async fn start(cfg: NetConfig) -> Result<(Client, Events, JoinHandle<()>), N
     let checker = Arc::new(Checker {
         chain_id: cfg.chain_id.clone(),
         validators: cfg.validators.clone(),
+        witnesses: cfg.witnesses.clone(),
         limits,
         tip_height: Arc::new(AtomicU64::new(0)),
     });

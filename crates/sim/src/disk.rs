@@ -227,6 +227,12 @@ impl Store for FaultyStore {
     fn wal_prune_below(&self, height: u64) -> Result<(), StoreError> {
         self.inner.wal_prune_below(height)
     }
+    fn last_cosigned(&self) -> Result<Option<ebill_store::Cosigned>, StoreError> {
+        self.inner.last_cosigned()
+    }
+    fn record_cosigned(&self, cosigned: ebill_store::Cosigned) -> Result<(), StoreError> {
+        self.inner.record_cosigned(cosigned)
+    }
     fn disk_size_bytes(&self) -> Result<u64, StoreError> {
         self.inner.disk_size_bytes()
     }

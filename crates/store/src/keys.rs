@@ -69,6 +69,9 @@ pub(crate) fn proposal_key(id: &Hash32) -> Vec<u8> {
 pub(crate) const META_TIP: &[u8] = b"tip";
 /// Meta key of the genesis hash (32 bytes).
 pub(crate) const META_GENESIS: &[u8] = b"genesis_hash";
+/// Meta key of the last checkpoint this node co-signed: height (u64 BE) then block
+/// hash (32 bytes).
+pub(crate) const META_COSIGNED: &[u8] = b"last_cosigned";
 /// Meta key of the format version (u32 BE).
 pub(crate) const META_FORMAT: &[u8] = b"format_version";
 

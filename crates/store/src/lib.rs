@@ -56,6 +56,15 @@ pub struct Tip {
     pub hash: Hash32,
 }
 
+/// A checkpoint a witness co-signed: height and block hash.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Cosigned {
+    /// The block's height.
+    pub height: u64,
+    /// The block's hash.
+    pub hash: Hash32,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum StoreError {
@@ -239,6 +248,16 @@ pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
 
     /// Drops the write-ahead log entries of every height below `height`.
     fn wal_prune_below(&self, height: u64) -> Result<(), StoreError>;
+
+    /// The last checkpoint this node co-signed as a witness (a regulator's observer):
+    /// its height and block hash ([`ebill_types::checkpoint`]).
+    fn last_cosigned(&self) -> Result<Option<Cosigned>, StoreError>;
+
+    /// Records, durably (synced), that this node co-signs the block `hash` at `height`:
+    /// called before the co-signature leaves the node, as votes are written to the WAL
+    /// before they are sent, so that a witness that restarts never co-signs another
+    /// block at a height it signed.
+    fn record_cosigned(&self, cosigned: Cosigned) -> Result<(), StoreError>;
 
     /// Approximate size on disk in bytes (0 for a store in memory).
     fn disk_size_bytes(&self) -> Result<u64, StoreError>;

@@ -28,6 +28,7 @@ struct Inner {
     proposals: BTreeMap<ProposalId, ProposalRecord>,
     wal: BTreeMap<(u64, u32), Vec<u8>>,
     tree: HashMap<NodeKey, TreeNode>,
+    last_cosigned: Option<crate::Cosigned>,
 }
 
 impl Inner {
@@ -259,6 +260,15 @@ impl Store for MemStore {
         let mut inner = self.write();
         let kept = inner.wal.split_off(&(height, 0));
         inner.wal = kept;
+        Ok(())
+    }
+
+    fn last_cosigned(&self) -> Result<Option<crate::Cosigned>, StoreError> {
+        Ok(self.read().last_cosigned)
+    }
+
+    fn record_cosigned(&self, cosigned: crate::Cosigned) -> Result<(), StoreError> {
+        self.write().last_cosigned = Some(cosigned);
         Ok(())
     }
 

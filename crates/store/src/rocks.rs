@@ -628,6 +628,33 @@ impl Store for RocksStore {
         Ok(out)
     }
 
+    fn last_cosigned(&self) -> Result<Option<crate::Cosigned>, StoreError> {
+        self.get_with(cf::META, keys::META_COSIGNED, |v| {
+            let what = "meta/last_cosigned";
+            if v.len() != 40 {
+                return Err(StoreError::Corrupt {
+                    what: what.into(),
+                    reason: format!("{} bytes, expected 40", v.len()),
+                });
+            }
+            let mut h = [0u8; 8];
+            h.copy_from_slice(&v[..8]);
+            Ok(crate::Cosigned {
+                height: u64::from_be_bytes(h),
+                hash: keys::decode_hash(what, &v[8..])?,
+            })
+        })
+    }
+
+    fn record_cosigned(&self, cosigned: crate::Cosigned) -> Result<(), StoreError> {
+        let mut v = Vec::with_capacity(40);
+        v.extend_from_slice(&cosigned.height.to_be_bytes());
+        v.extend_from_slice(&cosigned.hash.0);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(cf::META)?, keys::META_COSIGNED, v);
+        self.sync_write(batch)
+    }
+
     fn wal_prune_below(&self, height: u64) -> Result<(), StoreError> {
         let handle = self.cf(cf::CONSENSUS_WAL)?;
         let mut batch = WriteBatch::default();

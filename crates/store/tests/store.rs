@@ -188,6 +188,39 @@ fn rocks_write_ahead_log() {
     write_ahead_log(&store);
 }
 
+#[test]
+fn a_witness_record_survives_close_and_reopen_and_is_checked() {
+    use ebill_store::Cosigned;
+    assert_eq!(MemStore::new().last_cosigned(), Ok(None));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let signed = Cosigned {
+        height: 42,
+        hash: Hash32([9; 32]),
+    };
+    {
+        let store = RocksStore::open(&path).unwrap();
+        assert_eq!(store.last_cosigned(), Ok(None));
+        store.record_cosigned(signed).unwrap();
+        assert_eq!(store.last_cosigned(), Ok(Some(signed)));
+    }
+    {
+        let store = RocksStore::open(&path).unwrap();
+        assert_eq!(store.last_cosigned(), Ok(Some(signed)));
+    }
+    // A record of the wrong length is corrupt, not a panic.
+    {
+        let db = raw_db(&path);
+        let meta = db.cf_handle(cf::META).unwrap();
+        db.put_cf(meta, b"last_cosigned", [1u8; 7]).unwrap();
+    }
+    let store = RocksStore::open(&path).unwrap();
+    assert!(matches!(
+        store.last_cosigned(),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
 // ---- on disk only ----
 
 #[test]

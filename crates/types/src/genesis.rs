@@ -67,7 +67,7 @@ impl Params {
     }
 }
 
-/// A non-voting node that the validators let connect (a regulator's observer).
+/// A non-voting node that the validators let connect.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Observer {
@@ -75,6 +75,11 @@ pub struct Observer {
     pub name: String,
     /// Its node key.
     pub public_key: PublicKey,
+    /// The regulator this observer belongs to (that regulator's governance key in
+    /// `regulators.keys`), if it is a regulator's observer: then its node key co-signs
+    /// checkpoints ([`crate::checkpoint`]) and offline verifiers count it as a witness.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regulator: Option<PublicKey>,
 }
 
 /// One regulator key.
@@ -244,6 +249,13 @@ impl Genesis {
         for v in &self.validators {
             keys.insert(v.public_key);
         }
+        if self.observers.len() > limits::MAX_OBSERVERS {
+            return Err(invalid(
+                "observers",
+                format!("at most {}", limits::MAX_OBSERVERS),
+            ));
+        }
+        let mut witness_ids = BTreeSet::new();
         for o in &self.observers {
             check_text("observers.name", &o.name, limits::MAX_NAME_BYTES, false)
                 .map_err(|e| invalid("observers", e.to_string()))?;
@@ -252,6 +264,26 @@ impl Genesis {
                     "observers",
                     format!("key {} used twice", o.public_key),
                 ));
+            }
+            if let Some(reg) = o.regulator {
+                if !self.regulators.keys.iter().any(|r| r.public_key == reg) {
+                    return Err(invalid(
+                        "observers.regulator",
+                        format!("{}: {reg} is not a genesis regulator's key", o.name),
+                    ));
+                }
+                o.public_key
+                    .check_registrable()
+                    .map_err(|e| invalid("observers.public_key", format!("{}: {e}", o.name)))?;
+                if !witness_ids.insert(crate::checkpoint::KeyId::of(&o.public_key)) {
+                    return Err(invalid(
+                        "observers",
+                        format!(
+                            "{}: its witness key id collides with another regulator's observer",
+                            o.name
+                        ),
+                    ));
+                }
             }
         }
         let r = &self.regulators;
@@ -352,6 +384,7 @@ impl Genesis {
         enc.seq(&self.observers, |e, o| {
             e.str(&o.name);
             o.public_key.encode_to(e);
+            e.option(o.regulator.as_ref(), |e2, k| k.encode_to(e2));
         });
         enc.u16(self.regulators.threshold);
         enc.seq(&self.regulators.keys, |e, r| {

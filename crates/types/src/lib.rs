@@ -13,6 +13,7 @@ pub mod absence;
 pub mod adversary;
 pub mod bill;
 pub mod block;
+pub mod checkpoint;
 pub mod codec;
 pub mod credit_code;
 pub mod dev;

@@ -27,6 +27,8 @@ pub const MAX_CHAIN_ID_BYTES: usize = 64;
 pub const MAX_CODE_PREFIXES: usize = 64;
 /// Regulators in a genesis.
 pub const MAX_REGULATORS: usize = 64;
+/// Observers in a genesis.
+pub const MAX_OBSERVERS: usize = 256;
 /// Validators in a validator set.
 pub const MAX_VALIDATORS: usize = 256;
 /// Units registered in a genesis file.

@@ -36,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::bill::{BillId, CheckCode, CodePrefix, SignedBill};
 use crate::block::{CommitCertificate, Header, ValidatorSet};
+use crate::checkpoint::{Checkpoint, Cosignature, KeyId, Witnesses};
 use crate::codec::{Canonical, DecodeError, Decoder, Encoder};
 use crate::credit_code::CreditCode;
 use crate::genesis::Genesis;
@@ -45,12 +46,17 @@ use crate::limits;
 use crate::merkle::{self, InclusionProof};
 use crate::tx::{Actor, Auth, SignedTx, TxBody, TxId, TxKind};
 
-/// Domain tag of the binary form of a bundle (of both versions).
+/// Domain tag of the binary form of a bundle (of every version).
 pub const BUNDLE_DOMAIN: &str = "ebill/proof/v1";
-/// The bundle format version this build writes: 2, with a state proof.
-pub const BUNDLE_VERSION: u32 = 2;
+/// The bundle format version this build writes: 3, with a state proof and the
+/// witnesses' co-signatures of its state's checkpoint.
+pub const BUNDLE_VERSION: u32 = 3;
+/// The second bundle version: a state proof, no witnesses. Still read and verified.
+pub const BUNDLE_VERSION_2: u32 = 2;
 /// The first bundle version, without a state proof: still read and verified.
 pub const BUNDLE_VERSION_1: u32 = 1;
+/// Most co-signatures in one bundle.
+pub const MAX_BUNDLE_WITNESSES: usize = 256;
 /// Most entries in one bundle: the issue, the bill's whole history and the registry
 /// changes of the units involved fit comfortably.
 pub const MAX_BUNDLE_ENTRIES: usize = 1024;
@@ -145,9 +151,13 @@ pub struct ProofBundle {
     pub bill: BillId,
     /// The proved transactions, ordered by (height, position in the block).
     pub entries: Vec<ProvedTx>,
-    /// The bill's state proof (version 2 only).
+    /// The bill's state proof (versions 2 and 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<StateEvidence>,
+    /// Version 3: the witnesses' co-signatures of the checkpoint of `state.header`
+    /// (docs/spec/checkpoint.md), as many as the node held when it made the bundle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<Cosignature>,
 }
 
 impl ProofBundle {
@@ -206,6 +216,9 @@ impl Canonical for ProofBundle {
         if self.version != BUNDLE_VERSION_1 {
             enc.option(self.state.as_ref(), |e, s| s.encode_to(e));
         }
+        if self.version == BUNDLE_VERSION {
+            enc.seq(&self.witnesses, |e, c| c.encode_to(e));
+        }
     }
 
     fn decode_from(dec: &mut Decoder<'_>) -> Result<Self, DecodeError> {
@@ -216,7 +229,10 @@ impl Canonical for ProofBundle {
             });
         }
         let version = dec.u32("bundle version")?;
-        if version != BUNDLE_VERSION && version != BUNDLE_VERSION_1 {
+        if !matches!(
+            version,
+            BUNDLE_VERSION_1 | BUNDLE_VERSION_2 | BUNDLE_VERSION
+        ) {
             return Err(DecodeError::InvalidTag {
                 what: "bundle version",
                 value: u64::from(version),
@@ -231,6 +247,11 @@ impl Canonical for ProofBundle {
         } else {
             dec.option("state evidence", StateEvidence::decode_from)?
         };
+        let witnesses = if version == BUNDLE_VERSION {
+            dec.seq("witnesses", MAX_BUNDLE_WITNESSES, Cosignature::decode_from)?
+        } else {
+            Vec::new()
+        };
         Ok(Self {
             version,
             chain_id,
@@ -238,6 +259,7 @@ impl Canonical for ProofBundle {
             bill,
             entries,
             state,
+            witnesses,
         })
     }
 }
@@ -284,6 +306,9 @@ pub enum Link {
     /// The state proof is missing (version 2), unreadable, does not lead to its
     /// certified header's state root, or its record disagrees with the replayed history.
     StateProof,
+    /// Fewer valid co-signatures of distinct regulators' observers on the bundle's state
+    /// checkpoint than required (or a bundle that carries none: version 1 or 2).
+    Witnesses,
 }
 
 impl Link {
@@ -308,6 +333,7 @@ impl Link {
             Link::RegulatorSignature => "regulator_signature",
             Link::LifecycleOrder => "lifecycle_order",
             Link::StateProof => "state_proof",
+            Link::Witnesses => "witnesses",
         }
     }
 }
@@ -422,6 +448,122 @@ pub struct Verified {
     pub state_height: Option<u64>,
     /// With a state proof: the time of that height's header (Unix ms).
     pub state_time_ms: Option<u64>,
+    /// Version 3: the co-signatures of the state checkpoint, checked. `None` for a
+    /// version 1 or 2 bundle, which carries no witnesses.
+    pub witnesses: Option<WitnessReport>,
+}
+
+/// The co-signatures of a version 3 bundle's state checkpoint, each checked against the
+/// genesis regulators' observers ([`crate::checkpoint`]).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct WitnessReport {
+    /// The checkpoint of the state header.
+    pub checkpoint: Checkpoint,
+    /// The co-signatures that count: valid, of a distinct regulator's observer each, in
+    /// the bundle's order.
+    pub counted: Vec<CountedWitness>,
+    /// The co-signatures that do not count, with why (forged, unknown key, repeated).
+    pub refused: Vec<RefusedCosignature>,
+}
+
+/// A co-signature that counts.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct CountedWitness {
+    /// Its key id.
+    pub key_id: KeyId,
+    /// The observer's name in the genesis.
+    pub observer: String,
+    /// The regulator it belongs to (name in the genesis).
+    pub regulator: String,
+}
+
+/// A co-signature that does not count.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct RefusedCosignature {
+    /// Its index in the bundle's `witnesses`.
+    pub index: usize,
+    /// Its key id.
+    pub key_id: KeyId,
+    /// Stable code: `unknown_witness`, `bad_signature` or `duplicate`.
+    pub code: &'static str,
+    /// Why, naming the facts.
+    pub reason: String,
+}
+
+impl WitnessReport {
+    /// Checks every co-signature of `cosigs` on `checkpoint`: the first valid one of
+    /// each witness counts; later ones of the same witness are `duplicate`s.
+    pub fn check(checkpoint: Checkpoint, cosigs: &[Cosignature], genesis: &Genesis) -> Self {
+        let witnesses = Witnesses::of(genesis);
+        let mut counted: Vec<CountedWitness> = Vec::new();
+        let mut refused = Vec::new();
+        for (index, c) in cosigs.iter().enumerate() {
+            match checkpoint.verify_cosignature(c, &witnesses) {
+                Ok(w) if counted.iter().any(|k| k.key_id == w.key_id) => {
+                    refused.push(RefusedCosignature {
+                        index,
+                        key_id: c.key_id,
+                        code: "duplicate",
+                        reason: format!(
+                            "a second co-signature of witness {} ({}): counted once",
+                            w.key_id, w.name
+                        ),
+                    });
+                }
+                Ok(w) => counted.push(CountedWitness {
+                    key_id: w.key_id,
+                    observer: w.name.clone(),
+                    regulator: w.regulator_name.clone(),
+                }),
+                Err(e) => refused.push(RefusedCosignature {
+                    index,
+                    key_id: c.key_id,
+                    code: e.code(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Self {
+            checkpoint,
+            counted,
+            refused,
+        }
+    }
+}
+
+/// Requires at least `k` co-signatures of distinct regulators' observers on the state
+/// checkpoint of a verified bundle (`ebill verify-proof --witnesses K`). The error
+/// (`witnesses`) names every co-signature that did not count and why.
+pub fn require_witnesses(verified: &Verified, k: usize) -> Result<(), ProofError> {
+    let Some(report) = &verified.witnesses else {
+        return Err(ProofError::new(
+            None,
+            Link::Witnesses,
+            format!(
+                "{k} witnesses required, and this bundle (version 1 or 2) carries no witnesses"
+            ),
+        ));
+    };
+    if report.counted.len() >= k {
+        return Ok(());
+    }
+    let mut reason = format!(
+        "{k} co-signatures of distinct regulators' observers required on checkpoint {} at height {}, {} valid",
+        report.checkpoint.block_hash,
+        report.checkpoint.height,
+        report.counted.len()
+    );
+    if !report.counted.is_empty() {
+        let names: Vec<&str> = report.counted.iter().map(|c| c.observer.as_str()).collect();
+        reason.push_str(&format!(" ({})", names.join(", ")));
+    }
+    for r in &report.refused {
+        reason.push_str(&format!(
+            "; co-signature {} (key id {}) does not count: {}: {}",
+            r.index, r.key_id, r.code, r.reason
+        ));
+    }
+    Err(ProofError::new(None, Link::Witnesses, reason))
 }
 
 impl Verified {
@@ -465,12 +607,15 @@ struct Replay {
 /// and signing with the key valid at that point), and every lifecycle transaction
 /// (this bill, signed by a registered unit in the right role, a legal transition).
 pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified, ProofError> {
-    if bundle.version != BUNDLE_VERSION && bundle.version != BUNDLE_VERSION_1 {
+    if !matches!(
+        bundle.version,
+        BUNDLE_VERSION_1 | BUNDLE_VERSION_2 | BUNDLE_VERSION
+    ) {
         return Err(ProofError::new(
             None,
             Link::Version,
             format!(
-                "bundle version {}, this verifier reads {BUNDLE_VERSION_1} and {BUNDLE_VERSION}",
+                "bundle version {}, this verifier reads {BUNDLE_VERSION_1} to {BUNDLE_VERSION}",
                 bundle.version
             ),
         ));
@@ -483,14 +628,27 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
                 "a version 1 bundle carries no state proof",
             ));
         }
-        (BUNDLE_VERSION, None) => {
+        (v, None) if v != BUNDLE_VERSION_1 => {
             return Err(ProofError::new(
                 None,
                 Link::StateProof,
-                "a version 2 bundle must carry the bill's state proof",
+                format!("a version {v} bundle must carry the bill's state proof"),
             ));
         }
         _ => {}
+    }
+    if bundle.version != BUNDLE_VERSION && !bundle.witnesses.is_empty() {
+        return Err(ProofError::new(
+            None,
+            Link::Version,
+            format!("a version {} bundle carries no witnesses", bundle.version),
+        ));
+    }
+    if bundle.witnesses.len() > MAX_BUNDLE_WITNESSES {
+        return Err(ProofError::decode(format!(
+            "{} co-signatures, over the limit of {MAX_BUNDLE_WITNESSES}",
+            bundle.witnesses.len()
+        )));
     }
     let genesis_hash = genesis.hash();
     let validators = check_chain("bundle", &bundle.genesis_hash, &bundle.chain_id, genesis)?;
@@ -624,6 +782,14 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
         .map(|e| e.header.height)
         .max()
         .unwrap_or(0);
+    let witnesses = match (&bundle.state, bundle.version) {
+        (Some(s), BUNDLE_VERSION) => Some(WitnessReport::check(
+            Checkpoint::of(&s.header),
+            &bundle.witnesses,
+            genesis,
+        )),
+        _ => None,
+    };
     let (state_height, state_time_ms) = match &bundle.state {
         Some(s) => {
             check_state(
@@ -651,6 +817,7 @@ pub fn verify_bundle(bundle: &ProofBundle, genesis: &Genesis) -> Result<Verified
         entries: bundle.entries.len(),
         state_height,
         state_time_ms,
+        witnesses,
     })
 }
 

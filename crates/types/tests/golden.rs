@@ -317,6 +317,7 @@ fn example_genesis() -> Genesis {
         observers: vec![Observer {
             name: "浙江省财政厅观察节点".into(),
             public_key: public(OBSERVER_SEED),
+            regulator: Some(regulator_keys()[0].public()),
         }],
         regulators: Regulators {
             threshold: 2,
@@ -449,6 +450,90 @@ fn genesis_document_and_hash() {
             "genesis_hash": genesis.hash().to_hex(),
             "validator_set_hash": genesis.validator_set().unwrap().hash().to_hex(),
             "validator_set_domain": VALIDATOR_SET_DOMAIN,
+        }),
+    );
+}
+
+/// A checkpoint, its signed bytes, the genesis observer's witness key id and its
+/// co-signature (docs/spec/checkpoint.md).
+#[test]
+fn checkpoint_and_cosignature() {
+    use ebill_types::checkpoint::{Checkpoint, Cosignature, KeyId, Witnesses};
+    let genesis = example_genesis();
+    let checkpoint = Checkpoint {
+        chain_id: CHAIN_ID.into(),
+        height: 7,
+        block_hash: Hash32::digest(b"block 7"),
+        state_root: Hash32::digest(b"state 7"),
+    };
+    let witness = key(OBSERVER_SEED);
+    let cosig = checkpoint.cosign(&witness);
+    let witnesses = Witnesses::of(&genesis);
+    assert_eq!(
+        checkpoint
+            .verify_cosignature(&cosig, &witnesses)
+            .map(|w| w.observer_key),
+        Ok(witness.public())
+    );
+    let bytes = cosig.to_canonical_bytes();
+    assert_eq!(Cosignature::from_canonical_bytes(&bytes), Ok(cosig));
+    assert_eq!(
+        Checkpoint::from_canonical_bytes(&checkpoint.to_canonical_bytes()).as_ref(),
+        Ok(&checkpoint)
+    );
+    // The bundle format: a version 2 bundle and the same as version 3 with this
+    // co-signature (bytes only: no entries, a placeholder state record and proof).
+    let header = Header {
+        chain_id: CHAIN_ID.into(),
+        height: 7,
+        prev_hash: Hash32::digest(b"block 6"),
+        time_ms: 1_000,
+        proposer: 0,
+        tx_root: Hash32::ZERO,
+        tx_count: 0,
+        validator_set_hash: genesis.validator_set().unwrap().hash(),
+        state_root: Hash32::digest(b"state 7"),
+    };
+    let mut bundle = ebill_types::proof::ProofBundle {
+        version: 2,
+        chain_id: CHAIN_ID.into(),
+        genesis_hash: genesis.hash(),
+        bill: example_bill_id(),
+        entries: Vec::new(),
+        state: Some(ebill_types::proof::StateEvidence {
+            certificate: CommitCertificate {
+                height: 7,
+                round: 0,
+                block: header.hash(),
+                signatures: Vec::new(),
+            },
+            header: header.clone(),
+            record: vec![1, 2],
+            proof: vec![3],
+        }),
+        witnesses: Vec::new(),
+    };
+    let v2 = bundle.to_bytes();
+    bundle.version = 3;
+    bundle.witnesses = vec![Checkpoint::of(&header).cosign(&witness)];
+    let v3 = bundle.to_bytes();
+    assert_eq!(
+        ebill_types::proof::ProofBundle::from_bytes(&v3).as_ref(),
+        Ok(&bundle)
+    );
+    assert_eq!(&v3[v2.len()..v2.len() + 4], &1u32.to_be_bytes());
+    check_vector(
+        "checkpoint.json",
+        &json!({
+            "bundle_v2": hx(&v2),
+            "bundle_v3": hx(&v3),
+            "bundle_v3_json": serde_json::to_value(&bundle).unwrap(),
+            "checkpoint": serde_json::to_value(&checkpoint).unwrap(),
+            "signing_bytes": hx(&checkpoint.signing_bytes()),
+            "witness_public_key": witness.public().to_hex(),
+            "witness_key_id": KeyId::of(&witness.public()).to_hex(),
+            "cosignature": serde_json::to_value(cosig).unwrap(),
+            "cosignature_bytes": hx(&bytes),
         }),
     );
 }
@@ -688,6 +773,7 @@ fn no_stray_vector_files() {
         "bill.json",
         "bill_canonical.json",
         "block.json",
+        "checkpoint.json",
         // Published, not generated: read by tests/signature_rule.rs.
         "ed25519_edge_cases.json",
         "genesis.json",

@@ -117,6 +117,7 @@ impl Chain {
             bill,
             entries,
             state: None,
+            witnesses: Vec::new(),
         }
     }
 }
@@ -614,7 +615,20 @@ fn json_field_tamperings_fail_naming_the_link() {
         ),
         (
             "unknown version",
+            Box::new(|v| v["version"] = 4.into()),
+            Link::Version,
+        ),
+        (
+            "version 3 without a state proof",
             Box::new(|v| v["version"] = 3.into()),
+            Link::StateProof,
+        ),
+        (
+            "witnesses in a version 1 bundle",
+            Box::new(|v| {
+                v["witnesses"] =
+                    serde_json::json!([{"key_id": "00000000", "signature": "00".repeat(64)}]);
+            }),
             Link::Version,
         ),
         (

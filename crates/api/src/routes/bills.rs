@@ -5,6 +5,8 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
+use ebill_types::checkpoint::Checkpoint;
+use ebill_types::proof::{BUNDLE_VERSION, BUNDLE_VERSION_2, MAX_BUNDLE_WITNESSES};
 use ebill_types::{BillCode, BillId, BillNumber, CheckCode};
 use serde::Deserialize;
 
@@ -80,6 +82,10 @@ pub struct ProofQuery {
     /// `application/octet-stream`).
     #[serde(default)]
     pub format: Option<ProofFormat>,
+    /// `3` (the default: with the witnesses' co-signatures of the state checkpoint) or
+    /// `2` (the same bundle without them, for verifiers that read only versions 1 and 2).
+    #[serde(default)]
+    pub version: Option<u32>,
 }
 
 /// The form of a proof bundle.
@@ -127,6 +133,16 @@ pub async fn proof(
     let check_code = parse_check_code(&CheckCodeQuery {
         check_code: q.check_code,
     })?;
+    let version = match q.version {
+        None | Some(BUNDLE_VERSION) => BUNDLE_VERSION,
+        Some(BUNDLE_VERSION_2) => BUNDLE_VERSION_2,
+        Some(v) => {
+            return Err(ApiError::bad_request(
+                codes::INVALID_QUERY,
+                format!("version is {BUNDLE_VERSION_2} or {BUNDLE_VERSION}, not {v}"),
+            ));
+        }
+    };
     let backend = st.backend.clone();
     let trees = st.trees.clone();
     let decoys = st.decoys.clone();
@@ -135,7 +151,16 @@ pub async fn proof(
         if find_bill(store, &decoys, &id, &check_code)?.is_none() {
             return Err(ApiError::bill_not_found());
         }
-        build_bundle_with(store, backend.genesis(), &id, &trees).map_err(|e| bundle_error(&e))
+        let mut bundle = build_bundle_with(store, backend.genesis(), &id, &trees)
+            .map_err(|e| bundle_error(&e))?;
+        bundle.version = version;
+        if version == BUNDLE_VERSION
+            && let Some(state) = &bundle.state
+        {
+            bundle.witnesses = backend.cosignatures(&Checkpoint::of(&state.header));
+            bundle.witnesses.truncate(MAX_BUNDLE_WITNESSES);
+        }
+        Ok(bundle)
     })
     .await?;
     match q.format.unwrap_or_default() {

@@ -4,6 +4,7 @@
 
 pub mod bills;
 pub mod blocks;
+pub mod checkpoints;
 pub mod gov;
 pub mod node;
 pub mod txs;
@@ -42,6 +43,8 @@ pub mod paths {
     pub const BLOCK_LATEST: &str = "/v1/blocks/latest";
     /// A block by height.
     pub const BLOCK: &str = "/v1/blocks/{height}";
+    /// The newest co-signed checkpoint.
+    pub const CHECKPOINT_LATEST: &str = "/v1/checkpoints/latest";
     /// The genesis document.
     pub const GENESIS: &str = "/v1/genesis";
     /// Node status.
@@ -69,6 +72,7 @@ pub mod paths {
         VERIFY,
         BLOCK_LATEST,
         BLOCK,
+        CHECKPOINT_LATEST,
         GENESIS,
         STATUS,
         HEALTHZ,
@@ -171,6 +175,7 @@ pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
         )
         .route(paths::BLOCK_LATEST, get(blocks::latest))
         .route(paths::BLOCK, get(blocks::by_height))
+        .route(paths::CHECKPOINT_LATEST, get(checkpoints::latest))
         .route(paths::GENESIS, get(node::genesis))
         .route(paths::STATUS, get(node::status))
         .route(paths::HEALTHZ, get(node::healthz))

@@ -37,6 +37,9 @@ pub struct TestBackend {
     commit_lock: Mutex<()>,
     /// Admit without committing (for timeouts).
     pub hold: AtomicBool,
+    /// The keys of the genesis witnesses (regulators' observers), which co-sign every
+    /// checkpoint asked for ([`TestBackend::with_witnesses`]).
+    pub witness_keys: Vec<ebill_types::Keypair>,
 }
 
 impl TestBackend {
@@ -47,7 +50,32 @@ impl TestBackend {
     /// Like [`TestBackend::new`], with the API reading through `wrap(store)` (commits go
     /// to the `MemStore` itself).
     pub fn with_store(wrap: impl FnOnce(Arc<MemStore>) -> Arc<dyn Store>) -> Arc<Self> {
-        let genesis = dev::dev_genesis();
+        Self::build(dev::dev_genesis(), Vec::new(), wrap)
+    }
+
+    /// The dev genesis with two regulators' observers (`dev_key("observer", 0 and 1)`),
+    /// whose co-signatures of every checkpoint the backend holds.
+    pub fn with_witnesses() -> Arc<Self> {
+        let mut genesis = dev::dev_genesis();
+        let keys: Vec<ebill_types::Keypair> = (0..2).map(|i| dev::dev_key("observer", i)).collect();
+        genesis.observers = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| ebill_types::genesis::Observer {
+                name: format!("witness-{i}"),
+                public_key: k.public(),
+                regulator: Some(genesis.regulators.keys[i].public_key),
+            })
+            .collect();
+        genesis.validate().unwrap();
+        Self::build(genesis, keys, |mem| mem)
+    }
+
+    fn build(
+        genesis: Genesis,
+        witness_keys: Vec<ebill_types::Keypair>,
+        wrap: impl FnOnce(Arc<MemStore>) -> Arc<dyn Store>,
+    ) -> Arc<Self> {
         let mem = Arc::new(MemStore::new());
         mem.init_genesis(&genesis).unwrap();
         let store: Arc<dyn Store> = wrap(mem.clone());
@@ -60,6 +88,7 @@ impl TestBackend {
             rejections: Mutex::default(),
             commit_lock: Mutex::new(()),
             hold: AtomicBool::new(false),
+            witness_keys,
         })
     }
 
@@ -190,6 +219,31 @@ impl Backend for TestBackend {
     }
     fn role(&self) -> Role {
         Role::Validator
+    }
+    fn cosignatures(
+        &self,
+        checkpoint: &ebill_types::checkpoint::Checkpoint,
+    ) -> Vec<ebill_types::checkpoint::Cosignature> {
+        self.witness_keys
+            .iter()
+            .map(|k| checkpoint.cosign(k))
+            .collect()
+    }
+    fn checkpoints(&self) -> ebill_api::CheckpointsView {
+        let latest = self.mem.tip().unwrap().and_then(|t| {
+            let header = self.mem.header(t.height).unwrap()?;
+            let checkpoint = ebill_types::checkpoint::Checkpoint::of(&header);
+            let cosignatures = self.cosignatures(&checkpoint);
+            (!cosignatures.is_empty()).then_some(ebill_types::checkpoint::CosignedCheckpoint {
+                checkpoint,
+                final_here: true,
+                cosignatures,
+            })
+        });
+        ebill_api::CheckpointsView {
+            latest,
+            ..Default::default()
+        }
     }
     fn peers(&self) -> usize {
         0

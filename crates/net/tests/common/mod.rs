@@ -54,6 +54,7 @@ pub fn genesis(validators: u32, observers: u32) -> Genesis {
         .map(|i| Observer {
             name: format!("observer-{i}"),
             public_key: observer_key(i).public(),
+            regulator: None,
         })
         .collect();
     g.validate().expect("test genesis is valid");
