@@ -114,7 +114,7 @@ fn bundles(dir: &Path, good: &Value) -> Vec<(String, PathBuf)> {
     flip_hex(&mut v["genesis_hash"]);
     variants.push(("genesis_hash", v));
     let mut v = good.clone();
-    v["version"] = json!(3);
+    v["version"] = json!(4);
     variants.push(("version", v));
     let mut v = good.clone();
     v["bill"]["number"] = json!("0000000002");
@@ -172,10 +172,8 @@ fn taxpayer_pages_in_headless_chromium() {
     let id = bill.id();
     let (code, number) = (id.code.to_string(), id.number.to_string());
 
-    // Version 2: the in-browser verifier (assets/verify.js) does not read version 3's
-    // witnesses yet.
     let (status, bundle_text) = http.get(&format!(
-        "/v1/bills/{code}/{number}/proof?check_code={check}&version=2"
+        "/v1/bills/{code}/{number}/proof?check_code={check}"
     ));
     assert_eq!(status, 200, "{bundle_text}");
     let (status, genesis_text) = http.get("/v1/genesis");

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use ebill_types::absence::AbsenceProof;
-use ebill_types::proof::{BUNDLE_VERSION_1, ProofBundle};
+use ebill_types::checkpoint::{Cosignature, KeyId};
+use ebill_types::proof::{BUNDLE_VERSION, BUNDLE_VERSION_1, BUNDLE_VERSION_2, ProofBundle};
 use ebill_types::{Auth, BillNumber, dev};
 use serde_json::Value;
 use support::{Node, ebill, free_port, json_of};
@@ -281,8 +282,8 @@ fn tamper_bundle(cases: &mut Cases, tag: &str, good: &ProofBundle) {
     let edits: Vec<(&str, String)> = vec![
         ("json-amount", json.replacen("\"12.50\"", "\"99.50\"", 1)),
         (
-            "json-version-3",
-            json.replacen("\"version\": 2", "\"version\": 3", 1),
+            "json-version-4",
+            json.replacen("\"version\": 3", "\"version\": 4", 1),
         ),
         (
             "json-unknown-field",
@@ -492,11 +493,32 @@ fn the_spec_verifier_agrees_with_ebill_verify_proof() {
                 check_codes[(n - 1) as usize].as_str(),
             ],
         );
-        assert_eq!(b.version, 2);
-        cases.bundle(&format!("bill{n}-v2"), &b, true);
+        assert_eq!(b.version, BUNDLE_VERSION);
+        cases.bundle(&format!("bill{n}-v3"), &b, true);
+        let mut v2 = b.clone();
+        v2.version = BUNDLE_VERSION_2;
+        v2.witnesses.clear();
+        cases.bundle(&format!("bill{n}-v2"), &v2, true);
+        // A co-signature of no witness of the genesis does not count, and does not make
+        // the bundle invalid; in a version 2 bundle it is refused (`version`).
+        let mut stranger = b.clone();
+        stranger.witnesses.push(Cosignature {
+            key_id: KeyId([0xab; 4]),
+            signature: dev::dev_key("issuer", 0).sign(b"not a checkpoint"),
+        });
+        cases.bundle(&format!("bill{n}-v3-stranger-cosignature"), &stranger, true);
+        let mut v2_cosigned = stranger.clone();
+        v2_cosigned.version = BUNDLE_VERSION_2;
+        // Only JSON can say it: the binary form of version 2 has no place for witnesses.
+        cases.add(
+            &format!("bill{n}-v2-with-cosignature.json"),
+            v2_cosigned.to_json().as_bytes(),
+            false,
+        );
         let mut v1 = b.clone();
         v1.version = BUNDLE_VERSION_1;
         v1.state = None;
+        v1.witnesses.clear();
         cases.bundle(&format!("bill{n}-v1"), &v1, true);
         bundles.push(b);
     }
@@ -516,7 +538,7 @@ fn the_spec_verifier_agrees_with_ebill_verify_proof() {
         ],
     );
     cases.add(
-        "bill1-v2-served.bin",
+        "bill1-v3-served.bin",
         &std::fs::read(&served).unwrap(),
         true,
     );
@@ -569,7 +591,15 @@ fn the_spec_verifier_agrees_with_ebill_verify_proof() {
         disagreements.join("\n")
     );
     // The statuses the good bundles prove.
-    let status = |n: usize| python_verdict(&cases.list[(n - 1) * 4].path, &genesis).unwrap();
+    let status = |n: usize| {
+        let name = format!("bill{n}-v3.json");
+        let case = cases.list.iter().find(|c| c.name == name);
+        python_verdict(
+            &case.unwrap_or_else(|| panic!("no case {name}")).path,
+            &genesis,
+        )
+        .unwrap()
+    };
     assert_eq!(status(1), "reimbursed");
     assert_eq!(status(2), "issued");
     assert_eq!(status(3), "reversed");

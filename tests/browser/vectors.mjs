@@ -1,6 +1,6 @@
 // node tests/browser/vectors.mjs VECTOR_DIR: the browser's verifier (crates/api/src/web/assets/verify.js)
 // recomputes the golden vectors it shares with crates/types: the genesis hash, and the signing bytes and
-// signed bytes of every transaction kind. Prints one line per mismatch and exits 1 on any.
+// signed bytes of every transaction kind, and which co-signatures of a checkpoint count. Prints one line per mismatch and exits 1 on any.
 import { readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,5 +31,12 @@ for (const file of ["transactions.json", "governance.json"]) {
   }
 }
 same("transaction kinds covered", kinds.size, 19);
+// checkpoint.json: the version 3 bundle's co-signature counts for its state checkpoint; a forged one does not.
+const cp = load("checkpoint.json");
+const g = load("genesis.json");
+const b3 = cp.bundle_v3_json;
+same("bundle_v3 witnesses counted", (await v.countWitnesses(b3.state.header, b3.witnesses, g)).length, 1);
+const forged = b3.witnesses.map((w) => ({ key_id: w.key_id, signature: "00".repeat(64) }));
+same("a forged co-signature is not counted", (await v.countWitnesses(b3.state.header, forged, g)).length, 0);
 console.log(`js vectors: ${checks} checks, ${bad} mismatches`);
 process.exit(bad ? 1 : 0);

@@ -389,6 +389,42 @@ def absence_vectors(genesis):
     same("absence.json bill is not the present one", state_tree.bill_key(present_bill) != present, True)
 
 
+def checkpoint_vectors(genesis):
+    """checkpoint.md: a checkpoint's signed bytes, a witness key id, a co-signature, and
+    the same bundle as version 2 and as version 3 with that co-signature."""
+    from ebill_spec.verify import checkpoint_signing_bytes, read_bundle
+    c = load("checkpoint.json")
+    cp = c["checkpoint"]
+    msg = checkpoint_signing_bytes(cp["chain_id"], cp["height"], bytes.fromhex(cp["block_hash"]),
+                                   bytes.fromhex(cp["state_root"]))
+    same("checkpoint.json signing_bytes", msg, c["signing_bytes"])
+    key = bytes.fromhex(c["witness_public_key"])
+    same("checkpoint.json witness_key_id", model.witness_key_id(key), c["witness_key_id"])
+    same("checkpoint.json witness is the genesis's regulator observer",
+         any(k == key and reg is not None for _, k, reg in genesis["observers"]), True)
+    cs = c["cosignature"]
+    same("checkpoint.json cosignature key id", cs["key_id"], c["witness_key_id"])
+    same("checkpoint.json cosignature_bytes", bytes.fromhex(cs["key_id"]) + bytes.fromhex(cs["signature"]),
+         c["cosignature_bytes"])
+    same("checkpoint.json cosignature verifies", ed25519.verify(key, msg, bytes.fromhex(cs["signature"])), True)
+    v2 = read_bundle(bytes.fromhex(c["bundle_v2"]))
+    v3 = read_bundle(bytes.fromhex(c["bundle_v3"]))
+    v3j = read_bundle(json.dumps(c["bundle_v3_json"]).encode())
+    same("checkpoint.json bundle_v3 binary and JSON read alike", v3 == v3j, True)
+    same("checkpoint.json bundle versions", (v2["version"], v3["version"]), (2, 3))
+    same("checkpoint.json bundle_v3 carries one co-signature of the witness",
+         [k.hex() for k, _ in v3["witnesses"]], [c["witness_key_id"]])
+    from ebill_spec.verify import check_witnesses
+    w = check_witnesses(v3["state"]["header"], v3["witnesses"], genesis)
+    same("checkpoint.json bundle_v3's co-signature counts for its state checkpoint", (len(w["counted"]), w["refused"]),
+         (1, []))
+    forged = [(v3["witnesses"][0][0], bytes(64))]
+    same("a forged co-signature does not count", check_witnesses(v3["state"]["header"], forged, genesis)["refused"],
+         [(0, "bad_signature")])
+    same("checkpoint.json bundle_v2 is bundle_v3 without witnesses",
+         dict(v3, version=2, witnesses=[]) == v2, True)
+
+
 def edge_cases():
     e = load("ed25519_edge_cases.json")
     for c in e["cases"]:
@@ -409,6 +445,7 @@ def main():
     sealed_key()
     state_tree_vectors()
     absence_vectors(genesis)
+    checkpoint_vectors(genesis)
     edge_cases()
     files = {f for f in os.listdir(DIR) if f.endswith(".json")}
     unknown = files - checked_files

@@ -22,6 +22,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("file")
     ap.add_argument("--genesis", required=True)
+    ap.add_argument("--witnesses", type=int, default=0,
+                    help="require this many co-signatures of distinct regulators' observers")
     args = ap.parse_args()
     try:
         with open(args.genesis, encoding="utf-8") as f:
@@ -37,10 +39,18 @@ def main():
         print(json.dumps({"valid": False, "link": e.link, "entry": e.entry, "reason": e.reason},
                          ensure_ascii=False))
         return 1
+    if kind == "bundle" and args.witnesses:
+        w = facts["witnesses"]
+        if w is None or len(w["counted"]) < args.witnesses:
+            n = 0 if w is None else len(w["counted"])
+            print(json.dumps({"valid": False, "link": "witnesses", "entry": None,
+                              "reason": f"{args.witnesses} witnesses required, {n} counted"}))
+            return 1
     if kind == "bundle":
         out = {"valid": True, "kind": kind, "status": facts["status"], "height": facts["height"],
                "state_height": facts["state_height"], "check_code": facts["check_code"],
                "issuer": facts["issuer"]["credit_code"],
+               "witnesses": None if facts["witnesses"] is None else facts["witnesses"]["counted"],
                "history": [{"action": s["action"], "by": s["by"], "height": s["height"]}
                            for s in facts["history"]]}
     else:

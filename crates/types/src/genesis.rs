@@ -249,6 +249,32 @@ impl Genesis {
         for v in &self.validators {
             keys.insert(v.public_key);
         }
+        // The regulators first: an observer names one of them.
+        let r = &self.regulators;
+        if r.keys.is_empty() || r.keys.len() > limits::MAX_REGULATORS {
+            return Err(invalid(
+                "regulators.keys",
+                format!("1 to {}", limits::MAX_REGULATORS),
+            ));
+        }
+        if r.threshold == 0 || usize::from(r.threshold) > r.keys.len() {
+            return Err(invalid(
+                "regulators.threshold",
+                "1 to the number of regulator keys",
+            ));
+        }
+        let mut reg_keys = BTreeSet::new();
+        for k in &r.keys {
+            k.public_key
+                .check_registrable()
+                .map_err(|e| invalid("regulators.keys", format!("{}: {e}", k.name)))?;
+            if !reg_keys.insert(k.public_key) {
+                return Err(invalid(
+                    "regulators.keys",
+                    format!("key {} used twice", k.public_key),
+                ));
+            }
+        }
         if self.observers.len() > limits::MAX_OBSERVERS {
             return Err(invalid(
                 "observers",
@@ -284,31 +310,6 @@ impl Genesis {
                         ),
                     ));
                 }
-            }
-        }
-        let r = &self.regulators;
-        if r.keys.is_empty() || r.keys.len() > limits::MAX_REGULATORS {
-            return Err(invalid(
-                "regulators.keys",
-                format!("1 to {}", limits::MAX_REGULATORS),
-            ));
-        }
-        if r.threshold == 0 || usize::from(r.threshold) > r.keys.len() {
-            return Err(invalid(
-                "regulators.threshold",
-                "1 to the number of regulator keys",
-            ));
-        }
-        let mut reg_keys = BTreeSet::new();
-        for k in &r.keys {
-            k.public_key
-                .check_registrable()
-                .map_err(|e| invalid("regulators.keys", format!("{}: {e}", k.name)))?;
-            if !reg_keys.insert(k.public_key) {
-                return Err(invalid(
-                    "regulators.keys",
-                    format!("key {} used twice", k.public_key),
-                ));
             }
         }
         if self.issuers.len() + self.reimbursers.len() > limits::MAX_GENESIS_UNITS {

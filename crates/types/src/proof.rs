@@ -141,7 +141,8 @@ impl Canonical for StateEvidence {
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProofBundle {
-    /// Format version: [`BUNDLE_VERSION`] (2) with `state`, [`BUNDLE_VERSION_1`] without.
+    /// Format version: [`BUNDLE_VERSION`] (3) with `state` and `witnesses`,
+    /// [`BUNDLE_VERSION_2`] with `state` only, [`BUNDLE_VERSION_1`] with neither.
     pub version: u32,
     /// The chain.
     pub chain_id: String,

@@ -818,6 +818,24 @@ def _valid_until(u):
     return parse_time(u["valid_until"], "valid_until") if "valid_until" in u else None
 
 
+def observers(lst):
+    """genesis.md section 1: name, key and, for a regulator's observer (a witness), the
+    regulator's governance key."""
+    if not isinstance(lst, list):
+        raise Invalid("observers is not a list")
+    out = []
+    for x in lst:
+        x = fields(x, ["name", "public_key"], ["regulator"], what="observer")
+        reg = hex_bytes(x["regulator"], 32, "regulator") if "regulator" in x else None
+        out.append((string(x["name"], "name"), hex_bytes(x["public_key"], 32, "public_key"), reg))
+    return out
+
+
+def witness_key_id(observer_key):
+    """checkpoint.md section 2."""
+    return sha256(Encoder("ebill/witness-key/v1").fixed(observer_key, 32).finish())[:4]
+
+
 def genesis_from_json(text):
     o = fields(loads(text) if isinstance(text, str) else text,
                ["chain_id", "genesis_time", "params", "validators", "regulators"],
@@ -851,7 +869,7 @@ def genesis_from_json(text):
     g = {"chain_id": string(o["chain_id"], "chain_id"),
          "genesis_time": parse_time(o["genesis_time"], "genesis_time"), "params": params,
          "validators": named(o["validators"], "validators"),
-         "observers": named(o.get("observers", []), "observers"),
+         "observers": observers(o.get("observers", [])),
          "threshold": integer(r["threshold"], 16, "threshold"),
          "regulators": named(r["keys"], "regulators.keys"),
          "issuers": issuers, "reimbursers": reimbursers}
@@ -870,15 +888,25 @@ def validate_genesis(g):
     vkeys = [k for _, k in g["validators"]]
     if not 1 <= len(vkeys) <= 256 or len(set(vkeys)) != len(vkeys) or not all(map(ed25519.usable_key, vkeys)):
         raise Invalid("validators")
-    for name, _ in g["validators"] + g["observers"]:
+    for name in [v[0] for v in g["validators"]] + [o[0] for o in g["observers"]]:
         check_text(name, 300, False, "name")
-    okeys = [k for _, k in g["observers"]]
-    if len(set(vkeys + okeys)) != len(vkeys) + len(okeys):
-        raise Invalid("observer key used twice")
     rkeys = [k for _, k in g["regulators"]]
     if (not 1 <= len(rkeys) <= 64 or not 1 <= g["threshold"] <= len(rkeys)
             or len(set(rkeys)) != len(rkeys) or not all(map(ed25519.usable_key, rkeys))):
         raise Invalid("regulators")
+    okeys = [o[1] for o in g["observers"]]
+    if len(okeys) > 256:
+        raise Invalid("at most 256 observers")
+    if len(set(vkeys + okeys)) != len(vkeys) + len(okeys):
+        raise Invalid("observer key used twice")
+    witnesses = [o for o in g["observers"] if o[2] is not None]
+    for _, key, reg in witnesses:
+        if reg not in rkeys:
+            raise Invalid("observers.regulator is not a genesis regulator's key")
+        if not ed25519.usable_key(key):
+            raise Invalid("a regulator's observer has an unusable key")
+    if len({witness_key_id(o[1]) for o in witnesses}) != len(witnesses):
+        raise Invalid("two regulators' observers share a witness key id")
     units = g["issuers"] + g["reimbursers"]
     codes = [u["credit_code"] for u in units]
     if len(units) > 10000 or len(set(codes)) != len(codes):
@@ -912,7 +940,7 @@ def genesis_hash(g):
     for k in PARAMS64:
         e.u64(p[k])
     _named_seq(e, g["validators"])
-    _named_seq(e, g["observers"])
+    e.seq(g["observers"], lambda e, o: e.text(o[0]).fixed(o[1], 32).option(o[2], lambda e, r: e.fixed(r, 32)))
     e.u16(g["threshold"])
     _named_seq(e, g["regulators"])
     e.seq(g["issuers"], lambda e, u: e.fixed(u["credit_code"].encode(), 18).text(u["name"])

@@ -8,6 +8,7 @@ from .model import Invalid
 MAX_BUNDLE_BYTES = 32 * 1024 * 1024
 MAX_ABSENCE_BYTES = 256 * 1024
 MAX_STATE_BYTES = 16 * 1024
+MAX_WITNESSES = 256
 MAX_ENTRIES = 1024
 MAX_BILL_HISTORY = 64
 
@@ -52,7 +53,7 @@ def _state_from_json(v):
 
 def bundle_from_json(text):
     o = model.fields(model.loads(text), ["version", "chain_id", "genesis_hash", "bill", "entries"],
-                     ["state"], what="bundle")
+                     ["state", "witnesses"], what="bundle")
     if not isinstance(o["entries"], list):
         raise Invalid("entries is not a list")
     entries = []
@@ -63,7 +64,14 @@ def bundle_from_json(text):
                         "header": model.header_from_json(e["header"]),
                         "certificate": model.certificate_from_json(e["certificate"])})
     state = o.get("state")
-    return {"version": model.integer(o["version"], 32, "version"),
+    ws = o.get("witnesses", [])
+    if not isinstance(ws, list):
+        raise Invalid("witnesses is not a list")
+    witnesses = []
+    for w in ws:
+        w = model.fields(w, ["key_id", "signature"], what="co-signature")
+        witnesses.append((model.hex_bytes(w["key_id"], 4, "key_id"), model.hex_bytes(w["signature"], 64, "signature")))
+    return {"version": model.integer(o["version"], 32, "version"), "witnesses": witnesses,
             "chain_id": model.string(o["chain_id"], "chain_id"),
             "genesis_hash": model.hex_bytes(o["genesis_hash"], 32, "genesis_hash"),
             "bill": model.bill_id(o["bill"]), "entries": entries,
@@ -94,12 +102,14 @@ def bundle_from_bytes(data):
     d = Decoder(data)
     d.domain("ebill/proof/v1")
     version = d.u32("version")
-    if version not in (1, 2):
+    if version not in (1, 2, 3):
         raise DecodeError(f"bundle version {version}")
     b = {"version": version, "chain_id": d.text(64, "chain id"), "genesis_hash": d.take(32),
          "bill": model.decode_bill_id(d),
          "entries": d.seq(MAX_ENTRIES, _decode_entry, "proof entries")}
-    b["state"] = d.option(_decode_state, "state evidence") if version == 2 else None
+    b["state"] = d.option(_decode_state, "state evidence") if version >= 2 else None
+    b["witnesses"] = (d.seq(MAX_WITNESSES, lambda d: (d.take(4, "key id"), d.take(64, "signature")), "witnesses")
+                      if version == 3 else [])
     d.finish()
     return b
 
@@ -120,12 +130,16 @@ def read_bundle(data):
 
 def verify_bundle(b, g):
     """Returns the accepted facts (section 5) or raises Broken."""
-    if b["version"] not in (1, 2):
+    if b["version"] not in (1, 2, 3):
         raise Broken("version", f"bundle version {b['version']}")
     if b["version"] == 1 and b["state"] is not None:
         raise Broken("version", "a version 1 bundle carries no state proof")
-    if b["version"] == 2 and b["state"] is None:
-        raise Broken("state_proof", "a version 2 bundle must carry the bill's state proof")
+    if b["version"] >= 2 and b["state"] is None:
+        raise Broken("state_proof", f"a version {b['version']} bundle must carry the bill's state proof")
+    if b["version"] != 3 and b["witnesses"]:
+        raise Broken("version", f"a version {b['version']} bundle carries no witnesses")
+    if len(b["witnesses"]) > MAX_WITNESSES:
+        raise Broken("decode", "too many co-signatures")
     if b["genesis_hash"] != model.genesis_hash(g):
         raise Broken("genesis_hash", "bundle is for another genesis")
     chain = g["chain_id"]
@@ -176,9 +190,36 @@ def verify_bundle(b, g):
         _check_state(b, g, vkeys, vset, replay, height)
         state_height = b["state"]["header"]["height"]
         height = max(height, state_height)
+    witnesses = check_witnesses(b["state"]["header"], b["witnesses"], g) if b["version"] == 3 else None
     return {"status": replay.status[0], "status_detail": replay.status, "history": replay.history,
             "height": height, "state_height": state_height, "issuer": replay.issuer,
-            "check_code": model.check_code(replay.signed)}
+            "check_code": model.check_code(replay.signed), "witnesses": witnesses}
+
+
+def checkpoint_signing_bytes(chain_id, height, block_hash, state_root):
+    """checkpoint.md section 1."""
+    return (Encoder("ebill/cosignature/v1").text(chain_id).u64(height)
+            .fixed(block_hash, 32).fixed(state_root, 32).finish())
+
+
+def check_witnesses(header, cosigs, g):
+    """checkpoint.md section 2 and proof-bundle.md: which co-signatures of the state
+    header's checkpoint count. A co-signature never makes a bundle invalid; it counts,
+    or is refused with unknown_witness, bad_signature or duplicate."""
+    msg = checkpoint_signing_bytes(g["chain_id"], header["height"], model.block_hash(header), header["state_root"])
+    witnesses = {model.witness_key_id(key): name for name, key, reg in g["observers"] if reg is not None}
+    keys = {model.witness_key_id(key): key for _, key, reg in g["observers"] if reg is not None}
+    counted, refused = [], []
+    for i, (key_id, sig) in enumerate(cosigs):
+        if key_id not in witnesses:
+            refused.append((i, "unknown_witness"))
+        elif not ed25519.verify(keys[key_id], msg, sig):
+            refused.append((i, "bad_signature"))
+        elif key_id in counted:
+            refused.append((i, "duplicate"))
+        else:
+            counted.append(key_id)
+    return {"counted": [witnesses[k] for k in counted], "refused": refused}
 
 
 def _check_state(b, g, vkeys, vset, replay, entries_height):

@@ -599,10 +599,8 @@ fn evidence(lang: Lang, p: &BillPage) -> Markup {
             }
             p { (lang.t("离线复核命令：", "Check it offline with:")) }
             pre { code { "ebill verify-proof " (file) " --genesis genesis.json" } }
-            // The in-page verifier (assets/verify.js) reads bundles of versions 1 and
-            // 2: it is given the version 2 form until it learns version 3's witnesses.
             div #proof-check
-                data-bundle={ (proof) "&version=2" }
+                data-bundle=(proof)
                 data-genesis="/v1/genesis"
                 data-genesis-hash=(e.genesis_hash)
                 data-code=(v.code) data-number=(v.number) data-check=(v.check_code)

@@ -239,7 +239,10 @@ export async function genesisHash(g) {
     .u64(p.issue_window_future_ms).u64(p.max_amount_fen).u64(p.max_item_quantity);
   const named = (e2, v) => { e2.str(v.name); encKey(e2, v.public_key); };
   e.seq(g.validators, named);
-  e.seq(g.observers || [], named);
+  e.seq(g.observers || [], (e2, o) => {
+    named(e2, o);
+    e2.option(o.regulator, (e3, r) => encKey(e3, r));
+  });
   e.u16(g.regulators.threshold);
   e.seq(g.regulators.keys, named);
   e.seq(g.issuers || [], (e2, u) => {
@@ -450,9 +453,13 @@ export async function verifyBundle(bundle, genesis) {
 }
 
 async function verifyInner(bundle, genesis) {
-  if (bundle.version !== 1 && bundle.version !== 2) fail("version", `bundle version ${bundle.version}, this verifier reads 1 and 2`);
+  if (![1, 2, 3].includes(bundle.version)) fail("version", `bundle version ${bundle.version}, this verifier reads 1, 2 and 3`);
   if (bundle.version === 1 && bundle.state) fail("version", "a version 1 bundle carries no state proof");
-  if (bundle.version === 2 && !bundle.state) fail("state_proof", "a version 2 bundle must carry the bill's state proof");
+  if (bundle.version >= 2 && !bundle.state) fail("state_proof", `a version ${bundle.version} bundle must carry the bill's state proof`);
+  const cosigs = bundle.witnesses || [];
+  if (!Array.isArray(cosigs)) fail("decode", "witnesses is not a list");
+  if (bundle.version !== 3 && cosigs.length) fail("version", `a version ${bundle.version} bundle carries no witnesses`);
+  if (cosigs.length > 256) fail("decode", `${cosigs.length} co-signatures, over the limit of 256`);
   const gHash = await genesisHash(genesis);
   if (bundle.genesis_hash !== bytesToHex(gHash)) fail("genesis_hash", `bundle is for genesis ${bundle.genesis_hash}, the genesis given hashes to ${bytesToHex(gHash)}`);
   const chainId = genesis.chain_id;
@@ -537,6 +544,7 @@ async function verifyInner(bundle, genesis) {
     height,
     entries: entries.length,
     stateHeight,
+    witnesses: bundle.version === 3 ? await countWitnesses(bundle.state.header, cosigs, genesis) : null,
     validatorsSigned: fewestSigners,
     validatorsTotal: validators.length,
   };
@@ -554,6 +562,27 @@ async function checkRegulators(i, e, genesis) {
     if (!(await ed25519Verify(r.public_key, msg, hexToBytes(s.signature, 64, "signature")))) fail("regulator_signature", `signature of regulator ${s.index} (${r.name}) does not verify`, i);
   }
   if (sigs.length < regs.threshold) fail("regulator_signature", `${sigs.length} regulator signatures, ${regs.threshold} needed`, i);
+}
+
+// docs/spec/checkpoint.md: the names of the regulators' observers whose co-signatures of
+// the state header's checkpoint are valid, each once. A co-signature that does not count
+// never fails the bundle.
+export async function countWitnesses(header, cosigs, genesis) {
+  const msg = withDomain("ebill/cosignature/v1").str(header.chain_id).u64(header.height)
+    .fixed(await sha256(headerBytes(header))).fixed(hexToBytes(header.state_root, 32, "state root")).finish();
+  const byId = new Map();
+  for (const o of genesis.observers || []) {
+    if (!o.regulator) continue;
+    const id = bytesToHex((await sha256(withDomain("ebill/witness-key/v1").fixed(hexToBytes(o.public_key, 32, "key")).finish())).slice(0, 4));
+    byId.set(id, o);
+  }
+  const counted = [];
+  for (const c of cosigs) {
+    const o = byId.get(c.key_id);
+    if (!o || counted.includes(o.name)) continue;
+    if (await ed25519Verify(o.public_key, msg, hexToBytes(c.signature, 64, "signature"))) counted.push(o.name);
+  }
+  return counted;
 }
 
 // The one regulator signature of a proposal or a vote, against the genesis regulators; the signer's index.
@@ -741,8 +770,8 @@ export function describe(result, lang, ms) {
   if (result.ok) {
     const r = result.value;
     const links = zh
-      ? `${r.validatorsSigned}/${r.validatorsTotal} 个验证节点签名、默克尔路径、开票单位签名、校验码${r.stateHeight !== null ? "、状态证明" : ""}`
-      : `${r.validatorsSigned} of ${r.validatorsTotal} validators, Merkle path, issuer signature, check code${r.stateHeight !== null ? ", state proof" : ""}`;
+      ? `${r.validatorsSigned}/${r.validatorsTotal} 个验证节点签名、默克尔路径、开票单位签名、校验码${r.stateHeight !== null ? "、状态证明" : ""}${r.witnesses ? `、${r.witnesses.length} 个监管观察节点联署` : ""}`
+      : `${r.validatorsSigned} of ${r.validatorsTotal} validators, Merkle path, issuer signature, check code${r.stateHeight !== null ? ", state proof" : ""}${r.witnesses ? `, co-signed by ${r.witnesses.length} regulators' observers` : ""}`;
     return (zh ? `已在本浏览器中验证：${links}${t}。\n信任的创世哈希：${r.genesisHash}` : `Verified in this browser: ${links}${t}.\nTrusted genesis hash: ${r.genesisHash}`);
   }
   const e = result.error;
