@@ -24,6 +24,13 @@ pub enum AdmissionCode {
 }
 
 impl AdmissionCode {
+    /// Every code.
+    pub const ALL: &'static [AdmissionCode] = &[
+        AdmissionCode::MempoolFull,
+        AdmissionCode::NotAValidator,
+        AdmissionCode::Internal,
+    ];
+
     /// The code's string, part of the public contract.
     pub fn as_str(self) -> &'static str {
         match self {

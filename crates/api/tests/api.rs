@@ -687,3 +687,61 @@ async fn proof_bundle_verifies_offline() {
     .await
     .assert_error(StatusCode::BAD_REQUEST, "missing_check_code");
 }
+
+/// The router serves every route that `routes::served` lists (and so the OpenAPI document
+/// describes), with the method listed and no other: a route's template filled in and its
+/// method reach its handler (never the `not_found` or `method_not_allowed` fallbacks),
+/// and every other method is `405`. `GET /v1/openapi.json` answers the document.
+#[tokio::test]
+async fn every_documented_route_is_served_with_its_method_only() {
+    let (_b, app) = app();
+    let fill = |template: &str| {
+        template
+            .replace("{id}", &"ab".repeat(32))
+            .replace("{code}", "33010126")
+            .replace("{number}", "0000000001")
+            .replace("{height}", "1")
+            .replace("{credit_code}", "12330100MB0000001N")
+    };
+    // Whether `template` matches `uri`, a `{param}` matching any one segment.
+    let matches = |template: &str, uri: &str| {
+        let (t, u): (Vec<_>, Vec<_>) = (template.split('/').collect(), uri.split('/').collect());
+        t.len() == u.len()
+            && t.iter()
+                .zip(&u)
+                .all(|(t, u)| t == u || (t.starts_with('{') && t.ends_with('}')))
+    };
+    let served = ebill_api::routes::served();
+    assert!(served.len() >= 17, "{served:?}");
+    for (template, method) in served.clone() {
+        let uri = fill(template);
+        assert!(!uri.contains('{'), "unfilled template {template}");
+        let answer = call(&app, method.clone(), &uri, None, Vec::new()).await;
+        if answer
+            .headers
+            .get("content-type")
+            .is_some_and(|c| c == "application/json")
+            && let Some(code) = answer.json()["error"]["code"].as_str()
+        {
+            assert!(
+                code != "not_found" && code != "method_not_allowed",
+                "{method} {uri} fell through to {code}"
+            );
+        }
+        for other in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
+            // GET /v1/txs/batch is GET /v1/txs/{id} with the id "batch".
+            let other_route = served
+                .iter()
+                .any(|(t, m)| *m == other && *t != template && matches(t, &uri));
+            if other != method && !other_route {
+                call(&app, other.clone(), &uri, None, Vec::new())
+                    .await
+                    .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+            }
+        }
+    }
+    let doc = get(&app, "/v1/openapi.json").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.headers.get("content-type").unwrap(), "application/json");
+    assert_eq!(doc.json(), ebill_api::openapi::document());
+}

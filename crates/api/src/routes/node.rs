@@ -1,4 +1,5 @@
-//! `GET /v1/genesis`, `GET /v1/status`, `GET /healthz` and `GET /metrics`.
+//! `GET /v1/genesis`, `GET /v1/status`, `GET /healthz`, `GET /metrics` and
+//! `GET /v1/openapi.json`.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -89,4 +90,12 @@ pub async fn metrics(State(st): State<AppState>) -> ApiResult {
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     Ok(resp)
+}
+
+/// `GET /v1/openapi.json`: the OpenAPI 3.1 document of the API ([`crate::openapi`]).
+pub async fn openapi() -> ApiResult {
+    Ok(crate::error::json_bytes(
+        StatusCode::OK,
+        crate::openapi::DOCUMENT_JSON.clone(),
+    ))
 }
