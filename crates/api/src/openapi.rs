@@ -367,13 +367,13 @@ fn paths_object() -> Value {
         paths::METRICS,
         get_op(
             "metrics",
-            "Prometheus metrics (text exposition format).",
+            "Prometheus metrics (the OpenMetrics text format).",
             vec![],
             responses(vec![(
                 "200",
                 json!({
                     "description": "The metrics.",
-                    "content": { "text/plain": { "schema": { "type": "string" } } }
+                    "content": { "application/openmetrics-text": { "schema": { "type": "string" } } }
                 }),
             )]),
         ),

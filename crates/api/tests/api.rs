@@ -572,23 +572,22 @@ async fn metrics_expose_the_names() {
             .unwrap()
             .to_str()
             .unwrap()
-            .starts_with("text/plain")
+            .starts_with("application/openmetrics-text")
     );
     let text = a.text();
     for needle in [
         "# TYPE ebill_height gauge",
+        "# TYPE ebill_committed_txs counter",
+        "# TYPE ebill_rejections counter",
         "ebill_height 1",
         "ebill_committed_txs_total 1",
         "ebill_mempool_txs 0",
         "ebill_rejections_total{code=\"duplicate_tx\"} 1",
-        "# TYPE ebill_dropped_total counter",
-        "# TYPE ebill_net_total counter",
-        "# TYPE ebill_consensus_events gauge",
         "# TYPE ebill_http_request_duration_seconds histogram",
         "ebill_http_request_duration_seconds_count{route=\"/v1/txs\"} 2",
         "ebill_http_request_duration_seconds_count{route=\"/v1/bills/{code}/{number}\"} 1",
         "ebill_http_request_duration_seconds_count{route=\"unmatched\"} 1",
-        "ebill_http_request_duration_seconds_bucket{route=\"/v1/txs\",le=\"+Inf\"} 2",
+        "ebill_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/v1/txs\"} 2",
         "ebill_http_request_duration_seconds_sum{route=\"/v1/txs\"}",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");

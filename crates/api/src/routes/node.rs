@@ -79,7 +79,7 @@ pub async fn healthz(State(st): State<AppState>) -> ApiResult {
     Ok(json(StatusCode::OK, &Health { ok: true, height }))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: the OpenMetrics text format (Prometheus scrapes it).
 pub async fn metrics(State(st): State<AppState>) -> ApiResult {
     let backend = st.backend.clone();
     let node = blocking(move || Ok(backend.metrics())).await?;
@@ -87,7 +87,7 @@ pub async fn metrics(State(st): State<AppState>) -> ApiResult {
     let mut resp = (StatusCode::OK, text).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     Ok(resp)
 }
