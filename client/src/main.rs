@@ -214,6 +214,14 @@ enum Command {
         /// A unit's credit code.
         credit_code: Option<String>,
     },
+    /// Print the shell completion script for SHELL on stdout, e.g.
+    /// `ebill completions bash > /etc/bash_completion.d/ebill`, or for zsh into a
+    /// directory of `$fpath` as `_ebill`, or for fish into
+    /// `~/.config/fish/completions/ebill.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -506,6 +514,11 @@ fn run(cli: &Cli) -> Result<Outcome> {
         Command::Gov { command } => Ok(outcome(ebill_client::gov::run(
             &cli.node, cli.json, command,
         )?)),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "ebill", &mut std::io::stdout());
+            Ok(Outcome::Success)
+        }
         Command::Units { credit_code } => Ok(outcome(ebill_client::gov::units(
             &cli.node,
             cli.json,
