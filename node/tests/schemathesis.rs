@@ -5,11 +5,11 @@
 //! `status_code_conformance`, `content_type_conformance` and
 //! `response_schema_conformance`.
 //!
-//! The node holds a committed bill first, and the document the test hands schemathesis
-//! carries that bill's code, number and check code, its transaction, its signed file and
-//! a registered unit as examples, so that the 200 answers (verdict, proof bundle in both
-//! forms, block, transaction, unit, verify) are checked against their schemas too, not
-//! only the 4xx ones. The run is bounded: `MAX_EXAMPLES` cases per operation, a fixed
+//! The node holds a committed bill and an executed governance proposal first, and the
+//! document the test hands schemathesis carries that bill's code, number and check code,
+//! its transaction, its signed file, the proposal and the unit it changed as examples, so
+//! that the 200 answers (verdict, proof bundle in both forms, block, transaction, unit,
+//! proposal, verify) are checked against their schemas too, not only the 4xx ones. The run is bounded: `MAX_EXAMPLES` cases per operation, a fixed
 //! seed, one worker.
 //!
 //! Needs `python3` with `schemathesis` (`.ci/run` installs it). Under `CI=true` a missing
@@ -54,9 +54,11 @@ fn schemathesis_missing() -> Option<String> {
     }
 }
 
-/// Sets `example` on the parameter `name` of every operation that has one.
-fn set_param_example(doc: &mut Value, name: &str, example: Value) {
-    for item in doc["paths"].as_object_mut().unwrap().values_mut() {
+/// Sets `example` on the parameter `name` of every operation under a path that starts
+/// with `under` and has one.
+fn set_param_example(doc: &mut Value, under: &str, name: &str, example: Value) {
+    let paths = doc["paths"].as_object_mut().unwrap();
+    for (_, item) in paths.iter_mut().filter(|(p, _)| p.starts_with(under)) {
         for op in item.as_object_mut().unwrap().values_mut() {
             let params = op.get_mut("parameters").and_then(Value::as_array_mut);
             for p in params.into_iter().flatten() {
@@ -130,12 +132,45 @@ fn schemathesis_finds_nothing() {
     let bundle: Value = serde_json::from_str(&text).unwrap();
     let signed_tx = bundle["entries"][0]["tx"].clone();
 
-    set_param_example(&mut doc, "code", code);
-    set_param_example(&mut doc, "number", number);
-    set_param_example(&mut doc, "check_code", check_code);
-    set_param_example(&mut doc, "id", issued["tx_id"].clone());
-    set_param_example(&mut doc, "height", json!(issued["height"]));
-    set_param_example(&mut doc, "credit_code", signed_file["issuer"].clone());
+    // A proposal that executes (two of the three dev regulators), so that the proposal,
+    // its votes and outcome and the unit's registry history are answered too.
+    let issuer = signed_file["issuer"].as_str().unwrap().to_owned();
+    let regulator = |i: u32| keys.join(format!("regulator-{i}.key"));
+    let out = ebill(
+        &node.url,
+        &[
+            "gov",
+            "propose",
+            "set-prefixes",
+            "--credit-code",
+            &issuer,
+            "--prefixes",
+            "3301,3309",
+            "--key",
+            regulator(0).to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let proposal_id = json_of(&out)["proposal_id"].clone();
+    let out = ebill(
+        &node.url,
+        &[
+            "gov",
+            "approve",
+            proposal_id.as_str().unwrap(),
+            "--key",
+            regulator(1).to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+
+    set_param_example(&mut doc, "/", "code", code);
+    set_param_example(&mut doc, "/", "number", number);
+    set_param_example(&mut doc, "/", "check_code", check_code);
+    set_param_example(&mut doc, "/v1/txs", "id", issued["tx_id"].clone());
+    set_param_example(&mut doc, "/v1/gov", "id", proposal_id);
+    set_param_example(&mut doc, "/", "height", json!(issued["height"]));
+    set_param_example(&mut doc, "/", "credit_code", json!(issuer));
     set_body_example(&mut doc, "/v1/verify", signed_file);
     set_body_example(&mut doc, "/v1/txs", signed_tx.clone());
     set_body_example(&mut doc, "/v1/txs/batch", json!({ "txs": [signed_tx] }));
