@@ -556,6 +556,83 @@ fn primitive_schemas(s: &mut Map<String, Value>) {
     );
 }
 
+/// The fields of a transaction body of `kind` besides `type` (not `issue_bill`, whose
+/// fields are the bill's): required names and property schemas. Exhaustive, so that a new
+/// kind does not compile until the document describes it.
+fn tx_body_fields(kind: TxKind) -> (Vec<&'static str>, Value) {
+    let bill = || schema_ref("BillId");
+    let code = || schema_ref("CreditCode");
+    let text = || json!({ "type": "string" });
+    let key = || schema_ref("PublicKey");
+    let prefixes = || array_of(schema_ref("CodePrefix"));
+    let proposal = || json!({ "proposal": schema_ref("Hash32") });
+    match kind {
+        TxKind::IssueBill => (vec![], json!({})),
+        TxKind::RedReverse => (
+            vec!["issuer", "bill", "reason"],
+            json!({ "issuer": code(), "bill": bill(), "reason": text() }),
+        ),
+        TxKind::ExchangePaper => (
+            vec!["issuer", "bill"],
+            json!({ "issuer": code(), "bill": bill() }),
+        ),
+        TxKind::Lock | TxKind::ConfirmReimbursed => (
+            vec!["unit", "bill", "check_code"],
+            json!({ "unit": code(), "bill": bill(), "check_code": schema_ref("CheckCode") }),
+        ),
+        TxKind::Unlock => (
+            vec!["unit", "bill"],
+            json!({ "unit": code(), "bill": bill() }),
+        ),
+        TxKind::RegisterIssuer => (
+            vec![
+                "credit_code",
+                "name",
+                "public_key",
+                "code_prefixes",
+                "valid_until",
+            ],
+            json!({
+                "credit_code": code(), "name": text(), "public_key": key(),
+                "code_prefixes": prefixes(), "valid_until": schema_ref("Timestamp")
+            }),
+        ),
+        TxKind::RegisterReimburser => (
+            vec!["credit_code", "name", "public_key"],
+            json!({ "credit_code": code(), "name": text(), "public_key": key() }),
+        ),
+        TxKind::RevokeUnit => (
+            vec!["credit_code", "reason"],
+            json!({ "credit_code": code(), "reason": text() }),
+        ),
+        TxKind::RotateKey => (
+            vec!["credit_code", "public_key"],
+            json!({ "credit_code": code(), "public_key": key() }),
+        ),
+        TxKind::SetPrefixes => (
+            vec!["credit_code", "code_prefixes"],
+            json!({ "credit_code": code(), "code_prefixes": prefixes() }),
+        ),
+        TxKind::RenewQualification => (
+            vec!["credit_code", "valid_until"],
+            json!({ "credit_code": code(), "valid_until": schema_ref("Timestamp") }),
+        ),
+        TxKind::AddRegulator => (
+            vec!["name", "public_key"],
+            json!({ "name": text(), "public_key": key() }),
+        ),
+        TxKind::RemoveRegulator => (vec!["public_key"], json!({ "public_key": key() })),
+        TxKind::SetThreshold => (vec!["threshold"], json!({ "threshold": uint() })),
+        TxKind::Propose => (
+            vec!["action", "expires_at_height", "base_gov_seq"],
+            json!({
+                "action": schema_ref("TxBody"), "expires_at_height": uint(), "base_gov_seq": uint()
+            }),
+        ),
+        TxKind::Approve | TxKind::Reject | TxKind::Withdraw => (vec!["proposal"], proposal()),
+    }
+}
+
 fn bill_schemas(s: &mut Map<String, Value>) {
     s.insert(
         "BillId".into(),
@@ -614,15 +691,25 @@ fn bill_schemas(s: &mut Map<String, Value>) {
         "SignedBill".into(),
         strict_object(&signed_required, signed_props),
     );
+    let bodies: Vec<Value> = TxKind::ALL
+        .iter()
+        .map(|&kind| {
+            let (required, mut props) = match kind {
+                TxKind::IssueBill => (bill_required.to_vec(), bill_props.clone()),
+                other => tx_body_fields(other),
+            };
+            props["type"] = json!({ "const": kind.as_str() });
+            let mut required = required;
+            required.insert(0, "type");
+            strict_object(&required, props)
+        })
+        .collect();
     s.insert(
         "TxBody".into(),
         json!({
-            "type": "object",
-            "required": ["type"],
-            "properties": { "type": schema_ref("TxKind") },
-            "description": "What a transaction does: `type` names the kind, the other fields \
-                are the kind's (docs/spec/transaction.md; `issue_bill` carries the bill's \
-                fields)."
+            "description": "What a transaction does: `type` names the kind, the other fields are \
+                the kind's (docs/spec/transaction.md); `issue_bill` carries the bill's fields.",
+            "oneOf": bodies
         }),
     );
     s.insert(
