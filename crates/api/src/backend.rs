@@ -125,15 +125,7 @@ pub enum TxStatus {
     Unknown,
 }
 
-/// The node's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Votes in consensus.
-    Validator,
-    /// Replicates and re-verifies; votes in nothing.
-    Observer,
-}
+pub use ebill_api_types::Role;
 
 /// Counters for `/metrics`, read at scrape time.
 #[derive(Clone, Debug, Default)]

@@ -247,30 +247,13 @@ pub fn status_for_rejection(code: RejectCode) -> StatusCode {
     }
 }
 
-/// The `error` object of an error body.
-#[derive(Serialize)]
-pub struct ErrorObject<'a> {
-    /// Stable code.
-    pub code: &'a str,
-    /// Human message.
-    pub message: &'a str,
-    /// The transaction concerned, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tx_id: Option<&'a TxId>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorObject<'a>,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorObject {
-                code: &self.code,
-                message: &self.message,
-                tx_id: self.tx_id.as_ref(),
+        let body = ebill_api_types::ErrorBody {
+            error: ebill_api_types::ErrorObject {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                tx_id: self.tx_id,
             },
         };
         // An error body always serialises (strings and a hash); the fallback is a

@@ -4,11 +4,9 @@
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use ebill_types::Hash32;
 use serde::Serialize;
 
 use super::{AppState, blocking};
-use crate::backend::Role;
 use crate::error::{ApiError, ApiResult, json};
 
 fn storage(e: ebill_store::StoreError) -> ApiError {
@@ -20,24 +18,7 @@ pub async fn genesis(State(st): State<AppState>) -> ApiResult {
     Ok(json(StatusCode::OK, st.backend.genesis()))
 }
 
-/// The answer of `/v1/status`.
-#[derive(Debug, Serialize)]
-pub struct StatusView {
-    /// Chain id.
-    pub chain_id: String,
-    /// Genesis hash.
-    pub genesis_hash: Hash32,
-    /// Height of the last final block (0 before block 1).
-    pub height: u64,
-    /// Its hash (null before block 1).
-    pub tip_hash: Option<Hash32>,
-    /// `validator` or `observer`.
-    pub role: Role,
-    /// Connected peers.
-    pub peers: usize,
-    /// True while catching up.
-    pub syncing: bool,
-}
+pub use ebill_api_types::StatusView;
 
 /// `GET /v1/status`.
 pub async fn status(State(st): State<AppState>) -> ApiResult {
