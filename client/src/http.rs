@@ -42,6 +42,19 @@ impl Answer {
         })
     }
 
+    /// The body as `T` (a typed answer of `ebill_api_types`).
+    pub fn typed<T: serde::de::DeserializeOwned>(&self) -> Result<T, CliError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            CliError::new(
+                "bad_answer",
+                format!(
+                    "the node answered {} with a body that is not the expected answer: {e}",
+                    self.status
+                ),
+            )
+        })
+    }
+
     /// The body as text (for printing an answer unchanged).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -50,11 +63,8 @@ impl Answer {
     /// The API's error as a [`CliError`]: its `{"error": {"code", "message"}}`, or
     /// `http_<status>` when the body has none.
     pub fn error(&self) -> CliError {
-        if let Ok(v) = serde_json::from_slice::<Value>(&self.body)
-            && let (Some(code), Some(message)) =
-                (v["error"]["code"].as_str(), v["error"]["message"].as_str())
-        {
-            return CliError::new(code, message);
+        if let Ok(e) = serde_json::from_slice::<ebill_api_types::ErrorBody>(&self.body) {
+            return CliError::new(e.error.code, e.error.message);
         }
         CliError::new(
             format!("http_{}", self.status),
@@ -73,6 +83,15 @@ impl Answer {
     pub fn ok_json(self) -> Result<Value, CliError> {
         if self.is_success() {
             self.json()
+        } else {
+            Err(self.error())
+        }
+    }
+
+    /// The body as `T` if the status is 2xx, else the API's error.
+    pub fn ok_typed<T: serde::de::DeserializeOwned>(self) -> Result<T, CliError> {
+        if self.is_success() {
+            self.typed()
         } else {
             Err(self.error())
         }

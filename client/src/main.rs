@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
+use ebill_api_types::{Role, StatusView, TxAnswer};
 use ebill_client::input::{self, Format, SourceBill};
 use ebill_client::network::{self, Plan};
 use ebill_client::{CliError, devkeys, files, http::Node, keystore, passphrase};
@@ -220,6 +221,14 @@ enum Command {
     Units {
         /// A unit's credit code.
         credit_code: Option<String>,
+    },
+    /// Print the shell completion script for SHELL on stdout, e.g.
+    /// `ebill completions bash > /etc/bash_completion.d/ebill`, or for zsh into a
+    /// directory of `$fpath` as `_ebill`, or for fish into
+    /// `~/.config/fish/completions/ebill.fish`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -521,6 +530,11 @@ fn run(cli: &Cli) -> Result<Outcome> {
         Command::Gov { command } => Ok(outcome(ebill_client::gov::run(
             &cli.node, cli.json, command,
         )?)),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "ebill", &mut std::io::stdout());
+            Ok(Outcome::Success)
+        }
         Command::Units { credit_code } => Ok(outcome(ebill_client::gov::units(
             &cli.node,
             cli.json,
@@ -729,19 +743,19 @@ fn issue_one(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
     let signed = stx
         .to_signed_bill()
         .ok_or_else(|| CliError::new("internal", "a unit-signed IssueBill has a signed bill"))?;
-    let answer = node
+    let answer: TxAnswer = node
         .post_json(&format!("/v1/txs{}", wait_query(a.no_wait)), &stx)?
-        .ok_json()?;
+        .ok_typed()?;
     if let Some(out) = &a.signed_out {
         let mut text = serde_json::to_string_pretty(&signed)?;
         text.push('\n');
         files::write_public(out, text.as_bytes(), true)?;
     }
-    let status = answer["status"].as_str().unwrap_or("pending").to_owned();
-    let height = answer.get("height").cloned().unwrap_or(Value::Null);
+    let status = answer.status.as_str();
+    let height = json!(answer.height);
     if cli.json {
         print_json(&json!({
-            "tx_id": answer["tx_id"],
+            "tx_id": answer.tx_id,
             "code": bill.code,
             "number": bill.number,
             "check_code": signed.check_code,
@@ -761,7 +775,7 @@ fn issue_one(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
                 signed.check_code
             ),
         }
-        println!("tx {}", answer["tx_id"].as_str().unwrap_or("?"));
+        println!("tx {}", answer.tx_id);
     }
     Ok(Outcome::Success)
 }
@@ -1033,14 +1047,14 @@ fn lifecycle(cli: &Cli, t: &Target, action: Action<'_>) -> Result<Outcome> {
         body,
     }
     .sign_unit(&chain_id, &key);
-    let answer = node
+    let answer: TxAnswer = node
         .post_json(&format!("/v1/txs{}", wait_query(t.no_wait)), &stx)?
-        .ok_json()?;
-    let status = answer["status"].as_str().unwrap_or("pending").to_owned();
-    let height = answer.get("height").cloned().unwrap_or(Value::Null);
+        .ok_typed()?;
+    let status = answer.status.as_str();
+    let height = json!(answer.height);
     if cli.json {
         print_json(&json!({
-            "tx_id": answer["tx_id"],
+            "tx_id": answer.tx_id,
             "action": kind.as_str(),
             "code": bill.code,
             "number": bill.number,
@@ -1056,7 +1070,7 @@ fn lifecycle(cli: &Cli, t: &Target, action: Action<'_>) -> Result<Outcome> {
                 .map(|h| format!(" at height {h}"))
                 .unwrap_or_default()
         );
-        println!("tx {}", answer["tx_id"].as_str().unwrap_or("?"));
+        println!("tx {}", answer.tx_id);
     }
     Ok(Outcome::Success)
 }
@@ -1507,17 +1521,23 @@ fn proof_absent(cli: &Cli, code: &str, number: &str, out: &Path, binary: bool) -
 fn status(cli: &Cli) -> Result<Outcome> {
     let node = Node::new(&cli.node)?;
     let answer = node.get("/v1/status")?;
-    let v = answer.clone().ok_json()?;
+    let v: StatusView = answer.clone().ok_typed()?;
     if cli.json {
         println!("{}", answer.text().trim_end());
     } else {
+        let tip = v.tip_hash.map_or_else(|| "-".to_owned(), |h| h.to_string());
+        let role = match v.role {
+            Role::Validator => "validator",
+            Role::Observer => "observer",
+        };
         println!("node      {}", node.base());
-        println!("chain     {}", v["chain_id"].as_str().unwrap_or("?"));
-        println!("height    {}", v["height"]);
-        println!("tip       {}", v["tip_hash"].as_str().unwrap_or("-"));
-        println!("role      {}", v["role"].as_str().unwrap_or("?"));
-        println!("peers     {}", v["peers"]);
-        println!("syncing   {}", v["syncing"]);
+        println!("genesis   {}", v.genesis_hash);
+        println!("chain     {}", v.chain_id);
+        println!("height    {}", v.height);
+        println!("tip       {tip}");
+        println!("role      {role}");
+        println!("peers     {}", v.peers);
+        println!("syncing   {}", v.syncing);
     }
     Ok(Outcome::Success)
 }

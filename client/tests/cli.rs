@@ -313,3 +313,32 @@ fn a_plaintext_key_file_others_can_read_gets_a_warning() {
     assert!(stderr.contains("mode 0644"), "{stderr}");
     assert!(stderr.contains("chmod 600"), "{stderr}");
 }
+
+/// `ebill completions SHELL` prints a completion script naming the subcommands and their
+/// flags; bash's is valid bash (`bash -n`); an unknown shell is a usage error.
+#[test]
+fn completions_are_printed_for_bash_zsh_and_fish() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = ebill(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for word in [
+            "verify-proof",
+            "proof-absent",
+            "gov",
+            "signed-out",
+            "passphrase-file",
+        ] {
+            assert!(script.contains(word), "{shell}: no {word} in the script");
+        }
+        if shell == "bash" {
+            let dir = tempfile::tempdir().unwrap();
+            let file = dir.path().join("ebill.bash");
+            std::fs::write(&file, &script).unwrap();
+            let check = Command::new("bash").arg("-n").arg(&file).output().unwrap();
+            assert!(check.status.success(), "bash -n: {check:?}");
+        }
+    }
+    let out = ebill(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

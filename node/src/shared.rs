@@ -2,7 +2,7 @@
 //! who waits for which transaction, recent rejections and counters. Implements the
 //! API's [`Backend`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,22 +40,25 @@ pub fn wall_ms() -> u64 {
         .unwrap_or(0)
 }
 
-#[derive(Default)]
+/// Recent rejections, the least recently asked about or remembered going first.
 struct Rejections {
-    by_id: HashMap<TxId, Rejection>,
-    order: VecDeque<TxId>,
+    by_id: lru::LruCache<TxId, Rejection>,
+}
+
+impl Default for Rejections {
+    fn default() -> Self {
+        Self {
+            by_id: lru::LruCache::new(
+                std::num::NonZeroUsize::new(MAX_REMEMBERED_REJECTIONS)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
+            ),
+        }
+    }
 }
 
 impl Rejections {
     fn remember(&mut self, id: TxId, r: Rejection) {
-        if self.by_id.insert(id, r).is_none() {
-            self.order.push_back(id);
-        }
-        while self.order.len() > MAX_REMEMBERED_REJECTIONS {
-            if let Some(old) = self.order.pop_front() {
-                self.by_id.remove(&old);
-            }
-        }
+        self.by_id.put(id, r);
     }
 }
 

@@ -25,6 +25,13 @@ pub enum AdmissionCode {
 }
 
 impl AdmissionCode {
+    /// Every code.
+    pub const ALL: &'static [AdmissionCode] = &[
+        AdmissionCode::MempoolFull,
+        AdmissionCode::NotAValidator,
+        AdmissionCode::Internal,
+    ];
+
     /// The code's string, part of the public contract.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -119,15 +126,7 @@ pub enum TxStatus {
     Unknown,
 }
 
-/// The node's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Votes in consensus.
-    Validator,
-    /// Replicates and re-verifies; votes in nothing.
-    Observer,
-}
+pub use ebill_api_types::Role;
 
 /// Counters for `/metrics`, read at scrape time.
 #[derive(Clone, Debug, Default)]

@@ -29,67 +29,80 @@ use ebill_ledger::ErrorCode;
 
 use crate::backend::{AdmissionCode, RejectCode, Rejection};
 
+/// Declares the API-level codes as constants and lists them in `ALL` (one place: the
+/// OpenAPI document's code enumeration is built from `ALL`).
+macro_rules! api_codes {
+    ($($(#[$doc:meta])* $name:ident = $code:literal;)+) => {
+        $($(#[$doc])* pub const $name: &str = $code;)+
+
+        /// Every API-level code.
+        pub const ALL: &[&str] = &[$($name,)+];
+    };
+}
+
 /// API-level error codes (the ledger's own codes pass through unchanged).
 pub mod codes {
-    /// No route with this path.
-    pub const NOT_FOUND: &str = "not_found";
-    /// The route exists, not with this method.
-    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
-    /// The body is not declared `application/json`.
-    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
-    /// The body is not JSON at all (syntax error, truncated).
-    pub const MALFORMED_JSON: &str = "malformed_json";
-    /// The body is JSON of the wrong shape: unknown or missing field, wrong type, a
-    /// JSON number for money, a malformed value.
-    pub const INVALID_JSON: &str = "invalid_json";
-    /// The body could not be read.
-    pub const INVALID_BODY: &str = "invalid_body";
-    /// The body is over the route's byte limit.
-    pub const BODY_TOO_LARGE: &str = "body_too_large";
-    /// A batch has more transactions than allowed.
-    pub const BATCH_TOO_LARGE: &str = "batch_too_large";
-    /// The query string does not parse (unknown parameter, bad value).
-    pub const INVALID_QUERY: &str = "invalid_query";
-    /// A path parameter does not parse (bill code, number, height, tx id).
-    pub const INVALID_PATH: &str = "invalid_path";
-    /// A bill query without `check_code`.
-    pub const MISSING_CHECK_CODE: &str = "missing_check_code";
-    /// A check code that is not 6 characters of `[0-9a-z]`.
-    pub const INVALID_CHECK_CODE: &str = "invalid_check_code";
-    /// No such bill, or not with this check code (one answer for both).
-    pub const BILL_NOT_FOUND: &str = "bill_not_found";
-    /// No such transaction known to this node.
-    pub const TX_NOT_FOUND: &str = "tx_not_found";
-    /// No such block.
-    pub const BLOCK_NOT_FOUND: &str = "block_not_found";
-    /// No checkpoint final here is co-signed by a regulator's observer yet.
-    pub const CHECKPOINT_NOT_FOUND: &str = "checkpoint_not_found";
-    /// `?wait=commit` ran out of time; the transaction may still commit.
-    pub const TIMEOUT: &str = "timeout";
-    /// The node is shutting down.
-    pub const SHUTTING_DOWN: &str = "shutting_down";
-    /// Something failed inside the node (storage); logged, never detailed to clients.
-    pub const INTERNAL: &str = "internal";
-    /// A proof bundle would hold more entries than a bundle may.
-    pub const BUNDLE_TOO_LARGE: &str = "bundle_too_large";
-    /// The request's body did not arrive within the body read timeout.
-    pub const BODY_TIMEOUT: &str = "body_timeout";
-    /// The node is answering as many requests as it may (load shedding).
-    pub const OVERLOADED: &str = "overloaded";
-    /// The node has as many connections open as it may (in total or from this address).
-    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
-    /// The bill exists (an absence proof was asked for an issued bill; the ledger's
-    /// rejection of a second IssueBill has the same code).
-    pub const BILL_EXISTS: &str = "bill_exists";
-    /// Over a lookup limit of the verification pages (per bill per day, per client per
-    /// minute).
-    pub const TOO_MANY_LOOKUPS: &str = "too_many_lookups";
-    /// The node has no final block yet.
-    pub const NODE_NOT_READY: &str = "node_not_ready";
-    /// No governance proposal with this id.
-    pub const PROPOSAL_NOT_FOUND: &str = "proposal_not_found";
-    /// No unit with this credit code.
-    pub const UNIT_NOT_FOUND: &str = "unit_not_found";
+    api_codes! {
+            /// No route with this path.
+            NOT_FOUND = "not_found";
+            /// The route exists, not with this method.
+            METHOD_NOT_ALLOWED = "method_not_allowed";
+            /// The body is not declared `application/json`.
+            UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type";
+            /// The body is not JSON at all (syntax error, truncated).
+            MALFORMED_JSON = "malformed_json";
+            /// The body is JSON of the wrong shape: unknown or missing field, wrong type, a
+            /// JSON number for money, a malformed value.
+            INVALID_JSON = "invalid_json";
+            /// The body could not be read.
+            INVALID_BODY = "invalid_body";
+            /// The body is over the route's byte limit.
+            BODY_TOO_LARGE = "body_too_large";
+            /// A batch has more transactions than allowed.
+            BATCH_TOO_LARGE = "batch_too_large";
+            /// The query string does not parse (unknown parameter, bad value).
+            INVALID_QUERY = "invalid_query";
+            /// A path parameter does not parse (bill code, number, height, tx id).
+            INVALID_PATH = "invalid_path";
+            /// A bill query without `check_code`.
+            MISSING_CHECK_CODE = "missing_check_code";
+            /// A check code that is not 6 characters of `[0-9a-z]`.
+            INVALID_CHECK_CODE = "invalid_check_code";
+            /// No such bill, or not with this check code (one answer for both).
+            BILL_NOT_FOUND = "bill_not_found";
+            /// No such transaction known to this node.
+            TX_NOT_FOUND = "tx_not_found";
+            /// No such block.
+            BLOCK_NOT_FOUND = "block_not_found";
+            /// No checkpoint final here is co-signed by a regulator's observer yet.
+            CHECKPOINT_NOT_FOUND = "checkpoint_not_found";
+            /// `?wait=commit` ran out of time; the transaction may still commit.
+            TIMEOUT = "timeout";
+            /// The node is shutting down.
+            SHUTTING_DOWN = "shutting_down";
+            /// Something failed inside the node (storage); logged, never detailed to clients.
+            INTERNAL = "internal";
+            /// A proof bundle would hold more entries than a bundle may.
+            BUNDLE_TOO_LARGE = "bundle_too_large";
+            /// The request's body did not arrive within the body read timeout.
+            BODY_TIMEOUT = "body_timeout";
+            /// The node is answering as many requests as it may (load shedding).
+            OVERLOADED = "overloaded";
+            /// The node has as many connections open as it may (in total or from this address).
+            TOO_MANY_CONNECTIONS = "too_many_connections";
+            /// The bill exists (an absence proof was asked for an issued bill; the ledger's
+            /// rejection of a second IssueBill has the same code).
+            BILL_EXISTS = "bill_exists";
+            /// Over a lookup limit of the verification pages (per bill per day, per client per
+            /// minute).
+            TOO_MANY_LOOKUPS = "too_many_lookups";
+            /// The node has no final block yet.
+            NODE_NOT_READY = "node_not_ready";
+            /// No governance proposal with this id.
+            PROPOSAL_NOT_FOUND = "proposal_not_found";
+            /// No unit with this credit code.
+            UNIT_NOT_FOUND = "unit_not_found";
+    }
 }
 
 /// An error answer: HTTP status, stable code, human message, and for transaction errors
@@ -236,30 +249,13 @@ pub fn status_for_rejection(code: RejectCode) -> StatusCode {
     }
 }
 
-/// The `error` object of an error body.
-#[derive(Serialize)]
-pub struct ErrorObject<'a> {
-    /// Stable code.
-    pub code: &'a str,
-    /// Human message.
-    pub message: &'a str,
-    /// The transaction concerned, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tx_id: Option<&'a TxId>,
-}
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorObject<'a>,
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody {
-            error: ErrorObject {
-                code: &self.code,
-                message: &self.message,
-                tx_id: self.tx_id.as_ref(),
+        let body = ebill_api_types::ErrorBody {
+            error: ebill_api_types::ErrorObject {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                tx_id: self.tx_id,
             },
         };
         // An error body always serialises (strings and a hash); the fallback is a

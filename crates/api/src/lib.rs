@@ -11,6 +11,8 @@
 //! - Every failure answers `{"error": {"code": "...", "message": "..."}}` ([`ApiError`]),
 //!   including malformed JSON, a wrong content type, a body over the limit, an unknown
 //!   route and a wrong method.
+//! - [`openapi`] is the OpenAPI 3.1 document of the routes, served at
+//!   `GET /v1/openapi.json` and held against the router by its tests.
 //! - [`web`] serves the taxpayers' pages on the same router: the verification form, the
 //!   result page, QR codes, a printable bill and an in-browser proof check.
 //! - [`admin_router`] builds the node operator's routes (absence proofs, module
@@ -25,6 +27,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod proof;
 pub mod routes;
 pub mod server;

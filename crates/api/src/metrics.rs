@@ -1,20 +1,24 @@
-//! `/metrics` in the Prometheus text format: the node's counters (read from the
-//! [`Backend`](crate::Backend) at scrape time) and a latency histogram of HTTP requests
-//! per route template, kept with atomics by a middleware.
+//! `/metrics` in the OpenMetrics text format (which Prometheus scrapes), encoded by
+//! `prometheus-client`: the node's counters (read from the [`Backend`](crate::Backend)
+//! at scrape time) and a latency histogram of HTTP requests per route template.
 //!
 //! Label cardinality is bounded: the `route` label is the matched route template (for
 //! example `/v1/bills/{code}/{number}`), or `unmatched` for requests no route matched,
-//! never the raw path.
+//! never the raw path; every route's histogram exists from the start.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 use crate::backend::NodeMetrics;
 
@@ -23,92 +27,48 @@ pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-const BUCKETS: usize = LATENCY_BUCKETS_SECONDS.len();
-
 /// The `route` label of requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
 
-/// One latency histogram: a counter per bucket (not cumulative inside; cumulated when
-/// rendered), the sum in nanoseconds and the count.
-#[derive(Debug, Default)]
-pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS],
-    sum_nanos: AtomicU64,
-    count: AtomicU64,
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// One label and its value.
+type Label = [(&'static str, String); 1];
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS_SECONDS.iter().copied())
 }
 
-impl Histogram {
-    /// Records one observation.
-    pub fn observe(&self, elapsed: Duration) {
-        let secs = elapsed.as_secs_f64();
-        if let Some(i) = LATENCY_BUCKETS_SECONDS.iter().position(|&le| secs <= le)
-            && let Some(b) = self.buckets.get(i)
-        {
-            b.fetch_add(1, Ordering::Relaxed);
-        }
-        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn render(&self, name: &str, route: &str, out: &mut String) {
-        let route = escape_label(route);
-        let mut cumulative = 0u64;
-        for (le, b) in LATENCY_BUCKETS_SECONDS.iter().zip(&self.buckets) {
-            cumulative += b.load(Ordering::Relaxed);
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{route=\"{route}\",le=\"{le}\"}} {cumulative}"
-            );
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "{name}_bucket{{route=\"{route}\",le=\"+Inf\"}} {count}"
-        );
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum{{route=\"{route}\"}} {sum}");
-        let _ = writeln!(out, "{name}_count{{route=\"{route}\"}} {count}");
-    }
-}
-
-/// Latency histograms of the HTTP API, one per route template, all created up front
-/// (so that recording needs no lock).
+/// Latency histograms of the HTTP API, one per route template, all created up front.
 #[derive(Debug)]
 pub struct HttpMetrics {
-    by_route: BTreeMap<&'static str, Histogram>,
+    routes: Vec<&'static str>,
+    by_route: Family<Label, Histogram, fn() -> Histogram>,
 }
 
 impl HttpMetrics {
     /// Histograms for `routes` and for [`UNMATCHED_ROUTE`].
     pub fn new(routes: &[&'static str]) -> Self {
-        let mut by_route = BTreeMap::new();
-        for r in routes.iter().copied().chain([UNMATCHED_ROUTE]) {
-            by_route.insert(r, Histogram::default());
+        let by_route: Family<Label, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        let routes: Vec<&'static str> = routes.iter().copied().chain([UNMATCHED_ROUTE]).collect();
+        for r in &routes {
+            // Created now, so that every route is exposed before its first request.
+            let _created = by_route.get_or_create(&[("route", (*r).to_owned())]);
         }
-        Self { by_route }
+        Self { routes, by_route }
     }
 
     /// Records a request to `route` (a template; anything unknown counts as unmatched).
     pub fn observe(&self, route: Option<&str>, elapsed: Duration) {
-        let h = route
-            .and_then(|r| self.by_route.get(r))
-            .or_else(|| self.by_route.get(UNMATCHED_ROUTE));
-        if let Some(h) = h {
-            h.observe(elapsed);
-        }
-    }
-
-    fn render(&self, out: &mut String) {
-        let name = "ebill_http_request_duration_seconds";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Time to answer an HTTP request, by route template."
-        );
-        let _ = writeln!(out, "# TYPE {name} histogram");
-        for (route, h) in &self.by_route {
-            h.render(name, route, out);
-        }
+        let route = route
+            .and_then(|r| self.routes.iter().find(|known| **known == r))
+            .copied()
+            .unwrap_or(UNMATCHED_ROUTE);
+        self.by_route
+            .get_or_create(&[("route", route.to_owned())])
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -135,100 +95,94 @@ pub async fn track_latency(
     resp
 }
 
-/// Escapes a label value: backslash, double quote and newline.
-fn escape_label(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
+fn gauge(registry: &mut Registry, name: &str, help: &str, value: u64) {
+    let g = Gauge::<u64, AtomicU64>::default();
+    g.set(value);
+    registry.register(name, help, g);
 }
 
-/// The whole exposition: node counters, then HTTP latencies.
-pub fn render(node: &NodeMetrics, http: &HttpMetrics) -> String {
-    let mut out = String::new();
-    let gauge = |out: &mut String, name: &str, help: &str, kind: &str, v: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} {kind}");
-        let _ = writeln!(out, "{name} {v}");
-    };
-    gauge(
-        &mut out,
-        "ebill_height",
-        "Height of the last final block.",
-        "gauge",
-        node.height,
-    );
-    gauge(
-        &mut out,
-        "ebill_committed_txs_total",
-        "Transactions committed since genesis.",
-        "counter",
-        node.committed_txs,
-    );
-    gauge(
-        &mut out,
-        "ebill_mempool_txs",
-        "Transactions waiting in the mempool.",
-        "gauge",
-        node.mempool_txs,
-    );
-    let name = "ebill_rejections_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Transactions rejected since start, by code."
-    );
-    let _ = writeln!(out, "# TYPE {name} counter");
-    for (code, n) in &node.rejections {
-        let _ = writeln!(out, "{name}{{code=\"{}\"}} {n}", escape_label(code));
-    }
-    labelled(
-        &mut out,
-        "ebill_dropped_total",
-        "Messages dropped because a queue was full, by queue.",
-        "counter",
-        "queue",
-        &node.dropped,
-    );
-    labelled(
-        &mut out,
-        "ebill_net_total",
-        "Network events since start, by kind.",
-        "counter",
-        "kind",
-        &node.net,
-    );
-    labelled(
-        &mut out,
-        "ebill_consensus_events",
-        "Consensus counters of the height in progress, by kind.",
-        "gauge",
-        "kind",
-        &node.consensus,
-    );
-    http.render(&mut out);
-    out
-}
-
-/// One metric family with one label, its values by label value.
-fn labelled(
-    out: &mut String,
+/// A counter family with one label, its values by label value. `name` is without the
+/// `_total` suffix, which the encoding adds to every counter sample.
+fn counters<'a>(
+    registry: &mut Registry,
     name: &str,
     help: &str,
-    kind: &str,
-    label: &str,
-    values: &BTreeMap<&'static str, u64>,
+    label: &'static str,
+    values: impl IntoIterator<Item = (&'a str, u64)>,
 ) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    let family = Family::<Label, Counter>::default();
     for (value, n) in values {
-        let _ = writeln!(out, "{name}{{{label}=\"{}\"}} {n}", escape_label(value));
+        family.get_or_create(&[(label, value.to_owned())]).inc_by(n);
     }
+    registry.register(name, help, family);
+}
+
+/// The whole exposition: node counters, then HTTP latencies. (The encoder ends each
+/// help text with a period, and leaves out a family that has no sample yet.)
+pub fn render(node: &NodeMetrics, http: &HttpMetrics) -> String {
+    let mut registry = Registry::default();
+    gauge(
+        &mut registry,
+        "ebill_height",
+        "Height of the last final block",
+        node.height,
+    );
+    let committed = Counter::<u64>::default();
+    committed.inc_by(node.committed_txs);
+    registry.register(
+        "ebill_committed_txs",
+        "Transactions committed since genesis",
+        committed,
+    );
+    gauge(
+        &mut registry,
+        "ebill_mempool_txs",
+        "Transactions waiting in the mempool",
+        node.mempool_txs,
+    );
+    counters(
+        &mut registry,
+        "ebill_rejections",
+        "Transactions rejected since start, by code",
+        "code",
+        node.rejections.iter().map(|(k, v)| (k.as_str(), *v)),
+    );
+    counters(
+        &mut registry,
+        "ebill_dropped",
+        "Messages dropped because a queue was full, by queue",
+        "queue",
+        node.dropped.iter().map(|(k, v)| (*k, *v)),
+    );
+    counters(
+        &mut registry,
+        "ebill_net",
+        "Network events since start, by kind",
+        "kind",
+        node.net.iter().map(|(k, v)| (*k, *v)),
+    );
+    let consensus = Family::<Label, Gauge<u64, AtomicU64>>::default();
+    for (kind, n) in &node.consensus {
+        consensus
+            .get_or_create(&[("kind", (*kind).to_owned())])
+            .set(*n);
+    }
+    registry.register(
+        "ebill_consensus_events",
+        "Consensus counters of the height in progress, by kind",
+        consensus,
+    );
+    registry.register(
+        "ebill_http_request_duration_seconds",
+        "Time to answer an HTTP request, by route template",
+        http.by_route.clone(),
+    );
+    let mut out = String::new();
+    // Writing to a String does not fail; a failure would be a bug of the encoder.
+    if let Err(e) = encode(&mut out, &registry) {
+        tracing::error!(error = %e, "encoding the metrics");
+    }
+    out
 }
 
 #[cfg(test)]
@@ -242,25 +196,28 @@ mod tests {
         m.observe(Some("/a"), Duration::from_millis(300));
         m.observe(Some("/nope"), Duration::from_secs(100));
         let text = render(&NodeMetrics::default(), &m);
-        assert!(
-            text.contains(
-                "ebill_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.005\"} 1"
-            )
-        );
-        assert!(
-            text.contains("ebill_http_request_duration_seconds_bucket{route=\"/a\",le=\"0.5\"} 2")
-        );
-        assert!(text.contains("ebill_http_request_duration_seconds_count{route=\"/a\"} 2"));
-        assert!(text.contains(
-            "ebill_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"30\"} 0"
-        ));
-        assert!(text.contains(
-            "ebill_http_request_duration_seconds_bucket{route=\"unmatched\",le=\"+Inf\"} 1"
-        ));
+        for needle in [
+            "ebill_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/a\"} 1",
+            "ebill_http_request_duration_seconds_bucket{le=\"0.5\",route=\"/a\"} 2",
+            "ebill_http_request_duration_seconds_count{route=\"/a\"} 2",
+            "ebill_http_request_duration_seconds_bucket{le=\"30.0\",route=\"unmatched\"} 0",
+            "ebill_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"unmatched\"} 1",
+        ] {
+            assert!(text.contains(needle), "no {needle:?} in\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let node = NodeMetrics {
+            rejections: [("a\"b\\c\nd".to_owned(), 1)].into_iter().collect(),
+            ..NodeMetrics::default()
+        };
+        let text = render(&node, &HttpMetrics::new(&[]));
+        assert!(
+            text.contains("ebill_rejections_total{code=\"a\\\"b\\\\c\\nd\"} 1"),
+            "{text}"
+        );
     }
 }

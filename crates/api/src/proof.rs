@@ -63,50 +63,36 @@ impl BundleError {
 
 /// Merkle trees of recent blocks, shared by every proof request: a final block never
 /// changes, so its tree is computed once and answers every path in O(log n). Bounded to
-/// `capacity` blocks; the oldest inserted goes first.
+/// `capacity` blocks; the least recently used goes first.
 #[derive(Debug)]
 pub struct TreeCache {
-    capacity: usize,
-    inner: std::sync::Mutex<CachedTrees>,
+    inner: std::sync::Mutex<lru::LruCache<u64, std::sync::Arc<merkle::MerkleTree>>>,
 }
 
-/// The cached trees by height, and their heights in insertion order.
-type CachedTrees = (
-    std::collections::HashMap<u64, std::sync::Arc<merkle::MerkleTree>>,
-    std::collections::VecDeque<u64>,
-);
-
 impl TreeCache {
-    /// A cache of at most `capacity` block trees (a tree of 5,000 leaves is ~320 KB).
+    /// A cache of at most `capacity` block trees (a tree of 5,000 leaves is ~320 KB); a
+    /// capacity of 0 keeps one.
     pub fn new(capacity: usize) -> Self {
+        let capacity = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
         Self {
-            capacity,
-            inner: std::sync::Mutex::new(Default::default()),
+            inner: std::sync::Mutex::new(lru::LruCache::new(capacity)),
         }
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, lru::LruCache<u64, std::sync::Arc<merkle::MerkleTree>>> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn get(&self, height: u64) -> Option<std::sync::Arc<merkle::MerkleTree>> {
-        let guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        guard.0.get(&height).cloned()
+        self.lock().get(&height).cloned()
     }
 
     fn insert(&self, height: u64, tree: std::sync::Arc<merkle::MerkleTree>) {
-        let mut guard = self
-            .inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (map, order) = &mut *guard;
-        if map.insert(height, tree).is_none() {
-            order.push_back(height);
-        }
-        while order.len() > self.capacity {
-            if let Some(old) = order.pop_front() {
-                map.remove(&old);
-            }
-        }
+        self.lock().put(height, tree);
     }
 
     /// The tree of block `height`, from the cache or built from the stored block.

@@ -572,23 +572,22 @@ async fn metrics_expose_the_names() {
             .unwrap()
             .to_str()
             .unwrap()
-            .starts_with("text/plain")
+            .starts_with("application/openmetrics-text")
     );
     let text = a.text();
     for needle in [
         "# TYPE ebill_height gauge",
+        "# TYPE ebill_committed_txs counter",
+        "# TYPE ebill_rejections counter",
         "ebill_height 1",
         "ebill_committed_txs_total 1",
         "ebill_mempool_txs 0",
         "ebill_rejections_total{code=\"duplicate_tx\"} 1",
-        "# TYPE ebill_dropped_total counter",
-        "# TYPE ebill_net_total counter",
-        "# TYPE ebill_consensus_events gauge",
         "# TYPE ebill_http_request_duration_seconds histogram",
         "ebill_http_request_duration_seconds_count{route=\"/v1/txs\"} 2",
         "ebill_http_request_duration_seconds_count{route=\"/v1/bills/{code}/{number}\"} 1",
         "ebill_http_request_duration_seconds_count{route=\"unmatched\"} 1",
-        "ebill_http_request_duration_seconds_bucket{route=\"/v1/txs\",le=\"+Inf\"} 2",
+        "ebill_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/v1/txs\"} 2",
         "ebill_http_request_duration_seconds_sum{route=\"/v1/txs\"}",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
@@ -792,4 +791,62 @@ async fn no_checkpoint_before_a_witness_cosigns() {
     get(&app, "/v1/checkpoints/latest")
         .await
         .assert_error(StatusCode::NOT_FOUND, "checkpoint_not_found");
+}
+
+/// The router serves every route that `routes::served` lists (and so the OpenAPI document
+/// describes), with the method listed and no other: a route's template filled in and its
+/// method reach its handler (never the `not_found` or `method_not_allowed` fallbacks),
+/// and every other method is `405`. `GET /v1/openapi.json` answers the document.
+#[tokio::test]
+async fn every_documented_route_is_served_with_its_method_only() {
+    let (_b, app) = app();
+    let fill = |template: &str| {
+        template
+            .replace("{id}", &"ab".repeat(32))
+            .replace("{code}", "33010126")
+            .replace("{number}", "0000000001")
+            .replace("{height}", "1")
+            .replace("{credit_code}", "12330100MB0000001N")
+    };
+    // Whether `template` matches `uri`, a `{param}` matching any one segment.
+    let matches = |template: &str, uri: &str| {
+        let (t, u): (Vec<_>, Vec<_>) = (template.split('/').collect(), uri.split('/').collect());
+        t.len() == u.len()
+            && t.iter()
+                .zip(&u)
+                .all(|(t, u)| t == u || (t.starts_with('{') && t.ends_with('}')))
+    };
+    let served = ebill_api::routes::served();
+    assert!(served.len() >= 17, "{served:?}");
+    for (template, method) in served.clone() {
+        let uri = fill(template);
+        assert!(!uri.contains('{'), "unfilled template {template}");
+        let answer = call(&app, method.clone(), &uri, None, Vec::new()).await;
+        if answer
+            .headers
+            .get("content-type")
+            .is_some_and(|c| c == "application/json")
+            && let Some(code) = answer.json()["error"]["code"].as_str()
+        {
+            assert!(
+                code != "not_found" && code != "method_not_allowed",
+                "{method} {uri} fell through to {code}"
+            );
+        }
+        for other in [Method::GET, Method::POST, Method::PUT, Method::DELETE] {
+            // GET /v1/txs/batch is GET /v1/txs/{id} with the id "batch".
+            let other_route = served
+                .iter()
+                .any(|(t, m)| *m == other && *t != template && matches(t, &uri));
+            if other != method && !other_route {
+                call(&app, other.clone(), &uri, None, Vec::new())
+                    .await
+                    .assert_error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+            }
+        }
+    }
+    let doc = get(&app, "/v1/openapi.json").await;
+    assert_eq!(doc.status, StatusCode::OK);
+    assert_eq!(doc.headers.get("content-type").unwrap(), "application/json");
+    assert_eq!(doc.json(), ebill_api::openapi::document());
 }

@@ -62,6 +62,9 @@ pub mod paths {
     /// One unit, with its history and a state proof.
     pub const UNIT: &str = "/v1/units/{credit_code}";
 
+    /// The OpenAPI document of these routes.
+    pub const OPENAPI: &str = "/v1/openapi.json";
+
     /// Every template.
     pub const ALL: &[&str] = &[
         TXS,
@@ -81,6 +84,7 @@ pub mod paths {
         GOV_PROPOSAL,
         UNITS,
         UNIT,
+        OPENAPI,
     ];
 }
 
@@ -138,6 +142,71 @@ fn with_body_limit(route: MethodRouter<AppState>, max_bytes: usize) -> MethodRou
     route.layer(Extension(BodyLimit(max_bytes)))
 }
 
+/// One route of the API (not a page): its template, its one method and its handler.
+struct ApiRoute {
+    path: &'static str,
+    method: Method,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(path: &'static str, method: Method, handler: MethodRouter<AppState>) -> ApiRoute {
+    ApiRoute {
+        path,
+        method,
+        handler,
+    }
+}
+
+/// Every route of the API besides the pages: what [`build`] registers and
+/// [`served`] lists, so that the two cannot differ.
+fn api_routes() -> Vec<ApiRoute> {
+    vec![
+        route(
+            paths::TXS,
+            Method::POST,
+            with_body_limit(post(txs::submit), MAX_TX_BODY_BYTES),
+        ),
+        route(
+            paths::TXS_BATCH,
+            Method::POST,
+            with_body_limit(post(txs::submit_batch), MAX_BATCH_BODY_BYTES),
+        ),
+        route(paths::TX, Method::GET, get(txs::status)),
+        route(paths::BILL, Method::GET, get(bills::verdict)),
+        route(paths::BILL_PROOF, Method::GET, get(bills::proof)),
+        route(
+            paths::VERIFY,
+            Method::POST,
+            with_body_limit(post(verify::verify), MAX_TX_BODY_BYTES),
+        ),
+        route(paths::BLOCK_LATEST, Method::GET, get(blocks::latest)),
+        route(paths::BLOCK, Method::GET, get(blocks::by_height)),
+        route(
+            paths::CHECKPOINT_LATEST,
+            Method::GET,
+            get(checkpoints::latest),
+        ),
+        route(paths::GENESIS, Method::GET, get(node::genesis)),
+        route(paths::STATUS, Method::GET, get(node::status)),
+        route(paths::HEALTHZ, Method::GET, get(node::healthz)),
+        route(paths::METRICS, Method::GET, get(node::metrics)),
+        route(paths::OPENAPI, Method::GET, get(node::openapi)),
+        route(paths::GOV_PROPOSALS, Method::GET, get(gov::list)),
+        route(paths::GOV_PROPOSAL, Method::GET, get(gov::show)),
+        route(paths::UNITS, Method::GET, get(units::list)),
+        route(paths::UNIT, Method::GET, get(units::show)),
+    ]
+}
+
+/// The (template, method) of every route of the API besides the pages
+/// ([`crate::web::paths`]): what the OpenAPI document must describe.
+pub fn served() -> Vec<(&'static str, Method)> {
+    api_routes()
+        .into_iter()
+        .map(|r| (r.path, r.method))
+        .collect()
+}
+
 /// Builds the router.
 pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
     let all_paths: Vec<&'static str> = paths::ALL
@@ -157,33 +226,11 @@ pub(crate) fn build(backend: Arc<dyn Backend>, config: ApiConfig) -> Router {
         )),
         decoys: Arc::new(crate::verdict::Decoys::new()),
     };
-    Router::new()
-        .route(
-            paths::TXS,
-            with_body_limit(post(txs::submit), MAX_TX_BODY_BYTES),
-        )
-        .route(
-            paths::TXS_BATCH,
-            with_body_limit(post(txs::submit_batch), MAX_BATCH_BODY_BYTES),
-        )
-        .route(paths::TX, get(txs::status))
-        .route(paths::BILL, get(bills::verdict))
-        .route(paths::BILL_PROOF, get(bills::proof))
-        .route(
-            paths::VERIFY,
-            with_body_limit(post(verify::verify), MAX_TX_BODY_BYTES),
-        )
-        .route(paths::BLOCK_LATEST, get(blocks::latest))
-        .route(paths::BLOCK, get(blocks::by_height))
-        .route(paths::CHECKPOINT_LATEST, get(checkpoints::latest))
-        .route(paths::GENESIS, get(node::genesis))
-        .route(paths::STATUS, get(node::status))
-        .route(paths::HEALTHZ, get(node::healthz))
-        .route(paths::METRICS, get(node::metrics))
-        .route(paths::GOV_PROPOSALS, get(gov::list))
-        .route(paths::GOV_PROPOSAL, get(gov::show))
-        .route(paths::UNITS, get(units::list))
-        .route(paths::UNIT, get(units::show))
+    let mut router = Router::new();
+    for route in api_routes() {
+        router = router.route(route.path, route.handler);
+    }
+    router
         .merge(crate::web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,13 +1,12 @@
-//! `GET /v1/genesis`, `GET /v1/status`, `GET /healthz` and `GET /metrics`.
+//! `GET /v1/genesis`, `GET /v1/status`, `GET /healthz`, `GET /metrics` and
+//! `GET /v1/openapi.json`.
 
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
-use ebill_types::Hash32;
 use serde::Serialize;
 
 use super::{AppState, blocking};
-use crate::backend::Role;
 use crate::error::{ApiError, ApiResult, json};
 
 fn storage(e: ebill_store::StoreError) -> ApiError {
@@ -19,24 +18,7 @@ pub async fn genesis(State(st): State<AppState>) -> ApiResult {
     Ok(json(StatusCode::OK, st.backend.genesis()))
 }
 
-/// The answer of `/v1/status`.
-#[derive(Debug, Serialize)]
-pub struct StatusView {
-    /// Chain id.
-    pub chain_id: String,
-    /// Genesis hash.
-    pub genesis_hash: Hash32,
-    /// Height of the last final block (0 before block 1).
-    pub height: u64,
-    /// Its hash (null before block 1).
-    pub tip_hash: Option<Hash32>,
-    /// `validator` or `observer`.
-    pub role: Role,
-    /// Connected peers.
-    pub peers: usize,
-    /// True while catching up.
-    pub syncing: bool,
-}
+pub use ebill_api_types::StatusView;
 
 /// `GET /v1/status`.
 pub async fn status(State(st): State<AppState>) -> ApiResult {
@@ -78,7 +60,7 @@ pub async fn healthz(State(st): State<AppState>) -> ApiResult {
     Ok(json(StatusCode::OK, &Health { ok: true, height }))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: the OpenMetrics text format (Prometheus scrapes it).
 pub async fn metrics(State(st): State<AppState>) -> ApiResult {
     let backend = st.backend.clone();
     let node = blocking(move || Ok(backend.metrics())).await?;
@@ -86,7 +68,15 @@ pub async fn metrics(State(st): State<AppState>) -> ApiResult {
     let mut resp = (StatusCode::OK, text).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
     );
     Ok(resp)
+}
+
+/// `GET /v1/openapi.json`: the OpenAPI 3.1 document of the API ([`crate::openapi`]).
+pub async fn openapi() -> ApiResult {
+    Ok(crate::error::json_bytes(
+        StatusCode::OK,
+        crate::openapi::DOCUMENT_JSON.clone(),
+    ))
 }

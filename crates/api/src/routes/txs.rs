@@ -36,55 +36,34 @@ pub enum Wait {
     Commit,
 }
 
-/// Where a transaction stands, as answered.
-#[derive(Debug, Serialize)]
-pub struct TxAnswer {
-    /// The transaction id.
-    pub tx_id: TxId,
-    /// `pending`, `committed` or `rejected`.
-    pub status: &'static str,
-    /// Height of its block, once committed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub height: Option<u64>,
-    /// Position in its block, once committed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<u32>,
-    /// Rejection code (`GET /v1/txs/{id}` of a rejected transaction).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code: Option<&'static str>,
-    /// Rejection message.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+pub use ebill_api_types::{TxAnswer, TxState};
+
+fn answer_pending(tx_id: TxId) -> TxAnswer {
+    TxAnswer {
+        tx_id,
+        status: TxState::Pending,
+        height: None,
+        index: None,
+        code: None,
+        message: None,
+    }
 }
 
-impl TxAnswer {
-    fn pending(tx_id: TxId) -> Self {
-        Self {
-            tx_id,
-            status: "pending",
-            height: None,
-            index: None,
-            code: None,
-            message: None,
-        }
+fn answer_committed(tx_id: TxId, loc: TxLocation) -> TxAnswer {
+    TxAnswer {
+        status: TxState::Committed,
+        height: Some(loc.height),
+        index: Some(loc.index),
+        ..answer_pending(tx_id)
     }
+}
 
-    fn committed(tx_id: TxId, loc: TxLocation) -> Self {
-        Self {
-            status: "committed",
-            height: Some(loc.height),
-            index: Some(loc.index),
-            ..Self::pending(tx_id)
-        }
-    }
-
-    fn rejected(tx_id: TxId, r: Rejection) -> Self {
-        Self {
-            status: "rejected",
-            code: Some(r.code.as_str()),
-            message: Some(r.message),
-            ..Self::pending(tx_id)
-        }
+fn answer_rejected(tx_id: TxId, r: Rejection) -> TxAnswer {
+    TxAnswer {
+        status: TxState::Rejected,
+        code: Some(r.code.as_str().to_owned()),
+        message: Some(r.message),
+        ..answer_pending(tx_id)
     }
 }
 
@@ -137,15 +116,13 @@ pub async fn submit(
         }
     };
     if q.wait != Some(Wait::Commit) {
-        return Ok(json(StatusCode::ACCEPTED, &TxAnswer::pending(id)));
+        return Ok(json(StatusCode::ACCEPTED, &answer_pending(id)));
     }
     let rx = st.backend.watch(id);
     match tokio::time::timeout(st.config.wait_commit_timeout, rx).await {
         Err(_) => Err(timeout_error(id, &st.config)),
         Ok(Err(_)) => Err(shutting_down(id)),
-        Ok(Ok(TxOutcome::Committed(loc))) => {
-            Ok(json(StatusCode::OK, &TxAnswer::committed(id, loc)))
-        }
+        Ok(Ok(TxOutcome::Committed(loc))) => Ok(json(StatusCode::OK, &answer_committed(id, loc))),
         Ok(Ok(TxOutcome::Rejected(r))) => Err(ApiError::rejection(&r).with_tx(id)),
     }
 }
@@ -162,14 +139,14 @@ pub async fn status(State(st): State<AppState>, ApiPath(id): ApiPath<String>) ->
     let backend = st.backend.clone();
     let answer = blocking(move || {
         Ok(match backend.tx_status(&id) {
-            TxStatus::Pending => Some(TxAnswer::pending(id)),
-            TxStatus::Committed(loc) => Some(TxAnswer::committed(id, loc)),
-            TxStatus::Rejected(r) => Some(TxAnswer::rejected(id, r)),
+            TxStatus::Pending => Some(answer_pending(id)),
+            TxStatus::Committed(loc) => Some(answer_committed(id, loc)),
+            TxStatus::Rejected(r) => Some(answer_rejected(id, r)),
             TxStatus::Unknown => backend
                 .store()
                 .find_tx_location(&id)
                 .map_err(|e| ApiError::internal("reading the store", &e))?
-                .map(|loc| TxAnswer::committed(id, loc)),
+                .map(|loc| answer_committed(id, loc)),
         })
     })
     .await?;
@@ -334,7 +311,7 @@ pub async fn submit_batch(
         match answer {
             Ok(id) => {
                 accepted_ids.push(id);
-                *slot = Some(BatchItem::Ok(TxAnswer::pending(id)));
+                *slot = Some(BatchItem::Ok(answer_pending(id)));
             }
             Err(r) => *slot = Some(BatchItem::error(Some(id), &ApiError::rejection(&r))),
         }
@@ -372,7 +349,7 @@ pub async fn submit_batch(
             match outcomes.get(&id).cloned() {
                 Some(TxOutcome::Committed(loc)) => {
                     c += 1;
-                    *item = BatchItem::Ok(TxAnswer::committed(id, loc));
+                    *item = BatchItem::Ok(answer_committed(id, loc));
                 }
                 Some(TxOutcome::Rejected(r)) => {
                     *item = BatchItem::error(Some(id), &ApiError::rejection(&r));

@@ -10,7 +10,6 @@
 //! nothing, so it tells nothing), and keeps recent codes in a bounded cache, so a page
 //! reloaded or printed draws its code once.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
@@ -32,7 +31,7 @@ pub const QR_CACHE_ENTRIES: usize = 4096;
 #[derive(Debug)]
 pub struct QrImages {
     secret: [u8; 32],
-    cache: Mutex<HashMap<String, Arc<String>>>,
+    cache: Mutex<lru::LruCache<String, Arc<String>>>,
 }
 
 impl Default for QrImages {
@@ -55,7 +54,10 @@ impl QrImages {
         }
         Self {
             secret,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(QR_CACHE_ENTRIES)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         }
     }
 
@@ -86,11 +88,7 @@ impl QrImages {
             return Ok(Arc::clone(s));
         }
         let drawn = Arc::new(svg(url)?);
-        let mut cache = lock();
-        if cache.len() >= QR_CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(url.to_owned(), Arc::clone(&drawn));
+        lock().put(url.to_owned(), Arc::clone(&drawn));
         Ok(drawn)
     }
 }
