@@ -14,7 +14,8 @@
 //! page found in `cold` moves back to `hot`. At most `max_pages` pages are held.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use ebill_types::state_page::{Page, PageKey, PageSlot};
 use ebill_types::state_tree::TreeNode;
@@ -28,16 +29,54 @@ pub(crate) struct PageCache {
     inner: Mutex<Inner>,
 }
 
+/// A page shared between the cache and a commit in progress (pages are ~1 KiB: moving
+/// pointers, not pages, keeps the cache's maps cheap to grow and to rotate).
+pub(crate) type SharedPage = Arc<Page>;
+
+/// A fast hash of page keys (FxHash's multiply-rotate over 8-byte words): the keys are
+/// positions in a tree of SHA-256 paths, not chosen by anyone, so no flooding
+/// resistance is needed, and every tree read looks one up.
+#[derive(Default)]
+struct PageKeyHasher(u64);
+
+impl Hasher for PageKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(u64::from(v));
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+}
+
+type PageMap = HashMap<PageKey, SharedPage, BuildHasherDefault<PageKeyHasher>>;
+
 struct Inner {
     generation: u64,
-    hot: HashMap<PageKey, Page>,
-    cold: HashMap<PageKey, Page>,
+    hot: PageMap,
+    cold: PageMap,
     /// Pages per generation: half the bound.
     per_generation: usize,
 }
 
 impl Inner {
-    fn find(&mut self, key: &PageKey) -> Option<&Page> {
+    fn find(&mut self, key: &PageKey) -> Option<&SharedPage> {
         if !self.hot.contains_key(key) {
             let page = self.cold.remove(key)?;
             self.insert(*key, page);
@@ -45,7 +84,7 @@ impl Inner {
         self.hot.get(key)
     }
 
-    fn insert(&mut self, key: PageKey, page: Page) {
+    fn insert(&mut self, key: PageKey, page: SharedPage) {
         if self.per_generation == 0 {
             return;
         }
@@ -71,8 +110,8 @@ impl PageCache {
         Self {
             inner: Mutex::new(Inner {
                 generation: 0,
-                hot: HashMap::new(),
-                cold: HashMap::new(),
+                hot: PageMap::default(),
+                cold: PageMap::default(),
                 per_generation: max_pages / 2,
             }),
         }
@@ -97,16 +136,16 @@ impl PageCache {
         }
     }
 
-    /// The cached pages of `keys` (copies), and the generation to fill the rest with.
-    pub fn pages(&self, keys: &[PageKey]) -> (Vec<Option<Page>>, u64) {
+    /// The cached pages of `keys`, and the generation to fill the rest with.
+    pub fn pages(&self, keys: &[PageKey]) -> (Vec<Option<SharedPage>>, u64) {
         let mut inner = self.lock();
-        let pages = keys.iter().map(|k| inner.find(k).copied()).collect();
+        let pages = keys.iter().map(|k| inner.find(k).cloned()).collect();
         (pages, inner.generation)
     }
 
     /// Adds pages read from the committed store, if no commit happened since
     /// `generation` was taken (else they may be older than the disk).
-    pub fn fill(&self, generation: u64, pages: impl IntoIterator<Item = (PageKey, Page)>) {
+    pub fn fill(&self, generation: u64, pages: impl IntoIterator<Item = (PageKey, SharedPage)>) {
         let mut inner = self.lock();
         if inner.generation != generation {
             return;
@@ -117,11 +156,11 @@ impl PageCache {
     }
 
     /// Records the pages a commit wrote, once its write has returned.
-    pub fn committed(&self, pages: &[(PageKey, Page)]) {
+    pub fn committed(&self, pages: &[(PageKey, SharedPage)]) {
         let mut inner = self.lock();
         inner.generation += 1;
         for (key, page) in pages {
-            inner.insert(*key, *page);
+            inner.insert(*key, Arc::clone(page));
         }
     }
 
@@ -138,7 +177,7 @@ mod tests {
     use super::*;
     use ebill_types::Hash32;
 
-    fn page(n: u8) -> (PageKey, Page) {
+    fn page(n: u8) -> (PageKey, SharedPage) {
         let mut path = Hash32::ZERO;
         path.0[0] = n & 0xf0;
         path.0[1] = n << 4;
@@ -151,7 +190,7 @@ mod tests {
                 value: Hash32([n; 32]),
             },
         );
-        (key, page)
+        (key, Arc::new(page))
     }
 
     #[test]
@@ -178,7 +217,8 @@ mod tests {
         };
         let before = cache.nodes(&[slot]);
         assert_eq!(before.nodes, vec![None]);
-        let (key, mut newer) = page(5);
+        let (key, newer) = page(5);
+        let mut newer = *newer;
         newer.set(
             0,
             TreeNode::Leaf {
@@ -186,7 +226,8 @@ mod tests {
                 value: Hash32([9; 32]),
             },
         );
-        cache.committed(&[(key, newer)]);
+        let newer = Arc::new(newer);
+        cache.committed(&[(key, Arc::clone(&newer))]);
         // A read that started before the commit comes back with the old page.
         cache.fill(before.generation, [page(5)]);
         let (found, _) = cache.pages(&[key]);

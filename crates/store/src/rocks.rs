@@ -31,7 +31,7 @@ use rocksdb::{
 };
 
 use crate::keys::{self, cf};
-use crate::page_cache::{PageCache, TREE_CACHE_PAGES};
+use crate::page_cache::{PageCache, SharedPage, TREE_CACHE_PAGES};
 use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_update_of};
 use ebill_types::state_page::{self, Page, PageKey};
 use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
@@ -79,7 +79,7 @@ pub struct RocksStore {
 }
 
 /// The pages a commit writes, to enter the page cache once the write has returned.
-struct PageWrites(Vec<(PageKey, Page)>);
+struct PageWrites(Vec<(PageKey, SharedPage)>);
 
 /// A page's name in errors: its level and path bits in hex.
 fn page_name(key: &PageKey) -> String {
@@ -224,10 +224,12 @@ impl RocksStore {
     ) -> Result<PageWrites, StoreError> {
         let tree = self.cf(cf::STATE_TREE)?;
         let pages = state_page::page_writes(&update.writes, |keys| self.stored_pages(keys))?;
-        for (key, page) in &pages {
+        let mut written = Vec::with_capacity(pages.len());
+        for (key, page) in pages {
             batch.put_cf(tree, key.to_bytes(), page.encode());
+            written.push((key, std::sync::Arc::new(page)));
         }
-        Ok(PageWrites(pages))
+        Ok(PageWrites(written))
     }
 
     fn pages_committed(&self, written: &PageWrites) {
@@ -244,29 +246,35 @@ impl RocksStore {
             .filter(|(_, p)| p.is_none())
             .map(|(k, _)| *k)
             .collect();
-        if missing.is_empty() {
-            return Ok(pages);
-        }
-        let read = self.read_pages(&missing)?;
+        let read = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.read_pages(&missing)?
+        };
         let mut read_iter = read.iter();
-        for (slot, key) in pages.iter_mut().zip(keys) {
-            if slot.is_none() {
-                match read_iter.next() {
-                    Some((k, page)) if k == key => *slot = *page,
+        let mut out = Vec::with_capacity(keys.len());
+        for (cached, key) in pages.iter_mut().zip(keys) {
+            out.push(match cached.take() {
+                Some(page) => Some(*page),
+                None => match read_iter.next() {
+                    Some((k, page)) if k == key => page.as_deref().copied(),
                     _ => unreachable!("read_pages answers every key asked, in order"),
-                }
-            }
+                },
+            });
         }
         self.pages.fill(
             generation,
             read.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))),
         );
-        Ok(pages)
+        Ok(out)
     }
 
     /// Reads and decodes the pages at `keys` from disk (sorted keys: one batched
     /// multi-get).
-    fn read_pages(&self, keys: &[PageKey]) -> Result<Vec<(PageKey, Option<Page>)>, StoreError> {
+    fn read_pages(
+        &self,
+        keys: &[PageKey],
+    ) -> Result<Vec<(PageKey, Option<SharedPage>)>, StoreError> {
         let handle = self.cf(cf::STATE_TREE)?;
         let raw: Vec<Vec<u8>> = keys.iter().map(PageKey::to_bytes).collect();
         let sorted = raw.windows(2).all(|w| w[0] < w[1]);
@@ -276,10 +284,12 @@ impl RocksStore {
             .zip(keys)
             .map(|(got, key)| {
                 let page = match got.map_err(rocks_err)? {
-                    Some(v) => Some(Page::decode(key, &v).map_err(|e| StoreError::Corrupt {
-                        what: format!("state_tree/{}", page_name(key)),
-                        reason: e.to_string(),
-                    })?),
+                    Some(v) => Some(std::sync::Arc::new(Page::decode(key, &v).map_err(|e| {
+                        StoreError::Corrupt {
+                            what: format!("state_tree/{}", page_name(key)),
+                            reason: e.to_string(),
+                        }
+                    })?)),
                     None => None,
                 };
                 Ok((*key, page))
@@ -438,7 +448,7 @@ impl NodeReader for RocksStore {
             .map(|(s, cached)| match cached {
                 Some(node) => node,
                 None => match read.binary_search_by(|(k, _)| k.cmp(&s.page)) {
-                    Ok(i) => read[i].1.and_then(|p| p.get(s.slot)),
+                    Ok(i) => read[i].1.as_ref().and_then(|p| p.get(s.slot)),
                     Err(_) => unreachable!("every missing page was read"),
                 },
             })
