@@ -1,6 +1,6 @@
 //! Storage pages of the state tree: four binary levels of [`crate::state_tree`] in one
 //! record, so that a store reads a path of depth d in ⌈(d+1)/4⌉ point reads, not d+1.
-//! ADR 0013 says why and what it costs.
+//! ADR 0011 (docs/adr/0011-state-tree-pages.md) says why and what it costs.
 //!
 //! Paging is a storage layout only: the tree, its hashes, its root and its proofs are
 //! those of the binary tree; [`crate::state_tree::apply`] still reads and writes binary
