@@ -23,6 +23,8 @@
 mod keys;
 mod mem;
 #[cfg(feature = "rocksdb")]
+mod page_cache;
+#[cfg(feature = "rocksdb")]
 mod rocks;
 
 use ebill_ledger::{
@@ -39,13 +41,17 @@ use thiserror::Error;
 pub use keys::cf;
 pub use mem::MemStore;
 #[cfg(feature = "rocksdb")]
+pub use page_cache::TREE_CACHE_PAGES;
+#[cfg(feature = "rocksdb")]
 pub use rocks::{RocksConfig, RocksStore};
 
 /// Version of the on-disk layout; a store written with another version is refused.
 /// 2: the state tree (column family `state_tree`) and a state root in every header.
 /// 3: governance (column family `governance`: the governance record and proposals) and
 /// qualification dates in unit records.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: the state tree stored in pages of four binary levels
+/// (`ebill_types::state_page`), not one record per binary node.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -111,7 +117,9 @@ pub enum StoreError {
     #[error("inconsistent commit: {0}")]
     Inconsistent(String),
     /// The store was written with another layout version.
-    #[error("store format version {found}, this build reads {expected}")]
+    #[error(
+        "store format version {found}, this build reads only {expected}: keep the old directory for the build that wrote it, and sync this node from genesis into an empty one"
+    )]
     UnsupportedFormat {
         /// Version on disk.
         found: u32,

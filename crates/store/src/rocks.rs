@@ -31,7 +31,9 @@ use rocksdb::{
 };
 
 use crate::keys::{self, cf};
+use crate::page_cache::{PageCache, SharedPage, TREE_CACHE_PAGES};
 use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_update_of};
+use ebill_types::state_page::{self, Page, PageKey};
 use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
 
 type Db = DBWithThreadMode<SingleThreaded>;
@@ -48,6 +50,8 @@ pub struct RocksConfig {
     pub write_buffer_bytes: usize,
     /// Background flush and compaction threads.
     pub background_jobs: i32,
+    /// State tree pages kept in memory (see [`TREE_CACHE_PAGES`]); 0 keeps none.
+    pub tree_cache_pages: usize,
 }
 
 impl Default for RocksConfig {
@@ -56,6 +60,7 @@ impl Default for RocksConfig {
             block_cache_bytes: 256 * MIB,
             write_buffer_bytes: 64 * MIB,
             background_jobs: 4,
+            tree_cache_pages: TREE_CACHE_PAGES,
         }
     }
 }
@@ -69,6 +74,20 @@ pub struct RocksStore {
     tip: Mutex<Option<Tip>>,
     /// Serialises write-ahead log appends (sequence numbers).
     wal_lock: Mutex<()>,
+    /// Committed state tree pages (updated after each commit's write returns).
+    pages: PageCache,
+}
+
+/// The pages a commit writes, to enter the page cache once the write has returned.
+struct PageWrites(Vec<(PageKey, SharedPage)>);
+
+/// A page's name in errors: its level and path bits in hex.
+fn page_name(key: &PageKey) -> String {
+    let hex: String = key.to_bytes()[1..]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("page/{}/{hex}", key.level)
 }
 
 fn rocks_err(e: rocksdb::Error) -> StoreError {
@@ -148,6 +167,7 @@ impl RocksStore {
             path,
             tip: Mutex::new(None),
             wal_lock: Mutex::new(()),
+            pages: PageCache::new(config.tree_cache_pages),
         };
         if let Some(v) = store.get(cf::META, keys::META_FORMAT)? {
             let found = keys::decode_format(&v)?;
@@ -195,12 +215,86 @@ impl RocksStore {
         Ok(())
     }
 
-    fn put_tree(&self, batch: &mut WriteBatch, update: &TreeUpdate) -> Result<(), StoreError> {
+    /// Puts the pages `update` changes into `batch`; the caller hands the result to
+    /// [`RocksStore::pages_committed`] once the batch is written.
+    fn put_tree(
+        &self,
+        batch: &mut WriteBatch,
+        update: &TreeUpdate,
+    ) -> Result<PageWrites, StoreError> {
         let tree = self.cf(cf::STATE_TREE)?;
-        for w in &update.writes {
-            batch.put_cf(tree, w.key.to_bytes(), w.node.to_canonical_bytes());
+        let pages = state_page::page_writes(&update.writes, |keys| self.stored_pages(keys))?;
+        let mut written = Vec::with_capacity(pages.len());
+        for (key, page) in pages {
+            batch.put_cf(tree, key.to_bytes(), page.encode());
+            written.push((key, std::sync::Arc::new(page)));
         }
-        Ok(())
+        Ok(PageWrites(written))
+    }
+
+    fn pages_committed(&self, written: &PageWrites) {
+        self.pages.committed(&written.0);
+    }
+
+    /// The committed pages at `keys` (sorted, distinct): from the cache, else from disk
+    /// (one batched read), which then fills the cache.
+    fn stored_pages(&self, keys: &[PageKey]) -> Result<Vec<Option<Page>>, StoreError> {
+        let (mut pages, generation) = self.pages.pages(keys);
+        let missing: Vec<PageKey> = keys
+            .iter()
+            .zip(&pages)
+            .filter(|(_, p)| p.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        let read = if missing.is_empty() {
+            Vec::new()
+        } else {
+            self.read_pages(&missing)?
+        };
+        let mut read_iter = read.iter();
+        let mut out = Vec::with_capacity(keys.len());
+        for (cached, key) in pages.iter_mut().zip(keys) {
+            out.push(match cached.take() {
+                Some(page) => Some(*page),
+                None => match read_iter.next() {
+                    Some((k, page)) if k == key => page.as_deref().copied(),
+                    _ => unreachable!("read_pages answers every key asked, in order"),
+                },
+            });
+        }
+        self.pages.fill(
+            generation,
+            read.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))),
+        );
+        Ok(out)
+    }
+
+    /// Reads and decodes the pages at `keys` from disk (sorted keys: one batched
+    /// multi-get).
+    fn read_pages(
+        &self,
+        keys: &[PageKey],
+    ) -> Result<Vec<(PageKey, Option<SharedPage>)>, StoreError> {
+        let handle = self.cf(cf::STATE_TREE)?;
+        let raw: Vec<Vec<u8>> = keys.iter().map(PageKey::to_bytes).collect();
+        let sorted = raw.windows(2).all(|w| w[0] < w[1]);
+        self.db
+            .batched_multi_get_cf(handle, &raw, sorted)
+            .into_iter()
+            .zip(keys)
+            .map(|(got, key)| {
+                let page = match got.map_err(rocks_err)? {
+                    Some(v) => Some(std::sync::Arc::new(Page::decode(key, &v).map_err(|e| {
+                        StoreError::Corrupt {
+                            what: format!("state_tree/{}", page_name(key)),
+                            reason: e.to_string(),
+                        }
+                    })?)),
+                    None => None,
+                };
+                Ok((*key, page))
+            })
+            .collect()
     }
 
     /// The directory of the database.
@@ -318,36 +412,52 @@ impl RocksStore {
     ) -> Result<Hash32, StoreError> {
         let update = ebill_types::state_tree::apply(self, updates)?;
         let mut batch = WriteBatch::default();
-        self.put_tree(&mut batch, &update)?;
+        let written = self.put_tree(&mut batch, &update)?;
         self.db.write(batch).map_err(rocks_err)?;
+        self.pages_committed(&written);
         Ok(update.root)
     }
 }
 
 impl NodeReader for RocksStore {
     fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
-        Ok(self.get_with(cf::STATE_TREE, &key.to_bytes(), |v| {
-            keys::decode::<TreeNode>(|| format!("state_tree/{key:?}"), v)
-        })?)
+        let mut nodes = self.tree_nodes(std::slice::from_ref(key))?;
+        Ok(nodes.pop().flatten())
     }
 
-    /// One batched multi-get per depth of an update (the keys come sorted).
+    /// The nodes' pages, from the page cache or in one batched multi-get of the pages
+    /// missing from it (the keys come sorted, so their pages do too).
     fn tree_nodes(&self, keys: &[NodeKey]) -> Result<Vec<Option<TreeNode>>, TreeError> {
-        let handle = self.cf(cf::STATE_TREE)?;
-        let raw: Vec<Vec<u8>> = keys.iter().map(NodeKey::to_bytes).collect();
-        let sorted = raw.windows(2).all(|w| w[0] < w[1]);
-        self.db
-            .batched_multi_get_cf(handle, &raw, sorted)
-            .into_iter()
-            .zip(keys)
-            .map(|(got, key)| match got.map_err(rocks_err)? {
-                Some(v) => Ok(Some(keys::decode::<TreeNode>(
-                    || format!("state_tree/{key:?}"),
-                    &v,
-                )?)),
-                None => Ok(None),
+        let slots: Vec<state_page::PageSlot> = keys.iter().map(PageKey::of).collect();
+        let found = self.pages.nodes(&slots);
+        let mut missing: Vec<PageKey> = slots
+            .iter()
+            .zip(&found.nodes)
+            .filter(|(_, n)| n.is_none())
+            .map(|(s, _)| s.page)
+            .collect();
+        if missing.is_empty() {
+            return Ok(found.nodes.into_iter().map(Option::flatten).collect());
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let read = self.read_pages(&missing)?;
+        let out = slots
+            .iter()
+            .zip(found.nodes)
+            .map(|(s, cached)| match cached {
+                Some(node) => node,
+                None => match read.binary_search_by(|(k, _)| k.cmp(&s.page)) {
+                    Ok(i) => read[i].1.as_ref().and_then(|p| p.get(s.slot)),
+                    Err(_) => unreachable!("every missing page was read"),
+                },
             })
-            .collect()
+            .collect();
+        self.pages.fill(
+            found.generation,
+            read.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))),
+        );
+        Ok(out)
     }
 }
 
@@ -371,10 +481,12 @@ impl Store for RocksStore {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
         self.put_governance(&mut batch, &changes)?;
-        self.put_tree(&mut batch, &update)?;
+        let written = self.put_tree(&mut batch, &update)?;
         batch.put_cf(meta, keys::META_FORMAT, FORMAT_VERSION.to_be_bytes());
         batch.put_cf(meta, keys::META_GENESIS, given.0);
-        self.sync_write(batch)
+        self.sync_write(batch)?;
+        self.pages_committed(&written);
+        Ok(())
     }
 
     fn genesis_hash(&self) -> Result<Option<Hash32>, StoreError> {
@@ -448,10 +560,11 @@ impl Store for RocksStore {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
         self.put_governance(&mut batch, changes)?;
-        self.put_tree(&mut batch, &update)?;
+        let written = self.put_tree(&mut batch, &update)?;
         let new_tip = Tip { height, hash };
         batch.put_cf(meta, keys::META_TIP, keys::tip_value(new_tip));
         self.sync_write(batch)?;
+        self.pages_committed(&written);
         *tip = Some(new_tip);
         Ok(())
     }

@@ -290,7 +290,7 @@ fn corrupt_values_are_errors_not_panics() {
         put(cf::BILLS, &common::bill_id(7).key(), b"\x00garbage");
         put(
             cf::STATE_TREE,
-            &ebill_types::state_tree::NodeKey::ROOT.to_bytes(),
+            &ebill_types::state_page::PageKey::ROOT.to_bytes(),
             b"\x07",
         );
         put(cf::BLOCKS, &1u64.to_be_bytes(), b"not a header");
@@ -390,4 +390,52 @@ fn corrupt_values_are_errors_not_panics() {
             expected: ebill_store::FORMAT_VERSION
         })
     ));
+}
+
+/// The state tree in pages: the same roots and proofs as the tree of binary nodes in a
+/// `MemStore`, with the page cache on, tiny (evicting all the time) or off, and after
+/// a reopen (an empty cache, every page read from disk).
+#[test]
+fn the_paged_state_tree_matches_the_binary_one_and_survives_reopen() {
+    use ebill_store::RocksConfig;
+    use ebill_types::state_tree::StateKey;
+    let g = genesis();
+    let mem = MemStore::new();
+    mem.init_genesis(&g).unwrap();
+    let mem_history = common::small_history(&mem, &g);
+    let keys: Vec<StateKey> = (1..=20)
+        .map(|n| StateKey::Bill(common::bill_id(n)))
+        .chain([
+            StateKey::Regulators,
+            StateKey::Unit(ebill_types::dev::dev_issuer_code()),
+        ])
+        .collect();
+    for cache_pages in [ebill_store::TREE_CACHE_PAGES, 4, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let config = RocksConfig {
+            tree_cache_pages: cache_pages,
+            ..RocksConfig::default()
+        };
+        {
+            let store = RocksStore::open_with(&path, &config).unwrap();
+            store.init_genesis(&g).unwrap();
+            let history = common::small_history(&store, &g);
+            for (a, b) in history.iter().zip(&mem_history) {
+                assert_eq!(
+                    a.block.header.state_root, b.block.header.state_root,
+                    "block {} with a cache of {cache_pages} pages",
+                    a.block.header.height
+                );
+            }
+            for k in &keys {
+                assert_eq!(store.prove_state(k).unwrap(), mem.prove_state(k).unwrap());
+            }
+        }
+        let store = RocksStore::open_with(&path, &config).unwrap();
+        assert_eq!(store.state_root().unwrap(), mem.state_root().unwrap());
+        for k in &keys {
+            assert_eq!(store.prove_state(k).unwrap(), mem.prove_state(k).unwrap());
+        }
+    }
 }
