@@ -19,6 +19,7 @@
 //! Both stores implement [`ebill_ledger::StateView`] over the committed state, so the
 //! ledger executes the next block directly against them.
 
+pub mod index;
 #[cfg(feature = "rocksdb")]
 mod keys;
 mod mem;
@@ -35,6 +36,8 @@ use ebill_types::{
 };
 use thiserror::Error;
 
+use crate::index::{BillFacts, BillVisitor, EntryVisitor, Index, RefusedTx};
+
 #[cfg(feature = "rocksdb")]
 pub use keys::cf;
 pub use mem::MemStore;
@@ -45,7 +48,9 @@ pub use rocks::{RocksConfig, RocksStore};
 /// 2: the state tree (column family `state_tree`) and a state root in every header.
 /// 3: governance (column family `governance`: the governance record and proposals) and
 /// qualification dates in unit records.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4: the audit indexes (column families `idx_*`, [`index`]) and the refused-transaction
+/// log (`refused_log`).
+pub const FORMAT_VERSION: u32 = 4;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -245,6 +250,49 @@ pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
 
     /// Runs a full manual compaction (a no-op in memory).
     fn compact(&self) -> Result<(), StoreError>;
+
+    /// Visits the entries of an audit `index` with keys in `[from, until)` (`until`
+    /// `None`: to the end) in key order, until the visitor returns `Ok(false)`.
+    fn index_scan(
+        &self,
+        index: Index,
+        from: &[u8],
+        until: Option<&[u8]>,
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<(), StoreError>;
+
+    /// One entry of an audit index.
+    fn index_get(&self, index: Index, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The facts of a bill ([`Index::Facts`]).
+    fn bill_facts(&self, id: &BillId) -> Result<Option<BillFacts>, StoreError> {
+        match self.index_get(Index::Facts, &id.key())? {
+            Some(v) => index::decode_facts(&id.key(), &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Visits every bill with its facts in bill-key order, from the bill key `from`
+    /// (inclusive), until the visitor returns `Ok(false)`. A bill without facts is
+    /// [`StoreError::Corrupt`]: run [`Store::reindex`].
+    fn scan_bills(&self, from: &[u8], visit: &mut BillVisitor<'_>) -> Result<(), StoreError>;
+
+    /// Rebuilds every audit index from the stored bills and their issue transactions:
+    /// drops what the indexes hold and writes [`index::bill_entries`] of every bill.
+    /// Commits wait meanwhile. Returns the number of bills indexed.
+    fn reindex(&self) -> Result<u64, StoreError>;
+
+    /// Appends a refused transaction to the bounded log (at most
+    /// [`index::MAX_REFUSED_LOG`] entries, the oldest dropped first); not synced: losing
+    /// the last refusals in a power failure costs only evidence of attempts.
+    fn refused_append(&self, refused: &RefusedTx) -> Result<(), StoreError>;
+
+    /// Visits the refused-transaction log, oldest first, until the visitor returns
+    /// `Ok(false)`.
+    fn refused_log(
+        &self,
+        visit: &mut dyn FnMut(&RefusedTx) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
 
     /// The state root as of the tip (of the genesis state before block 1).
     fn state_root(&self) -> Result<Hash32, StoreError> {
