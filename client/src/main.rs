@@ -209,6 +209,25 @@ enum Command {
         #[command(subcommand)]
         command: ebill_client::gov::GovCommand,
     },
+    /// A regulator's audit of an observer (give the operator's API, --admin-api, as
+    /// --node): stats, bills, one bill in full, anomalies.
+    Audit {
+        #[command(subcommand)]
+        command: ebill_client::audit::AuditCommand,
+    },
+    /// Print each bill issued under a credit code as it becomes final (the operator's
+    /// API as --node): a unit sees at once a bill it never issued.
+    Watch {
+        /// The credit code to watch.
+        #[arg(long)]
+        issuer: String,
+        /// Replay from this height on (at most 10,000 blocks back).
+        #[arg(long)]
+        from_height: Option<u64>,
+        /// Stop after this many bills.
+        #[arg(long)]
+        count: Option<u64>,
+    },
     /// The registry of units, or one unit with its history and a proof of its record.
     Units {
         /// A unit's credit code.
@@ -505,6 +524,20 @@ fn run(cli: &Cli) -> Result<Outcome> {
         Command::Block { height } => block(cli, height),
         Command::Gov { command } => Ok(outcome(ebill_client::gov::run(
             &cli.node, cli.json, command,
+        )?)),
+        Command::Audit { command } => Ok(outcome(ebill_client::audit::run(
+            &cli.node, cli.json, command,
+        )?)),
+        Command::Watch {
+            issuer,
+            from_height,
+            count,
+        } => Ok(outcome(ebill_client::audit::watch(
+            &cli.node,
+            cli.json,
+            issuer,
+            *from_height,
+            *count,
         )?)),
         Command::Units { credit_code } => Ok(outcome(ebill_client::gov::units(
             &cli.node,
