@@ -152,6 +152,17 @@ async fn bills_are_searched_by_each_index_and_paged() {
         }
     };
     assert_eq!(q("/admin/v1/bills?status=locked").await, vec![2]);
+    let locked = get(&admin, "/admin/v1/bills?status=locked").await;
+    let text = locked.text();
+    assert_eq!(
+        text.matches("\"status\"").count(),
+        1,
+        "one status key: {text}"
+    );
+    let row = &locked.json()["bills"][0];
+    assert_eq!(row["status"], "locked");
+    assert_eq!(row["by"], dev::dev_reimburser_code().as_str());
+    assert_eq!(row["total_fen"], 24);
     assert_eq!(q("/admin/v1/bills?status=reversed").await, vec![3, 5]);
     assert_eq!(q("/admin/v1/bills?status=paper_exchanged").await, vec![4]);
     assert_eq!(

@@ -64,11 +64,9 @@ pub struct BillRow {
     pub issue_time_ms: u64,
     /// Height of the issue.
     pub issue_height: u64,
-    /// Status now.
-    pub status: &'static str,
-    /// The status's unit and height.
+    /// Status now (`status`, and `by` and `height` where the status has them).
     #[serde(flatten)]
-    pub status_detail: BillStatus,
+    pub status: BillStatus,
 }
 
 impl BillRow {
@@ -82,8 +80,7 @@ impl BillRow {
             issued_at: facts.issued_at,
             issue_time_ms: issue_time_ms(rec),
             issue_height: rec.issue_height(),
-            status: rec.status.as_str(),
-            status_detail: rec.status,
+            status: rec.status,
         }
     }
 }
