@@ -223,7 +223,7 @@ fn issue_time_ms(record: &BillRecord) -> u64 {
     record.history.first().map(|h| h.time_ms).unwrap_or(0)
 }
 
-/// Units that locked or confirmed the bill reimbursed, in the history entries `from`.
+/// The units that locked or confirmed the bill reimbursed in `entries`.
 fn reimbursers<'a>(
     entries: impl Iterator<Item = &'a ebill_ledger::HistoryEntry>,
 ) -> impl Iterator<Item = CreditCode> {

@@ -3,7 +3,10 @@
 //! Durable storage of the chain (docs/design.md §7): block headers and transactions,
 //! commit certificates, the block and transaction indexes, the ledger state (bill
 //! records with their status history, the registry of units), the consensus
-//! write-ahead log and a little metadata (tip, genesis hash, format version).
+//! write-ahead log and a little metadata (tip, genesis hash, format version); beside
+//! them, outside consensus, the audit indexes and the bounded log of refused
+//! transactions ([`index`]), written with the block they describe and rebuilt by
+//! [`Store::reindex`].
 //!
 //! Two implementations sit behind one trait, [`Store`]:
 //! - [`RocksStore`]: RocksDB with one column family per kind of record. Committing a
