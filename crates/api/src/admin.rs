@@ -198,6 +198,7 @@ pub fn admin_router_with(backend: Arc<dyn Backend>, audit: AuditConfig) -> Route
         .route(audit::paths::ANOMALIES, get(audit::anomalies))
         .route(audit::paths::RULES, get(audit::rule_list))
         .route(audit::paths::STREAM, get(audit::stream::stream))
+        .route(audit::paths::EXPORT, get(audit::export::export))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AdminState {

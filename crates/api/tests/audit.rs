@@ -411,3 +411,113 @@ async fn the_stream_sends_each_bill_of_the_watched_issuer() {
         .collect();
     assert_eq!(numbers, vec!["0000000011", "0000000012", "0000000077"]);
 }
+
+fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    text.split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+#[tokio::test]
+async fn export_writes_each_table_as_csv_with_its_schema() {
+    let (_b, _public, admin, _) = workload().await;
+    let a = get(&admin, "/admin/v1/export?table=bills&format=csv").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(a.headers["x-ebill-schema-version"], "1");
+    assert_eq!(a.headers["x-ebill-rows"], "12");
+    assert_eq!(a.headers["x-ebill-from-height"], "1");
+    let tip: u64 = a.headers["x-ebill-to-height"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(tip, 12 + 3 + 1 + 1 + 2 + 1);
+    let rows = csv_rows(&a.text());
+    assert_eq!(rows[0], ebill_api::audit::export::BILLS_COLUMNS);
+    assert_eq!(rows.len(), 13);
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let total: u64 = rows[1..]
+        .iter()
+        .map(|r| r[col("total_fen")].parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(total, (1..=12).map(|n| 12 * n).sum::<u64>());
+    assert_eq!(rows[1][col("payer_name")], "张三");
+    assert_eq!(rows[1][col("height")], "1");
+    assert!(
+        rows[1][col("block_time")].ends_with("+08:00"),
+        "{:?}",
+        rows[1]
+    );
+
+    // A range: the bills of heights 3..=5 only.
+    let a = get(
+        &admin,
+        "/admin/v1/export?table=bills&from_height=3&to_height=5",
+    )
+    .await;
+    assert_eq!(a.headers["x-ebill-rows"], "3");
+    assert_eq!(a.headers["x-ebill-to-height"], "5");
+    let hash = a.headers["x-ebill-block-hash"].to_str().unwrap().to_owned();
+    assert_eq!(hash.len(), 64);
+
+    let a = get(&admin, "/admin/v1/export?table=events").await;
+    let rows = csv_rows(&a.text());
+    assert_eq!(rows[0], ebill_api::audit::export::EVENTS_COLUMNS);
+    assert_eq!(rows.len() - 1, usize::try_from(tip).unwrap());
+    let kind = rows[0].iter().position(|c| c == "kind").unwrap();
+    let count = |k: &str| rows[1..].iter().filter(|r| r[kind] == k).count();
+    assert_eq!(count("confirm_reimbursed"), 1);
+    assert_eq!(count("red_reverse"), 2);
+    assert_eq!(count("issue_bill"), 12);
+
+    let a = get(&admin, "/admin/v1/export?table=units").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(
+        csv_rows(&a.text())[0],
+        ebill_api::audit::export::UNITS_COLUMNS
+    );
+}
+
+#[tokio::test]
+async fn export_refuses_bad_and_too_large_ranges_with_typed_codes() {
+    let (_b, _public, admin, _) = workload().await;
+    for (uri, code) in [
+        ("/admin/v1/export", "invalid_table"),
+        ("/admin/v1/export?table=payers", "invalid_table"),
+        ("/admin/v1/export?table=bills&format=xlsx", "invalid_format"),
+        (
+            "/admin/v1/export?table=bills&from_height=x",
+            "invalid_height",
+        ),
+        (
+            "/admin/v1/export?table=bills&from_height=-1",
+            "invalid_height",
+        ),
+        (
+            "/admin/v1/export?table=bills&from_height=5&to_height=4",
+            "invalid_height",
+        ),
+    ] {
+        get(&admin, uri)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, code);
+    }
+    get(&admin, "/admin/v1/export?table=bills&to_height=999")
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "height_beyond_tip");
+    // The range is bounded before any block is read.
+    get(
+        &admin,
+        "/admin/v1/export?table=bills&from_height=1&to_height=10000",
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "height_beyond_tip");
+    get(
+        &admin,
+        "/admin/v1/export?table=bills&from_height=1&to_height=10001",
+    )
+    .await
+    .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "range_too_large");
+}

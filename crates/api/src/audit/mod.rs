@@ -7,12 +7,15 @@
 //!   whole history
 //! - `GET /admin/v1/stats?group_by=issuer|kind|day|month&from=&to=`
 //! - `GET /admin/v1/anomalies?rule=&from=&to=` and `GET /admin/v1/rules`
+//! - `GET /admin/v1/export?table=bills|events|units&format=csv&from_height=&to_height=`:
+//!   a table between two heights as CSV ([`export`])
 //! - `GET /admin/v1/stream?issuer=CODE`: server-sent events, one `bill` event per bill
 //!   issued under the code, as its block becomes final
 //!
 //! Amounts are integer fen; times are RFC 3339 or `YYYY-MM-DD` (midnight in China);
 //! `from` is inclusive and `to` exclusive, on the block time of a bill's issue.
 
+pub mod export;
 pub mod params;
 pub mod query;
 pub mod rules;
@@ -44,6 +47,8 @@ pub mod paths {
     pub const ANOMALIES: &str = "/admin/v1/anomalies";
     /// The rules and their thresholds.
     pub const RULES: &str = "/admin/v1/rules";
+    /// A table as CSV.
+    pub const EXPORT: &str = "/admin/v1/export";
     /// New bills of one issuer, as server-sent events.
     pub const STREAM: &str = "/admin/v1/stream";
 }
