@@ -16,6 +16,7 @@ pub mod block;
 pub mod codec;
 pub mod credit_code;
 pub mod dev;
+pub mod export;
 pub mod genesis;
 pub mod hash;
 pub mod hexfmt;
