@@ -253,7 +253,11 @@ async fn serve(
     // public one.
     let admin = admin_listener.map(|l| {
         let mut admin_stop = stop_rx.clone();
-        let router = ebill_api::admin_router_with(Arc::clone(&backend), cfg.audit.clone());
+        let router = ebill_api::admin_router_signed(
+            Arc::clone(&backend),
+            cfg.audit.clone(),
+            Some(cfg.key.clone()),
+        );
         tokio::spawn(ebill_api::serve_with(
             l,
             router,

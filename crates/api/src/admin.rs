@@ -190,6 +190,16 @@ pub fn admin_router(backend: Arc<dyn Backend>) -> Router {
 /// The operator's routes (absence proofs and the audit API, [`crate::audit`]) over
 /// `backend`, with the audit rules' thresholds of `audit`.
 pub fn admin_router_with(backend: Arc<dyn Backend>, audit: AuditConfig) -> Router {
+    admin_router_signed(backend, audit, None)
+}
+
+/// The operator's routes, with `signer` (the node's own key) signing the manifests of
+/// `GET /admin/v1/export/manifest`; without it that route answers 409 `no_signing_key`.
+pub fn admin_router_signed(
+    backend: Arc<dyn Backend>,
+    audit: AuditConfig,
+    signer: Option<ebill_types::Keypair>,
+) -> Router {
     Router::new()
         .route(paths::ABSENT, get(absent))
         .route(audit::paths::BILLS, get(audit::bills))
@@ -199,10 +209,12 @@ pub fn admin_router_with(backend: Arc<dyn Backend>, audit: AuditConfig) -> Route
         .route(audit::paths::RULES, get(audit::rule_list))
         .route(audit::paths::STREAM, get(audit::stream::stream))
         .route(audit::paths::EXPORT, get(audit::export::export))
+        .route(audit::paths::EXPORT_MANIFEST, get(audit::export::manifest))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AdminState {
             backend,
             audit: Arc::new(audit),
+            signer: signer.map(Arc::new),
         })
 }

@@ -38,7 +38,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use admin::{admin_router, admin_router_with};
+pub use admin::{admin_router, admin_router_signed, admin_router_with};
 pub use audit::AuditConfig;
 pub use backend::{
     AdmissionCode, Backend, NodeMetrics, RejectCode, Rejection, Role, TxOutcome, TxStatus,

@@ -521,3 +521,50 @@ async fn export_refuses_bad_and_too_large_ranges_with_typed_codes() {
     .await
     .assert_error(StatusCode::UNPROCESSABLE_ENTITY, "range_too_large");
 }
+
+#[tokio::test]
+async fn the_manifest_is_signed_by_the_node_and_hashes_each_export() {
+    let (b, _public, admin, _) = workload().await;
+    get(&admin, "/admin/v1/export/manifest")
+        .await
+        .assert_error(StatusCode::CONFLICT, "no_signing_key");
+    let signed = ebill_api::admin_router_signed(
+        b.clone(),
+        ebill_api::AuditConfig::default(),
+        Some(dev::dev_validator_key()),
+    );
+    let a = get(
+        &signed,
+        "/admin/v1/export/manifest?from_height=2&to_height=14",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let m: ebill_types::export::ExportManifest = serde_json::from_slice(&a.body).unwrap();
+    let who = m.verify(b.genesis()).unwrap();
+    assert!(who.starts_with("validator "), "{who}");
+    assert_eq!((m.body.from_height, m.body.to_height), (2, 14));
+    let tables: Vec<&str> = m.body.files.iter().map(|f| f.table.as_str()).collect();
+    assert_eq!(tables, vec!["bills", "events", "units"]);
+    for f in &m.body.files {
+        let csv = get(
+            &admin,
+            &format!(
+                "/admin/v1/export?table={}&from_height=2&to_height=14",
+                f.table
+            ),
+        )
+        .await;
+        assert_eq!(
+            ebill_types::Hash32::digest(&csv.body),
+            f.sha256,
+            "{}",
+            f.table
+        );
+        assert_eq!(csv.headers["x-ebill-rows"], f.rows.to_string().as_str());
+        assert_eq!(
+            csv.headers["x-ebill-block-hash"],
+            m.body.block_hash.to_hex().as_str()
+        );
+    }
+    assert_eq!(m.body.files[0].rows, 11);
+}

@@ -49,6 +49,8 @@ pub mod paths {
     pub const RULES: &str = "/admin/v1/rules";
     /// A table as CSV.
     pub const EXPORT: &str = "/admin/v1/export";
+    /// The signed manifest of every table over a range.
+    pub const EXPORT_MANIFEST: &str = "/admin/v1/export/manifest";
     /// New bills of one issuer, as server-sent events.
     pub const STREAM: &str = "/admin/v1/stream";
 }
@@ -65,6 +67,8 @@ pub struct AuditConfig {
 pub(crate) struct AdminState {
     pub(crate) backend: Arc<dyn Backend>,
     pub(crate) audit: Arc<AuditConfig>,
+    /// The node's key, which signs export manifests; `None` where no key is given.
+    pub(crate) signer: Option<Arc<ebill_types::Keypair>>,
 }
 
 /// `bills?...`
