@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod devkeys;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod gov;
 pub mod http;
