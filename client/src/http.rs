@@ -160,6 +160,28 @@ impl Node {
         self.read(self.agent.post(&url).send_json(body))
     }
 
+    /// `GET path` as a stream without an overall deadline (server-sent events): the
+    /// body's reader, after a successful status; the API's error otherwise.
+    pub fn stream(&self, path: &str) -> Result<impl std::io::Read + use<>, CliError> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.base);
+        let resp = agent.get(&url).call().map_err(|e| self.unreachable(&e))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = resp
+                .into_body()
+                .with_config()
+                .limit(MAX_ANSWER_BYTES)
+                .read_to_vec()
+                .map_err(|e| self.unreachable(&e))?;
+            return Err(Answer { status, body }.error());
+        }
+        Ok(resp.into_body().into_with_config().limit(u64::MAX).reader())
+    }
+
     /// The chain id, from `GET /v1/status`.
     pub fn chain_id(&self) -> Result<String, CliError> {
         let v = self.get("/v1/status")?.ok_json()?;

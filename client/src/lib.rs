@@ -6,11 +6,13 @@
 //! ([`keystore`], [`passphrase`]), the dev chain's keys ([`devkeys`]), a whole local
 //! network's genesis, keys and node configs ([`network`]), and a small blocking HTTP
 //! client of the node's API ([`http`]), the QR code of a bill's page ([`qr`]), and the
-//! regulators' governance commands ([`gov`]). The binary (`src/main.rs`) wires them to
+//! regulators' governance commands ([`gov`]) and audit commands ([`audit`]). The binary (`src/main.rs`) wires them to
 //! the commands.
 
+pub mod audit;
 pub mod devkeys;
 pub mod error;
+pub mod export;
 pub mod files;
 pub mod gov;
 pub mod http;

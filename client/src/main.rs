@@ -217,6 +217,48 @@ enum Command {
         #[command(subcommand)]
         command: ebill_client::gov::GovCommand,
     },
+    /// A regulator's audit of an observer (give the operator's API, --admin-api, as
+    /// --node): stats, bills, one bill in full, anomalies.
+    Audit {
+        #[command(subcommand)]
+        command: ebill_client::audit::AuditCommand,
+    },
+    /// Print each bill issued under a credit code as it becomes final (the operator's
+    /// API as --node): a unit sees at once a bill it never issued.
+    Watch {
+        /// The credit code to watch.
+        #[arg(long)]
+        issuer: String,
+        /// Replay from this height on (at most 10,000 blocks back).
+        #[arg(long)]
+        from_height: Option<u64>,
+        /// Stop after this many bills.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Export the bills, events and units tables between two heights as CSV with a
+    /// manifest signed by the node (the operator's API as --node): writes
+    /// bills.csv, events.csv, units.csv and manifest.json into DIR.
+    Export {
+        /// First height (default 1).
+        #[arg(long)]
+        from_height: Option<u64>,
+        /// Last height (default the node's tip); at most 10,000 heights.
+        #[arg(long)]
+        to_height: Option<u64>,
+        /// The folder to write.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+    /// Check an export: re-hash each file, count its rows, and check the manifest's
+    /// signature against a validator or observer named in the genesis.
+    VerifyExport {
+        /// The folder `ebill export` wrote.
+        dir: PathBuf,
+        /// The chain's genesis file.
+        #[arg(long)]
+        genesis: PathBuf,
+    },
     /// The registry of units, or one unit with its history and a proof of its record.
     Units {
         /// A unit's credit code.
@@ -534,6 +576,72 @@ fn run(cli: &Cli) -> Result<Outcome> {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(*shell, &mut command, "ebill", &mut std::io::stdout());
             Ok(Outcome::Success)
+        }
+        Command::Audit { command } => Ok(outcome(ebill_client::audit::run(
+            &cli.node, cli.json, command,
+        )?)),
+        Command::Watch {
+            issuer,
+            from_height,
+            count,
+        } => Ok(outcome(ebill_client::audit::watch(
+            &cli.node,
+            cli.json,
+            issuer,
+            *from_height,
+            *count,
+        )?)),
+        Command::Export {
+            from_height,
+            to_height,
+            out,
+        } => {
+            let m = ebill_client::export::export(&cli.node, out, *from_height, *to_height)?;
+            if cli.json {
+                print_json(&serde_json::to_value(&m)?);
+            } else {
+                println!(
+                    "exported heights {}..={} (block {}) to {}",
+                    m.body.from_height,
+                    m.body.to_height,
+                    m.body.block_hash,
+                    out.display()
+                );
+                for f in &m.body.files {
+                    println!("  {}.csv  {} rows  sha256 {}", f.table, f.rows, f.sha256);
+                }
+            }
+            Ok(Outcome::Success)
+        }
+        Command::VerifyExport { dir, genesis } => {
+            match ebill_client::export::verify_export(dir, genesis) {
+                Ok(v) => {
+                    if cli.json {
+                        print_json(&json!({
+                            "valid": true,
+                            "signer": v.signer,
+                            "manifest": v.manifest,
+                        }));
+                    } else {
+                        println!(
+                            "export valid: heights {}..={}, block {}, signed by {}",
+                            v.manifest.body.from_height,
+                            v.manifest.body.to_height,
+                            v.manifest.body.block_hash,
+                            v.signer
+                        );
+                    }
+                    Ok(Outcome::Success)
+                }
+                Err(e) => {
+                    if cli.json {
+                        print_json(&e.to_json());
+                    } else {
+                        eprintln!("ebill: export NOT valid: {} [{}]", e.message, e.code);
+                    }
+                    Ok(Outcome::Failure)
+                }
+            }
         }
         Command::Units { credit_code } => Ok(outcome(ebill_client::gov::units(
             &cli.node,

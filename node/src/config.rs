@@ -71,6 +71,19 @@ pub struct Args {
     pub peers: Vec<String>,
 }
 
+/// `ebill-node reindex --data DIR`: rebuilds the audit indexes of a stopped node's
+/// store from its bills (the store's lock refuses a running node's folder).
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ebill-node reindex",
+    about = "Rebuild the audit indexes of a node's store from its stored bills (stop the node first)"
+)]
+pub struct ReindexArgs {
+    /// Data folder (RocksDB) of the node.
+    #[arg(long = "data")]
+    pub data_dir: PathBuf,
+}
+
 /// Role flag.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -173,6 +186,92 @@ impl HttpFileConfig {
     }
 }
 
+/// The `[audit]` table of the config file: thresholds of the anomaly rules of the
+/// audit API (`ebill_api::audit::rules`); a missing key keeps its default:
+///
+/// ```toml
+/// [audit]
+/// locked_max_days = 30               # locked_too_long
+/// reversal_rate_max_permille = 50    # reversal_rate
+/// reversal_rate_min_bills = 20       # reversal_rate: fewest bills before it counts
+/// numbering_max_gap = 1000           # numbering_gap
+/// burst_max_bills = 10000            # numbering_burst
+/// burst_window_s = 60                # numbering_burst
+/// refused_max_attempts = 3           # repeated_refused_reimbursement
+/// default_hours = "07:00-22:00"      # outside_hours, for issuers not declared below
+/// [audit.declared_hours]
+/// 12100000MB0000001X = "08:00-18:00" # outside_hours: an issuer's declared hours
+/// ```
+#[derive(Deserialize, Debug, Default, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFileConfig {
+    /// Days.
+    pub locked_max_days: Option<u64>,
+    /// Per mille.
+    pub reversal_rate_max_permille: Option<u64>,
+    /// Bills.
+    pub reversal_rate_min_bills: Option<u64>,
+    /// Numbers.
+    pub numbering_max_gap: Option<u64>,
+    /// Bills.
+    pub burst_max_bills: Option<u64>,
+    /// Seconds.
+    pub burst_window_s: Option<u64>,
+    /// Attempts.
+    pub refused_max_attempts: Option<u64>,
+    /// `HH:MM-HH:MM`.
+    pub default_hours: Option<String>,
+    /// Credit code -> `HH:MM-HH:MM`.
+    #[serde(default)]
+    pub declared_hours: std::collections::BTreeMap<String, String>,
+}
+
+impl AuditFileConfig {
+    /// The audit settings: the defaults with this table's keys over them, validated.
+    pub fn resolve(&self) -> Result<ebill_api::AuditConfig> {
+        use ebill_api::audit::rules::Hours;
+        let mut r = ebill_api::audit::rules::RuleConfig::default();
+        let positive = |name: &str, v: Option<u64>, d: u64| -> Result<u64> {
+            match v {
+                Some(0) => bail!("audit.{name}: must be more than 0"),
+                Some(n) => Ok(n),
+                None => Ok(d),
+            }
+        };
+        r.locked_max_days = positive("locked_max_days", self.locked_max_days, r.locked_max_days)?;
+        r.reversal_rate_max_permille = self
+            .reversal_rate_max_permille
+            .unwrap_or(r.reversal_rate_max_permille);
+        if r.reversal_rate_max_permille > 1000 {
+            bail!("audit.reversal_rate_max_permille: at most 1000");
+        }
+        r.reversal_rate_min_bills = positive(
+            "reversal_rate_min_bills",
+            self.reversal_rate_min_bills,
+            r.reversal_rate_min_bills,
+        )?;
+        r.numbering_max_gap = self.numbering_max_gap.unwrap_or(r.numbering_max_gap);
+        r.burst_max_bills = positive("burst_max_bills", self.burst_max_bills, r.burst_max_bills)?;
+        r.burst_window_s = positive("burst_window_s", self.burst_window_s, r.burst_window_s)?;
+        r.refused_max_attempts = positive(
+            "refused_max_attempts",
+            self.refused_max_attempts,
+            r.refused_max_attempts,
+        )?;
+        if let Some(h) = &self.default_hours {
+            r.default_hours =
+                Some(Hours::parse(h).map_err(|e| anyhow!("audit.default_hours: {e}"))?);
+        }
+        for (code, h) in &self.declared_hours {
+            let c = ebill_types::CreditCode::parse(code)
+                .map_err(|e| anyhow!("audit.declared_hours: {code:?}: {e}"))?;
+            let hours = Hours::parse(h).map_err(|e| anyhow!("audit.declared_hours.{code}: {e}"))?;
+            r.declared_hours.insert(c, hours);
+        }
+        Ok(ebill_api::AuditConfig { rules: r })
+    }
+}
+
 /// The config file.
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
@@ -180,6 +279,9 @@ struct FileConfig {
     /// Limits of the HTTP API.
     #[serde(default)]
     http: HttpFileConfig,
+    /// Thresholds of the audit API's anomaly rules.
+    #[serde(default)]
+    audit: AuditFileConfig,
     role: Option<RoleArg>,
     genesis: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -213,6 +315,8 @@ pub struct NodeConfig {
     pub admin_api: Option<SocketAddr>,
     /// Limits of the HTTP server (`[http]` of the config file).
     pub http_limits: ServerLimits,
+    /// Settings of the audit API on the operator's listener (`[audit]`).
+    pub audit: ebill_api::AuditConfig,
     /// Settings of the API routes (`[http]` of the config file).
     pub api_config: ApiConfig,
     /// Role.
@@ -350,6 +454,10 @@ impl NodeConfig {
                 Some(p) => format!("{}: the [http] table", p.display()),
                 None => "the HTTP limits".to_owned(),
             })?;
+        let audit = file.audit.resolve().with_context(|| match &args.config {
+            Some(p) => format!("{}: the [audit] table", p.display()),
+            None => "the audit settings".to_owned(),
+        })?;
         let public_url = args.public_url.clone().or(file.public_url.clone());
         if let Some(u) = &public_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
@@ -368,6 +476,7 @@ impl NodeConfig {
             api,
             admin_api,
             http_limits,
+            audit,
             api_config,
             role,
             mempool_max_txs: args.mempool_max_txs,
@@ -400,6 +509,34 @@ mod tests {
         let cfg =
             NodeConfig::from_args(&Args::try_parse_from(["ebill-node", "--dev"]).unwrap()).unwrap();
         assert_eq!(cfg.admin_api, None);
+    }
+
+    #[test]
+    fn audit_table_sets_the_rules_thresholds_and_is_checked() {
+        let file: FileConfig = toml::from_str(&format!(
+            "[audit]\nlocked_max_days = 7\ndefault_hours = \"07:00-22:00\"\n[audit.declared_hours]\n{} = \"08:00-18:00\"\n",
+            dev::dev_issuer_code().as_str()
+        ))
+        .unwrap();
+        let a = file.audit.resolve().unwrap();
+        assert_eq!(a.rules.locked_max_days, 7);
+        assert_eq!(a.rules.refused_max_attempts, 3, "the default");
+        assert_eq!(a.rules.declared_hours.len(), 1);
+        assert!(a.rules.default_hours.is_some());
+        for bad in [
+            "locked_max_days = 0",
+            "default_hours = \"7-22\"",
+            "reversal_rate_max_permille = 1001",
+        ] {
+            let file: FileConfig = toml::from_str(&format!("[audit]\n{bad}\n")).unwrap();
+            let e = format!("{:#}", file.audit.resolve().unwrap_err());
+            let key = bad.split(' ').next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+        assert!(toml::from_str::<FileConfig>("[audit]\nlocked_days = 1\n").is_err());
+        let file: FileConfig =
+            toml::from_str("[audit.declared_hours]\nnot-a-code = \"08:00-18:00\"\n").unwrap();
+        assert!(file.audit.resolve().is_err());
     }
 
     #[test]

@@ -27,6 +27,30 @@ use crate::engine::{EngineHost, ToEngine};
 use crate::network::OutboundQueue;
 use crate::shared::Shared;
 
+/// `ebill-node reindex`: rebuilds the audit indexes of the store in `args.data_dir`.
+pub fn reindex(args: &config::ReindexArgs) -> Result<()> {
+    if !args.data_dir.is_dir() {
+        return Err(anyhow!("no data folder {}", args.data_dir.display()));
+    }
+    let store = RocksStore::open(&args.data_dir).with_context(|| {
+        format!(
+            "cannot open the store in {} (is the node still running?)",
+            args.data_dir.display()
+        )
+    })?;
+    let started = std::time::Instant::now();
+    let bills = store.reindex().context("rebuilding the audit indexes")?;
+    let height = store.tip()?.map_or(0, |t| t.height);
+    info!(
+        bills,
+        height,
+        elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "audit indexes rebuilt"
+    );
+    println!("reindexed {bills} bills up to height {height}");
+    Ok(())
+}
+
 /// Runs a node until SIGINT/SIGTERM or a fatal engine error.
 pub async fn run(cfg: NodeConfig) -> Result<()> {
     std::fs::create_dir_all(&cfg.data_dir)
@@ -236,7 +260,11 @@ async fn serve(
     // public one.
     let admin = admin_listener.map(|l| {
         let mut admin_stop = stop_rx.clone();
-        let router = ebill_api::admin_router(Arc::clone(&backend));
+        let router = ebill_api::admin_router_signed(
+            Arc::clone(&backend),
+            cfg.audit.clone(),
+            Some(cfg.key.clone()),
+        );
         tokio::spawn(ebill_api::serve_with(
             l,
             router,

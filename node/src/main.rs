@@ -27,6 +27,14 @@ fn main() -> std::process::ExitCode {
         .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "reindex") {
+        let args = ebill_node::config::ReindexArgs::parse_from(
+            std::iter::once(std::ffi::OsString::from("ebill-node reindex"))
+                .chain(argv.into_iter().skip(2)),
+        );
+        return exit(ebill_node::reindex(&args));
+    }
     let args = Args::parse();
     let result = NodeConfig::from_args(&args).and_then(|cfg| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -38,6 +46,10 @@ fn main() -> std::process::ExitCode {
         runtime.shutdown_timeout(SHUTDOWN_GRACE);
         result
     });
+    exit(result)
+}
+
+fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -86,6 +86,8 @@ pub struct Shared {
     checkpoints: Mutex<CheckpointBook>,
     /// This node's own latest co-signature, if it is a witness (re-sent now and then).
     own_cosignature: Mutex<Option<(Checkpoint, Cosignature)>>,
+    /// The height of the last final block, for the audit stream's waiters.
+    commits: tokio::sync::watch::Sender<u64>,
 }
 
 impl Shared {
@@ -115,6 +117,36 @@ impl Shared {
             checkpoints: Mutex::new(CheckpointBook::new(&genesis)),
             own_cosignature: Mutex::new(None),
             genesis,
+            commits: tokio::sync::watch::Sender::new(height),
+        }
+    }
+
+    /// Keeps a ledger refusal of a bill's lifecycle transaction in the store's bounded
+    /// refused-transaction log, the evidence of the audit rules on repeated attempts. A
+    /// log that cannot be written costs only that evidence: it is logged, not fatal.
+    fn log_refused(&self, tx: &SignedTx, id: TxId, e: &TxError) {
+        let body = &tx.tx.body;
+        let Some(bill) = body.bill_id() else {
+            return;
+        };
+        let unit = match body.actor() {
+            Actor::Unit(u) => Some(u),
+            _ => None,
+        };
+        let refused = ebill_store::index::RefusedTx {
+            time_ms: wall_ms(),
+            tx_id: id,
+            kind: body.kind(),
+            bill: Some(bill),
+            unit,
+            code: e.code.as_str().to_owned(),
+            message: ebill_store::index::truncate_to(
+                &e.message,
+                ebill_store::index::MAX_REFUSED_MESSAGE_BYTES,
+            ),
+        };
+        if let Err(err) = self.store.refused_append(&refused) {
+            tracing::warn!(error = %err, "cannot keep a refused transaction in the audit log");
         }
     }
 
@@ -169,6 +201,7 @@ impl Shared {
     /// Called by the engine after a block is stored: resolves watchers and counters.
     pub(crate) fn on_committed(&self, height: u64, ids: &[TxId]) {
         self.height.store(height, Ordering::Release);
+        self.commits.send_replace(height);
         self.committed_txs
             .fetch_add(ids.len() as u64, Ordering::Relaxed);
         let mut watchers = lock(&self.watchers);
@@ -302,7 +335,10 @@ impl Shared {
                 Err(e) => {
                     out[i] = Some(Err(self.reject(Some(p.id), state_unreadable(&e))));
                 }
-                Ok(Err(e)) => out[i] = Some(Err(self.reject(Some(p.id), Rejection::from(e)))),
+                Ok(Err(e)) => {
+                    self.log_refused(p.tx, p.id, &e);
+                    out[i] = Some(Err(self.reject(Some(p.id), Rejection::from(e))));
+                }
                 // An observer keeps no mempool, so it needs no signature cache.
                 Ok(Ok(_)) if self.role == Role::Observer => {
                     passed.push((i, p.id, p.encoded.len(), Vec::new()));
@@ -513,6 +549,10 @@ impl Backend for Shared {
 
     fn role(&self) -> Role {
         self.role
+    }
+
+    fn commit_watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.commits.subscribe())
     }
 
     fn peers(&self) -> usize {

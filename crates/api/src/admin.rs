@@ -7,6 +7,9 @@
 //! On the public API that route would let anyone enumerate the issued bill numbers; so
 //! the public router has no `/admin` route at all (it answers `404 not_found`).
 //!
+//! The regulators' audit API lives here too ([`crate::audit`]): it shows payers
+//! unmasked and lets one search every bill, which the public API must never do.
+//!
 //! Errors have the same shape and stable codes as the rest of the API ([`ApiError`]).
 
 use std::sync::Arc;
@@ -23,6 +26,7 @@ use ebill_types::{BillId, Canonical, Genesis};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::audit::{self, AdminState, AuditConfig};
 use crate::backend::Backend;
 use crate::error::{ApiError, ApiResult, codes, json};
 use crate::extract::{ApiPath, ApiQuery};
@@ -150,11 +154,6 @@ pub struct AbsenceQuery {
     pub format: Option<ProofFormat>,
 }
 
-#[derive(Clone)]
-struct AdminState {
-    backend: Arc<dyn Backend>,
-}
-
 /// `GET /admin/v1/absent/{code}/{number}`: the absence proof, or `409 bill_exists`.
 async fn absent(
     State(st): State<AdminState>,
@@ -181,12 +180,41 @@ async fn absent(
     }
 }
 
-/// The operator's routes over `backend`: serve them only on the operator's own
-/// listener (loopback), with [`crate::serve_with`], never next to [`crate::router`].
+/// The operator's routes over `backend` with the default [`AuditConfig`]: serve them
+/// only on the operator's own listener (loopback), with [`crate::serve_with`], never
+/// next to [`crate::router`].
 pub fn admin_router(backend: Arc<dyn Backend>) -> Router {
+    admin_router_with(backend, AuditConfig::default())
+}
+
+/// The operator's routes (absence proofs and the audit API, [`crate::audit`]) over
+/// `backend`, with the audit rules' thresholds of `audit`.
+pub fn admin_router_with(backend: Arc<dyn Backend>, audit: AuditConfig) -> Router {
+    admin_router_signed(backend, audit, None)
+}
+
+/// The operator's routes, with `signer` (the node's own key) signing the manifests of
+/// `GET /admin/v1/export/manifest`; without it that route answers 409 `no_signing_key`.
+pub fn admin_router_signed(
+    backend: Arc<dyn Backend>,
+    audit: AuditConfig,
+    signer: Option<ebill_types::Keypair>,
+) -> Router {
     Router::new()
         .route(paths::ABSENT, get(absent))
+        .route(audit::paths::BILLS, get(audit::bills))
+        .route(audit::paths::BILL, get(audit::bill))
+        .route(audit::paths::STATS, get(audit::stats))
+        .route(audit::paths::ANOMALIES, get(audit::anomalies))
+        .route(audit::paths::RULES, get(audit::rule_list))
+        .route(audit::paths::STREAM, get(audit::stream::stream))
+        .route(audit::paths::EXPORT, get(audit::export::export))
+        .route(audit::paths::EXPORT_MANIFEST, get(audit::export::manifest))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(AdminState { backend })
+        .with_state(AdminState {
+            backend,
+            audit: Arc::new(audit),
+            signer: signer.map(Arc::new),
+        })
 }

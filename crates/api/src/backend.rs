@@ -173,6 +173,12 @@ pub trait Backend: Send + Sync + 'static {
     fn syncing(&self) -> bool;
     /// Counters for `/metrics`.
     fn metrics(&self) -> NodeMetrics;
+    /// The height of the last final block, changing with each commit: what the audit
+    /// stream waits on. `None` (the default) makes the stream look at the store's tip
+    /// every [`crate::audit::stream::POLL_INTERVAL`].
+    fn commit_watch(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
     /// The witnesses' co-signatures this node holds for `checkpoint` (empty if none,
     /// and on a backend that keeps none).
     fn cosignatures(&self, checkpoint: &Checkpoint) -> Vec<Cosignature> {

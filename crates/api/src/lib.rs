@@ -16,11 +16,14 @@
 //! - [`web`] serves the taxpayers' pages on the same router: the verification form, the
 //!   result page, QR codes, a printable bill and an in-browser proof check.
 //! - [`admin_router`] builds the node operator's routes (absence proofs, module
-//!   [`admin`]): served only on the operator's own listener, never by [`router`].
+//!   [`admin`]) and the regulators' audit API (search, statistics, anomaly rules, a
+//!   credit code's new bills as they become final: module [`audit`]): served only on the
+//!   operator's own listener, never by [`router`].
 //! - Bodies are parsed strictly: unknown fields are refused by the types, money as a
 //!   JSON number is refused, and bodies are size-limited per route ([`limits`]).
 
 pub mod admin;
+pub mod audit;
 pub mod backend;
 pub mod decode;
 pub mod error;
@@ -38,7 +41,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use admin::admin_router;
+pub use admin::{admin_router, admin_router_signed, admin_router_with};
+pub use audit::AuditConfig;
 pub use backend::{
     AdmissionCode, Backend, CheckpointsView, NodeMetrics, RejectCode, Rejection, Role, TxOutcome,
     TxStatus,

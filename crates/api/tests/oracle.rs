@@ -148,6 +148,41 @@ impl Store for LoggingStore {
     fn wal_entries(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         self.inner.wal_entries(height)
     }
+    fn index_scan(
+        &self,
+        index: ebill_store::index::Index,
+        from: &[u8],
+        until: Option<&[u8]>,
+        visit: &mut ebill_store::index::EntryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.index_scan(index, from, until, visit)
+    }
+    fn index_get(
+        &self,
+        index: ebill_store::index::Index,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.index_get(index, key)
+    }
+    fn scan_bills(
+        &self,
+        from: &[u8],
+        visit: &mut ebill_store::index::BillVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        self.inner.scan_bills(from, visit)
+    }
+    fn reindex(&self) -> Result<u64, StoreError> {
+        self.inner.reindex()
+    }
+    fn refused_append(&self, refused: &ebill_store::index::RefusedTx) -> Result<(), StoreError> {
+        self.inner.refused_append(refused)
+    }
+    fn refused_log(
+        &self,
+        visit: &mut dyn FnMut(&ebill_store::index::RefusedTx) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        self.inner.refused_log(visit)
+    }
     fn wal_prune_below(&self, height: u64) -> Result<(), StoreError> {
         self.inner.wal_prune_below(height)
     }

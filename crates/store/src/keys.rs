@@ -37,8 +37,21 @@ pub mod cf {
     /// `ProposalRecord`.
     pub const GOVERNANCE: &str = "governance";
 
+    /// The audit indexes ([`crate::index::Index`], outside consensus).
+    pub const IDX_BILL_FACTS: &str = "idx_bill_facts";
+    /// See [`crate::index::Index::IssuerTime`].
+    pub const IDX_ISSUER_TIME: &str = "idx_issuer_time";
+    /// See [`crate::index::Index::Reimburser`].
+    pub const IDX_REIMBURSER: &str = "idx_reimburser";
+    /// See [`crate::index::Index::Kind`].
+    pub const IDX_KIND: &str = "idx_kind";
+    /// See [`crate::index::Index::Status`].
+    pub const IDX_STATUS: &str = "idx_status";
+    /// seq (u64 BE) -> canonical `RefusedTx`: the bounded log of refused transactions.
+    pub const REFUSED_LOG: &str = "refused_log";
+
     /// Every column family, in a fixed order.
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 17] = [
         BLOCKS,
         BLOCK_TXS,
         CERTIFICATES,
@@ -50,6 +63,12 @@ pub mod cf {
         META,
         STATE_TREE,
         GOVERNANCE,
+        IDX_BILL_FACTS,
+        IDX_ISSUER_TIME,
+        IDX_REIMBURSER,
+        IDX_KIND,
+        IDX_STATUS,
+        REFUSED_LOG,
     ];
 }
 

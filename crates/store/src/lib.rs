@@ -3,7 +3,10 @@
 //! Durable storage of the chain (docs/design.md §7): block headers and transactions,
 //! commit certificates, the block and transaction indexes, the ledger state (bill
 //! records with their status history, the registry of units), the consensus
-//! write-ahead log and a little metadata (tip, genesis hash, format version).
+//! write-ahead log and a little metadata (tip, genesis hash, format version); beside
+//! them, outside consensus, the audit indexes and the bounded log of refused
+//! transactions ([`index`]), written with the block they describe and rebuilt by
+//! [`Store::reindex`].
 //!
 //! Two implementations sit behind one trait, [`Store`]:
 //! - [`RocksStore`]: RocksDB with one column family per kind of record. Committing a
@@ -19,6 +22,7 @@
 //! Both stores implement [`ebill_ledger::StateView`] over the committed state, so the
 //! ledger executes the next block directly against them.
 
+pub mod index;
 #[cfg(feature = "rocksdb")]
 mod keys;
 mod mem;
@@ -37,6 +41,8 @@ use ebill_types::{
 };
 use thiserror::Error;
 
+use crate::index::{BillFacts, BillVisitor, EntryVisitor, Index, RefusedTx};
+
 #[cfg(feature = "rocksdb")]
 pub use keys::cf;
 pub use mem::MemStore;
@@ -51,7 +57,9 @@ pub use rocks::{RocksConfig, RocksStore};
 /// qualification dates in unit records.
 /// 4: the state tree stored in pages of four binary levels
 /// (`ebill_types::state_page`), not one record per binary node.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5: the audit indexes (column families `idx_*`, [`index`]) and the refused-transaction
+/// log (`refused_log`).
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -272,6 +280,49 @@ pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
 
     /// Runs a full manual compaction (a no-op in memory).
     fn compact(&self) -> Result<(), StoreError>;
+
+    /// Visits the entries of an audit `index` with keys in `[from, until)` (`until`
+    /// `None`: to the end) in key order, until the visitor returns `Ok(false)`.
+    fn index_scan(
+        &self,
+        index: Index,
+        from: &[u8],
+        until: Option<&[u8]>,
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<(), StoreError>;
+
+    /// One entry of an audit index.
+    fn index_get(&self, index: Index, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The facts of a bill ([`Index::Facts`]).
+    fn bill_facts(&self, id: &BillId) -> Result<Option<BillFacts>, StoreError> {
+        match self.index_get(Index::Facts, &id.key())? {
+            Some(v) => index::decode_facts(&id.key(), &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Visits every bill with its facts in bill-key order, from the bill key `from`
+    /// (inclusive), until the visitor returns `Ok(false)`. A bill without facts is
+    /// [`StoreError::Corrupt`]: run [`Store::reindex`].
+    fn scan_bills(&self, from: &[u8], visit: &mut BillVisitor<'_>) -> Result<(), StoreError>;
+
+    /// Rebuilds every audit index from the stored bills and their issue transactions:
+    /// drops what the indexes hold and writes [`index::bill_entries`] of every bill.
+    /// Commits wait meanwhile. Returns the number of bills indexed.
+    fn reindex(&self) -> Result<u64, StoreError>;
+
+    /// Appends a refused transaction to the bounded log (at most
+    /// [`index::MAX_REFUSED_LOG`] entries, the oldest dropped first); not synced: losing
+    /// the last refusals in a power failure costs only evidence of attempts.
+    fn refused_append(&self, refused: &RefusedTx) -> Result<(), StoreError>;
+
+    /// Visits the refused-transaction log, oldest first, until the visitor returns
+    /// `Ok(false)`.
+    fn refused_log(
+        &self,
+        visit: &mut dyn FnMut(&RefusedTx) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError>;
 
     /// The state root as of the tip (of the genesis state before block 1).
     fn state_root(&self) -> Result<Hash32, StoreError> {

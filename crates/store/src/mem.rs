@@ -1,6 +1,6 @@
 //! [`MemStore`]: the [`Store`] contract in memory, for tests and the simulator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ebill_ledger::{
@@ -12,6 +12,7 @@ use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
 };
 
+use crate::index::{self, BillVisitor, EntryVisitor, Index, IndexOp, RefusedTx};
 use crate::{Store, StoreError, Tip, check_commit, tree_update_of};
 
 #[derive(Default)]
@@ -29,9 +30,26 @@ struct Inner {
     wal: BTreeMap<(u64, u32), Vec<u8>>,
     tree: HashMap<NodeKey, TreeNode>,
     last_cosigned: Option<crate::Cosigned>,
+    /// The audit indexes, by [`Index::position`].
+    indexes: [BTreeMap<Vec<u8>, Vec<u8>>; 5],
+    refused: VecDeque<RefusedTx>,
 }
 
 impl Inner {
+    fn apply_index(&mut self, ops: Vec<IndexOp>) {
+        for op in ops {
+            let map = &mut self.indexes[op.index.position()];
+            match op.value {
+                Some(v) => {
+                    map.insert(op.key, v);
+                }
+                None => {
+                    map.remove(&op.key);
+                }
+            }
+        }
+    }
+
     fn write_tree(&mut self, update: TreeUpdate) {
         for w in update.writes {
             self.tree.insert(w.key, w.node);
@@ -143,7 +161,9 @@ impl Store for MemStore {
             changes,
             update.root,
         )?;
+        let index_ops = index::block_ops(block, changes)?;
         inner.write_tree(update);
+        inner.apply_index(index_ops);
         let height = block.header.height;
         for (i, id) in changes.txs.iter().enumerate() {
             inner.tx_index.insert(*id, TxLocation::in_block(height, i));
@@ -274,6 +294,98 @@ impl Store for MemStore {
 
     fn disk_size_bytes(&self) -> Result<u64, StoreError> {
         Ok(0)
+    }
+
+    fn index_scan(
+        &self,
+        index: Index,
+        from: &[u8],
+        until: Option<&[u8]>,
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let inner = self.read();
+        for (k, v) in inner.indexes[index.position()].range(from.to_vec()..) {
+            if until.is_some_and(|u| k.as_slice() >= u) || !visit(k, v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn index_get(&self, index: Index, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.read().indexes[index.position()].get(key).cloned())
+    }
+
+    fn scan_bills(&self, from: &[u8], visit: &mut BillVisitor<'_>) -> Result<(), StoreError> {
+        let inner = self.read();
+        let mut ids: Vec<&BillId> = inner
+            .bills
+            .keys()
+            .filter(|id| id.key().as_slice() >= from)
+            .collect();
+        ids.sort_unstable_by_key(|id| id.key());
+        for id in ids {
+            let Some(rec) = inner.bills.get(id) else {
+                continue;
+            };
+            let key = id.key();
+            let facts = match inner.indexes[Index::Facts.position()].get(key.as_slice()) {
+                Some(v) => index::decode_facts(&key, v)?,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: format!("idx_bill_facts/{id}"),
+                        reason: "the bill has no facts: reindex".to_owned(),
+                    });
+                }
+            };
+            if !visit(rec, &facts)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn reindex(&self) -> Result<u64, StoreError> {
+        let mut inner = self.write();
+        let mut ops = Vec::new();
+        for rec in inner.bills.values() {
+            let issue = inner.tx_index.get(&rec.issue_tx()).and_then(|loc| {
+                inner
+                    .blocks
+                    .get(&loc.height)
+                    .and_then(|b| b.txs.get(loc.index as usize))
+                    .map(|tx| (tx.clone(), *loc))
+            });
+            let facts = index::facts_from_issue(rec, issue)?;
+            ops.extend(index::bill_entries(rec, &facts));
+        }
+        let count = inner.bills.len() as u64;
+        for map in &mut inner.indexes {
+            map.clear();
+        }
+        inner.apply_index(ops);
+        Ok(count)
+    }
+
+    fn refused_append(&self, refused: &RefusedTx) -> Result<(), StoreError> {
+        let mut inner = self.write();
+        if inner.refused.len() as u64 >= index::MAX_REFUSED_LOG {
+            inner.refused.pop_front();
+        }
+        inner.refused.push_back(refused.clone());
+        Ok(())
+    }
+
+    fn refused_log(
+        &self,
+        visit: &mut dyn FnMut(&RefusedTx) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for r in &self.read().refused {
+            if !visit(r)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn compact(&self) -> Result<(), StoreError> {

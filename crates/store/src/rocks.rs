@@ -30,6 +30,7 @@ use rocksdb::{
     WriteOptions,
 };
 
+use crate::index::{self, BillVisitor, EntryVisitor, Index, IndexOp, RefusedTx};
 use crate::keys::{self, cf};
 use crate::page_cache::{PageCache, SharedPage, TREE_CACHE_PAGES};
 use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_update_of};
@@ -74,6 +75,9 @@ pub struct RocksStore {
     tip: Mutex<Option<Tip>>,
     /// Serialises write-ahead log appends (sequence numbers).
     wal_lock: Mutex<()>,
+    /// The next sequence number of the refused-transaction log; its lock serialises
+    /// appends.
+    refused_next: Mutex<u64>,
     /// Committed state tree pages (updated after each commit's write returns).
     pages: PageCache,
 }
@@ -89,6 +93,12 @@ fn page_name(key: &PageKey) -> String {
         .collect();
     format!("page/{}/{hex}", key.level)
 }
+
+/// Upper bound of every audit index key (the longest is 44 bytes).
+const INDEX_KEY_END: [u8; 64] = [0xff; 64];
+
+/// Bills indexed per batch by a rebuild.
+const REINDEX_BATCH_BILLS: usize = 10_000;
 
 fn rocks_err(e: rocksdb::Error) -> StoreError {
     StoreError::RocksDb(e.into_string())
@@ -112,7 +122,12 @@ fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     opts.set_level_compaction_dynamic_level_bytes(true);
     match name {
-        cf::BILLS | cf::TX_INDEX | cf::BLOCK_INDEX | cf::UNITS | cf::STATE_TREE => {
+        cf::BILLS
+        | cf::TX_INDEX
+        | cf::BLOCK_INDEX
+        | cf::UNITS
+        | cf::STATE_TREE
+        | cf::IDX_BILL_FACTS => {
             table.set_bloom_filter(10.0, false);
             table.set_whole_key_filtering(true);
             opts.set_memtable_prefix_bloom_ratio(0.05);
@@ -168,6 +183,7 @@ impl RocksStore {
             tip: Mutex::new(None),
             wal_lock: Mutex::new(()),
             pages: PageCache::new(config.tree_cache_pages),
+            refused_next: Mutex::new(0),
         };
         if let Some(v) = store.get(cf::META, keys::META_FORMAT)? {
             let found = keys::decode_format(&v)?;
@@ -197,7 +213,40 @@ impl RocksStore {
             }
         }
         *lock(&store.tip) = tip;
+        *lock(&store.refused_next) = store.last_refused_seq()?.map_or(0, |s| s + 1);
         Ok(store)
+    }
+
+    fn last_refused_seq(&self) -> Result<Option<u64>, StoreError> {
+        let handle = self.cf(cf::REFUSED_LOG)?;
+        let mut it = self.db.raw_iterator_cf(handle);
+        it.seek_to_last();
+        match it.key() {
+            Some(k) => Ok(Some(keys::decode_height("refused_log key", k)?)),
+            None => {
+                it.status().map_err(rocks_err)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn index_cf(&self, index: Index) -> Result<&ColumnFamily, StoreError> {
+        self.cf(index.cf_name())
+    }
+
+    fn put_index(&self, batch: &mut WriteBatch, ops: &[IndexOp]) -> Result<(), StoreError> {
+        let mut handles = Vec::with_capacity(Index::ALL.len());
+        for i in Index::ALL {
+            handles.push(self.index_cf(i)?);
+        }
+        for op in ops {
+            let h = handles[op.index.position()];
+            match &op.value {
+                Some(v) => batch.put_cf(h, &op.key, v),
+                None => batch.delete_cf(h, &op.key),
+            }
+        }
+        Ok(())
     }
 
     fn put_governance(
@@ -561,6 +610,7 @@ impl Store for RocksStore {
         }
         self.put_governance(&mut batch, changes)?;
         let written = self.put_tree(&mut batch, &update)?;
+        self.put_index(&mut batch, &index::block_ops(block, changes)?)?;
         let new_tip = Tip { height, hash };
         batch.put_cf(meta, keys::META_TIP, keys::tip_value(new_tip));
         self.sync_write(batch)?;
@@ -773,6 +823,139 @@ impl Store for RocksStore {
         let mut batch = WriteBatch::default();
         batch.delete_range_cf(handle, keys::pair_key(0, 0), keys::pair_key(height, 0));
         self.db.write(batch).map_err(rocks_err)
+    }
+
+    fn index_scan(
+        &self,
+        index: Index,
+        from: &[u8],
+        until: Option<&[u8]>,
+        visit: &mut EntryVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let handle = self.index_cf(index)?;
+        let mut ro = ReadOptions::default();
+        if let Some(u) = until {
+            ro.set_iterate_upper_bound(u.to_vec());
+        }
+        for item in
+            self.db
+                .iterator_cf_opt(handle, ro, IteratorMode::From(from, Direction::Forward))
+        {
+            let (k, v) = item.map_err(rocks_err)?;
+            if !visit(&k, &v)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn index_get(&self, index: Index, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(index.cf_name(), key)
+    }
+
+    fn scan_bills(&self, from: &[u8], visit: &mut BillVisitor<'_>) -> Result<(), StoreError> {
+        let bills = self.db.iterator_cf(
+            self.cf(cf::BILLS)?,
+            IteratorMode::From(from, Direction::Forward),
+        );
+        let mut facts = self.db.iterator_cf(
+            self.index_cf(Index::Facts)?,
+            IteratorMode::From(from, Direction::Forward),
+        );
+        for item in bills {
+            let (k, v) = item.map_err(rocks_err)?;
+            let what = || format!("bills/{}", String::from_utf8_lossy(&k));
+            let rec = keys::decode::<BillRecord>(what, &v)?;
+            let (fk, fv) = match facts.next() {
+                Some(f) => f.map_err(rocks_err)?,
+                None => (Box::default(), Box::default()),
+            };
+            if fk != k {
+                return Err(StoreError::Corrupt {
+                    what: format!("idx_bill_facts/{}", rec.id),
+                    reason: "the facts do not line up with the bills: reindex".to_owned(),
+                });
+            }
+            let f = index::decode_facts(&fk, &fv)?;
+            if !visit(&rec, &f)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn reindex(&self) -> Result<u64, StoreError> {
+        let _commits = lock(&self.tip);
+        let mut clear = WriteBatch::default();
+        for i in Index::ALL {
+            clear.delete_range_cf(self.index_cf(i)?, &[][..], &INDEX_KEY_END[..]);
+        }
+        self.sync_write(clear)?;
+        let mut count = 0u64;
+        let mut ops = Vec::new();
+        let mut pending = 0usize;
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf::BILLS)?, IteratorMode::Start)
+        {
+            let (k, v) = item.map_err(rocks_err)?;
+            let rec = keys::decode::<BillRecord>(
+                || format!("bills/{}", String::from_utf8_lossy(&k)),
+                &v,
+            )?;
+            let facts = index::facts_from_issue(&rec, self.tx(&rec.issue_tx())?)?;
+            ops.extend(index::bill_entries(&rec, &facts));
+            count += 1;
+            pending += 1;
+            if pending == REINDEX_BATCH_BILLS {
+                let mut batch = WriteBatch::default();
+                self.put_index(&mut batch, &ops)?;
+                self.db.write(batch).map_err(rocks_err)?;
+                ops.clear();
+                pending = 0;
+            }
+        }
+        let mut batch = WriteBatch::default();
+        self.put_index(&mut batch, &ops)?;
+        self.sync_write(batch)?;
+        Ok(count)
+    }
+
+    fn refused_append(&self, refused: &RefusedTx) -> Result<(), StoreError> {
+        let mut next = lock(&self.refused_next);
+        let handle = self.cf(cf::REFUSED_LOG)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            handle,
+            keys::height_key(*next),
+            refused.to_canonical_bytes(),
+        );
+        if let Some(old) = next.checked_sub(index::MAX_REFUSED_LOG) {
+            batch.delete_cf(handle, keys::height_key(old));
+        }
+        self.db.write(batch).map_err(rocks_err)?;
+        *next += 1;
+        Ok(())
+    }
+
+    fn refused_log(
+        &self,
+        visit: &mut dyn FnMut(&RefusedTx) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        for item in self
+            .db
+            .iterator_cf(self.cf(cf::REFUSED_LOG)?, IteratorMode::Start)
+        {
+            let (k, v) = item.map_err(rocks_err)?;
+            let r = keys::decode::<RefusedTx>(
+                || format!("refused_log/{}", String::from_utf8_lossy(&k)),
+                &v,
+            )?;
+            if !visit(&r)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn disk_size_bytes(&self) -> Result<u64, StoreError> {

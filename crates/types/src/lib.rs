@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod codec;
 pub mod credit_code;
 pub mod dev;
+pub mod export;
 pub mod genesis;
 pub mod hash;
 pub mod hexfmt;

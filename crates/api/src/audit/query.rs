@@ -1,0 +1,595 @@
+//! The audit queries over a store's indexes: a page of bills, one bill in full, the
+//! statistics and the rules' input. Each runs on a blocking thread and reads at most a
+//! bounded number of index entries per answer.
+
+use std::collections::BTreeMap;
+
+use ebill_ledger::{BillRecord, BillStatus, HistoryEntry};
+use ebill_store::index::{self, BillFacts, Index};
+use ebill_store::{Store, StoreError};
+use ebill_types::bill::BillKind;
+use ebill_types::{Bill, BillId, CreditCode, Fen, TxBody, TxKind};
+use serde::Serialize;
+
+use super::params::{Window, china_day, civil_from_days, codes};
+use super::rules::AuditBill;
+use crate::error::ApiError;
+use ebill_store::index::RefusedTx;
+
+/// Most bills on one page.
+pub const MAX_PAGE_BILLS: u64 = 1_000;
+/// Bills on a page when `limit` is not given.
+pub const DEFAULT_PAGE_BILLS: u64 = 100;
+/// Most index entries one page reads; a page that reads them all without filling up
+/// ends early, with a cursor to go on from.
+pub const MAX_SCAN_PER_PAGE: usize = 100_000;
+/// Most bills the anomaly rules take in one answer: narrow `from`/`to` beyond it.
+pub const MAX_RULE_BILLS: usize = 2_000_000;
+
+/// What `bills?...` filters by.
+#[derive(Clone, Debug, Default)]
+pub struct BillFilter {
+    /// Issued by.
+    pub issuer: Option<CreditCode>,
+    /// Locked or reimbursed by.
+    pub reimburser: Option<CreditCode>,
+    /// Of this kind.
+    pub kind: Option<BillKind>,
+    /// In this status now (index tag).
+    pub status: Option<u8>,
+    /// Issued (block time) in this window.
+    pub window: Option<Window>,
+    /// Total at least.
+    pub min_total: Option<Fen>,
+    /// Total at most.
+    pub max_total: Option<Fen>,
+}
+
+/// One bill in a list: no payer (that is in the full record only).
+#[derive(Clone, Debug, Serialize)]
+pub struct BillRow {
+    /// Bill code.
+    pub code: String,
+    /// Bill number.
+    pub number: String,
+    /// Issuer.
+    pub issuer: CreditCode,
+    /// Kind.
+    pub kind: BillKind,
+    /// Total, fen.
+    pub total_fen: u64,
+    /// The issuer's `issued_at`.
+    pub issued_at: ebill_types::Timestamp,
+    /// Block time of the issue, ms.
+    pub issue_time_ms: u64,
+    /// Height of the issue.
+    pub issue_height: u64,
+    /// Status now (`status`, and `by` and `height` where the status has them).
+    #[serde(flatten)]
+    pub status: BillStatus,
+}
+
+impl BillRow {
+    fn of(rec: &BillRecord, facts: &BillFacts) -> Self {
+        Self {
+            code: rec.id.code.as_str().to_owned(),
+            number: rec.id.number.as_str().to_owned(),
+            issuer: rec.issuer,
+            kind: facts.kind,
+            total_fen: facts.total.0,
+            issued_at: facts.issued_at,
+            issue_time_ms: issue_time_ms(rec),
+            issue_height: rec.issue_height(),
+            status: rec.status,
+        }
+    }
+}
+
+/// A page of bills.
+#[derive(Clone, Debug, Serialize)]
+pub struct BillsPage {
+    /// The bills, in the order of the index read.
+    pub bills: Vec<BillRow>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+fn issue_time_ms(rec: &BillRecord) -> u64 {
+    rec.history.first().map_or(0, |h| h.time_ms)
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    ApiError::internal("reading the audit indexes", &e)
+}
+
+/// Which index a query reads, and the key range in it.
+struct Drive {
+    tag: char,
+    index: Index,
+    start: Vec<u8>,
+    end: Vec<u8>,
+}
+
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    end.push(0xff);
+    end.extend_from_slice(&[0xff; 64]);
+    end
+}
+
+impl Drive {
+    fn choose(f: &BillFilter) -> Self {
+        let w = f.window.unwrap_or(Window {
+            from_ms: 0,
+            to_ms: u64::MAX,
+        });
+        if let Some(issuer) = &f.issuer {
+            let mut start = issuer.as_bytes().to_vec();
+            start.extend_from_slice(&w.from_ms.to_be_bytes());
+            let mut end = issuer.as_bytes().to_vec();
+            end.extend_from_slice(&w.to_ms.to_be_bytes());
+            return Self {
+                tag: 'i',
+                index: Index::IssuerTime,
+                start,
+                end,
+            };
+        }
+        if let Some(unit) = &f.reimburser {
+            return Self {
+                tag: 'r',
+                index: Index::Reimburser,
+                start: unit.as_bytes().to_vec(),
+                end: prefix_end(unit.as_bytes()),
+            };
+        }
+        if let Some(kind) = f.kind {
+            let mut start = vec![kind.tag()];
+            start.extend_from_slice(&w.from_ms.to_be_bytes());
+            let mut end = vec![kind.tag()];
+            end.extend_from_slice(&w.to_ms.to_be_bytes());
+            return Self {
+                tag: 'k',
+                index: Index::Kind,
+                start,
+                end,
+            };
+        }
+        if let Some(tag) = f.status {
+            return Self {
+                tag: 's',
+                index: Index::Status,
+                start: vec![tag],
+                end: prefix_end(&[tag]),
+            };
+        }
+        Self {
+            tag: 'a',
+            index: Index::Facts,
+            start: Vec::new(),
+            end: vec![0xff; 64],
+        }
+    }
+
+    fn cursor(&self, last_key: &[u8]) -> String {
+        format!("{}{}", self.tag, hex::encode(last_key))
+    }
+
+    /// The key after which a cursor resumes: it must be from this query's index and
+    /// range.
+    fn resume(&self, cursor: &str) -> Result<Vec<u8>, ApiError> {
+        let bad = || {
+            ApiError::bad_request(
+                codes::INVALID_CURSOR,
+                "cursor: not a cursor of this query (pass next_cursor back unchanged, with the same filters)",
+            )
+        };
+        let rest = cursor.strip_prefix(self.tag).ok_or_else(bad)?;
+        if rest.len() > 256 {
+            return Err(bad());
+        }
+        let key = hex::decode(rest).map_err(|_| bad())?;
+        if key < self.start || key >= self.end {
+            return Err(bad());
+        }
+        let mut after = key;
+        after.push(0);
+        Ok(after)
+    }
+}
+
+fn matches(f: &BillFilter, rec: &BillRecord, facts: &BillFacts, index_tag: char) -> bool {
+    if f.issuer.is_some_and(|i| i != rec.issuer) {
+        return false;
+    }
+    if let Some(unit) = &f.reimburser
+        && index_tag != 'r'
+        && !rec
+            .history
+            .iter()
+            .any(|h| h.by == *unit && matches!(h.action, TxKind::Lock | TxKind::ConfirmReimbursed))
+    {
+        return false;
+    }
+    if f.kind.is_some_and(|k| k != facts.kind) {
+        return false;
+    }
+    if f.status
+        .is_some_and(|s| s != index::status_tag(&rec.status))
+    {
+        return false;
+    }
+    if f.window.is_some_and(|w| !w.contains(issue_time_ms(rec))) {
+        return false;
+    }
+    if f.min_total.is_some_and(|m| facts.total < m) || f.max_total.is_some_and(|m| facts.total > m)
+    {
+        return false;
+    }
+    true
+}
+
+/// A page of the bills that match `filter`, from `cursor` on.
+pub fn list_bills(
+    store: &dyn Store,
+    filter: &BillFilter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<BillsPage, ApiError> {
+    if let (Some(a), Some(b)) = (filter.min_total, filter.max_total)
+        && a > b
+    {
+        return Err(ApiError::bad_request(
+            codes::INVALID_RANGE,
+            "min_total is over max_total",
+        ));
+    }
+    let drive = Drive::choose(filter);
+    let from = match cursor {
+        Some(c) => drive.resume(c)?,
+        None => drive.start.clone(),
+    };
+    let mut bills = Vec::new();
+    let mut scanned = 0usize;
+    let mut last: Option<Vec<u8>> = None;
+    let mut more = false;
+    let mut failure: Option<ApiError> = None;
+    store
+        .index_scan(drive.index, &from, Some(&drive.end), &mut |k, _| {
+            if bills.len() == limit || scanned == MAX_SCAN_PER_PAGE {
+                more = true;
+                return Ok(false);
+            }
+            scanned += 1;
+            last = Some(k.to_vec());
+            let id = index::bill_of_key(k)?;
+            let (Some(rec), Some(facts)) = (store.find_bill(&id)?, store.bill_facts(&id)?) else {
+                failure = Some(ApiError::internal(
+                    "reading the audit indexes",
+                    &format!("index entry for {id} without a bill or its facts: reindex"),
+                ));
+                return Ok(false);
+            };
+            if matches(filter, &rec, &facts, drive.tag) {
+                bills.push(BillRow::of(&rec, &facts));
+            }
+            Ok(true)
+        })
+        .map_err(store_err)?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    Ok(BillsPage {
+        bills,
+        next_cursor: if more {
+            last.map(|k| drive.cursor(&k))
+        } else {
+            None
+        },
+    })
+}
+
+/// One bill in full, for the operator: the bill as issued (payer unmasked), its
+/// record with every step, and its facts.
+#[derive(Clone, Debug, Serialize)]
+pub struct BillDetail {
+    /// The bill as its issuer signed it.
+    pub bill: Bill,
+    /// Status now.
+    pub status: BillStatus,
+    /// Every step, from the issue on.
+    pub history: Vec<HistoryEntry>,
+    /// The check code.
+    pub check_code: ebill_types::CheckCode,
+    /// Height of the issue.
+    pub issue_height: u64,
+}
+
+/// The full record of `id`, or `None` if no such bill.
+pub fn bill_detail(store: &dyn Store, id: &BillId) -> Result<Option<BillDetail>, ApiError> {
+    let Some(rec) = store.find_bill(id).map_err(store_err)? else {
+        return Ok(None);
+    };
+    let issue = store.tx(&rec.issue_tx()).map_err(store_err)?;
+    let Some(TxBody::IssueBill(bill)) = issue.map(|(tx, _)| tx.tx.body) else {
+        return Err(ApiError::internal(
+            "reading a bill",
+            &format!("bill {id} has no stored IssueBill transaction"),
+        ));
+    };
+    Ok(Some(BillDetail {
+        bill,
+        issue_height: rec.issue_height(),
+        status: rec.status,
+        history: rec.history,
+        check_code: rec.check_code,
+    }))
+}
+
+/// How `stats` groups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GroupBy {
+    /// By issuing unit.
+    Issuer,
+    /// By bill kind.
+    Kind,
+    /// By day of issue (block time, China).
+    Day,
+    /// By month of issue (block time, China).
+    Month,
+}
+
+impl GroupBy {
+    /// Parses `issuer|kind|day|month`.
+    pub fn parse(v: &Option<String>) -> Result<Self, ApiError> {
+        match v.as_deref().unwrap_or("issuer") {
+            "issuer" => Ok(Self::Issuer),
+            "kind" => Ok(Self::Kind),
+            "day" => Ok(Self::Day),
+            "month" => Ok(Self::Month),
+            other => Err(ApiError::bad_request(
+                codes::INVALID_GROUP_BY,
+                format!("group_by: {other:?} is not one of issuer, kind, day, month"),
+            )),
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Issuer => "issuer",
+            Self::Kind => "kind",
+            Self::Day => "day",
+            Self::Month => "month",
+        }
+    }
+}
+
+/// A count and an amount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Bills.
+    pub count: u64,
+    /// Their totals, fen.
+    pub amount_fen: u64,
+}
+
+impl Tally {
+    fn add(&mut self, fen: u64) {
+        self.count += 1;
+        self.amount_fen = self.amount_fen.saturating_add(fen);
+    }
+}
+
+/// The statistics of one group. Every bill counts once in `issued` and once in the
+/// tally of its status now (`reimbursed`, `reversed`, `paper_exchanged`, `locked`,
+/// `open`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct GroupStats {
+    /// The group's key: a credit code, a kind, `YYYY-MM-DD` or `YYYY-MM`.
+    pub key: String,
+    /// Issued.
+    pub issued: Tally,
+    /// Red-reversed.
+    pub reversed: Tally,
+    /// `reversed.count / issued.count`.
+    pub reversed_rate: f64,
+    /// Reimbursed.
+    pub reimbursed: Tally,
+    /// `reimbursed.count / issued.count`.
+    pub reimbursed_share: f64,
+    /// Median block time from issue to reimbursement, ms (the lower median); absent
+    /// when none was reimbursed.
+    pub median_ms_to_reimbursement: Option<u64>,
+    /// Exchanged for paper.
+    pub paper_exchanged: Tally,
+    /// Locked now.
+    pub locked: Tally,
+    /// Still open (issued, neither locked nor final).
+    pub open: Tally,
+    #[serde(skip)]
+    to_reimbursement_ms: Vec<u64>,
+}
+
+impl GroupStats {
+    fn add(&mut self, rec: &BillRecord, facts: &BillFacts) {
+        let fen = facts.total.0;
+        self.issued.add(fen);
+        match rec.status {
+            BillStatus::Issued => self.open.add(fen),
+            BillStatus::Locked { .. } => self.locked.add(fen),
+            BillStatus::Reversed { .. } => self.reversed.add(fen),
+            BillStatus::PaperExchanged { .. } => self.paper_exchanged.add(fen),
+            BillStatus::Reimbursed { .. } => {
+                self.reimbursed.add(fen);
+                if let Some(h) = rec
+                    .history
+                    .iter()
+                    .find(|h| h.action == TxKind::ConfirmReimbursed)
+                {
+                    self.to_reimbursement_ms
+                        .push(h.time_ms.saturating_sub(issue_time_ms(rec)));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        let n = self.issued.count.max(1) as f64;
+        self.reversed_rate = self.reversed.count as f64 / n;
+        self.reimbursed_share = self.reimbursed.count as f64 / n;
+        let v = &mut self.to_reimbursement_ms;
+        if !v.is_empty() {
+            let mid = (v.len() - 1) / 2;
+            let (_, m, _) = v.select_nth_unstable(mid);
+            self.median_ms_to_reimbursement = Some(*m);
+        }
+    }
+}
+
+/// `stats`: every group, by key, and the whole.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatsReport {
+    /// How the groups are made.
+    pub group_by: &'static str,
+    /// The window (block time of issue), ms: `from_ms` inclusive, `to_ms` exclusive.
+    pub from_ms: u64,
+    /// See `from_ms`.
+    pub to_ms: u64,
+    /// Height of the tip the statistics are of.
+    pub height: u64,
+    /// The groups, by key.
+    pub groups: Vec<GroupStats>,
+    /// Every bill in the window.
+    pub total: GroupStats,
+}
+
+fn group_key(
+    by: GroupBy,
+    rec: &BillRecord,
+    facts: &BillFacts,
+    days: &mut BTreeMap<i64, String>,
+) -> String {
+    match by {
+        GroupBy::Issuer => rec.issuer.as_str().to_owned(),
+        GroupBy::Kind => facts.kind.as_str().to_owned(),
+        GroupBy::Day | GroupBy::Month => {
+            let day = china_day(issue_time_ms(rec));
+            let s = days.entry(day).or_insert_with(|| {
+                let (y, m, d) = civil_from_days(day);
+                format!("{y:04}-{m:02}-{d:02}")
+            });
+            if by == GroupBy::Month {
+                s[..7].to_owned()
+            } else {
+                s.clone()
+            }
+        }
+    }
+}
+
+/// The statistics of the bills issued in `window`, grouped.
+pub fn stats(store: &dyn Store, by: GroupBy, window: Window) -> Result<StatsReport, ApiError> {
+    let height = store.tip().map_err(store_err)?.map_or(0, |t| t.height);
+    let mut groups: BTreeMap<String, GroupStats> = BTreeMap::new();
+    let mut total = GroupStats {
+        key: "total".to_owned(),
+        ..GroupStats::default()
+    };
+    let mut days = BTreeMap::new();
+    store
+        .scan_bills(&[], &mut |rec, facts| {
+            if window.contains(issue_time_ms(rec)) {
+                let key = group_key(by, rec, facts, &mut days);
+                total.add(rec, facts);
+                groups
+                    .entry(key.clone())
+                    .or_insert_with(|| GroupStats {
+                        key,
+                        ..GroupStats::default()
+                    })
+                    .add(rec, facts);
+            }
+            Ok(true)
+        })
+        .map_err(store_err)?;
+    total.finish();
+    let groups = groups
+        .into_values()
+        .map(|mut g| {
+            g.finish();
+            g
+        })
+        .collect();
+    Ok(StatsReport {
+        group_by: by.as_str(),
+        from_ms: window.from_ms,
+        to_ms: window.to_ms,
+        height,
+        groups,
+        total,
+    })
+}
+
+/// What the rules run over: the bills issued in `window`, the refused log of the
+/// window, and the tip's block time.
+pub struct RuleInput {
+    /// The bills.
+    pub bills: Vec<AuditBill>,
+    /// The refused transactions.
+    pub refused: Vec<RefusedTx>,
+    /// Block time of the tip, ms (0 before block 1).
+    pub now_ms: u64,
+    /// Height of the tip.
+    pub height: u64,
+}
+
+/// Loads the rules' input.
+pub fn rule_input(store: &dyn Store, window: Window) -> Result<RuleInput, ApiError> {
+    let tip = store.tip().map_err(store_err)?;
+    let height = tip.map_or(0, |t| t.height);
+    let now_ms = match tip {
+        Some(t) => store
+            .header(t.height)
+            .map_err(store_err)?
+            .map_or(0, |h| h.time_ms),
+        None => 0,
+    };
+    let mut bills = Vec::new();
+    let mut too_many = false;
+    store
+        .scan_bills(&[], &mut |rec, facts| {
+            if window.contains(issue_time_ms(rec)) {
+                if bills.len() == MAX_RULE_BILLS {
+                    too_many = true;
+                    return Ok(false);
+                }
+                bills.push(AuditBill {
+                    record: rec.clone(),
+                    facts: *facts,
+                });
+            }
+            Ok(true)
+        })
+        .map_err(store_err)?;
+    if too_many {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            codes::RANGE_TOO_LARGE,
+            format!("more than {MAX_RULE_BILLS} bills in the window: narrow from and to"),
+        ));
+    }
+    let mut refused = Vec::new();
+    store
+        .refused_log(&mut |r| {
+            if window.contains(r.time_ms) {
+                refused.push(r.clone());
+            }
+            Ok(true)
+        })
+        .map_err(store_err)?;
+    Ok(RuleInput {
+        bills,
+        refused,
+        now_ms,
+        height,
+    })
+}
