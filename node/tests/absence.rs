@@ -7,32 +7,20 @@
 mod support;
 
 use ebill_types::dev;
-use support::{Http, Node, ebill, free_port, json_of};
+use support::{Http, Node, ebill, json_of};
 
 #[test]
 fn absence_proofs_come_from_the_admin_listener_only_and_verify_offline() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let keys = tmp.path().join("keys");
-    let port = free_port();
-    let admin_port = free_port();
-    let args = vec![
-        "--dev".to_string(),
-        "--data".into(),
-        data.display().to_string(),
-        "--api".into(),
-        format!("127.0.0.1:{port}"),
-        "--admin-api".into(),
-        format!("127.0.0.1:{admin_port}"),
-    ];
-    let mut node = Node::start(&args, port);
+    let (mut node, admin) = Node::start_dev_with_admin(&data, &[]);
     assert!(
-        node.logged(&format!("http://127.0.0.1:{admin_port}")),
+        node.logged(&admin),
         "the ready line names the admin API: {:?}",
         node.log
     );
     let url = node.url.clone();
-    let admin = format!("http://127.0.0.1:{admin_port}");
     let genesis = support::repo_root().join("genesis/dev.json");
 
     let out = ebill(&url, &["dev-keys", "--out", keys.to_str().unwrap()]);

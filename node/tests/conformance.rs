@@ -21,7 +21,7 @@ use ebill_types::checkpoint::{Cosignature, KeyId};
 use ebill_types::proof::{BUNDLE_VERSION, BUNDLE_VERSION_1, BUNDLE_VERSION_2, ProofBundle};
 use ebill_types::{Auth, BillNumber, dev};
 use serde_json::Value;
-use support::{Node, ebill, free_port, json_of};
+use support::{Node, ebill, json_of};
 
 /// Whether `python3` can import what the verifier needs; the reason if not.
 fn python_missing() -> Option<String> {
@@ -416,20 +416,8 @@ fn the_spec_verifier_agrees_with_ebill_verify_proof() {
     // 2. A dev node with the operator's API, and bills in every state that matters.
     let tmp = tempfile::tempdir().unwrap();
     let keys = tmp.path().join("keys");
-    let port = free_port();
-    let admin_port = free_port();
-    let args = vec![
-        "--dev".to_string(),
-        "--data".into(),
-        tmp.path().join("data").display().to_string(),
-        "--api".into(),
-        format!("127.0.0.1:{port}"),
-        "--admin-api".into(),
-        format!("127.0.0.1:{admin_port}"),
-    ];
-    let node = Node::start(&args, port);
+    let (node, admin) = Node::start_dev_with_admin(&tmp.path().join("data"), &[]);
     let url = node.url.clone();
-    let admin = format!("http://127.0.0.1:{admin_port}");
     let genesis = support::repo_root().join("genesis/dev.json");
     run(&url, &["dev-keys", "--out", keys.to_str().unwrap()]);
     let issuer_key = keys.join("issuer.key");

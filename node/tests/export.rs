@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ebill_types::dev;
-use support::{Http, Node, ebill, free_port, json_of};
+use support::{Http, Node, ebill, json_of};
 
 #[track_caller]
 fn ok(out: &std::process::Output) -> serde_json::Value {
@@ -67,20 +67,8 @@ fn an_export_verifies_is_refused_when_changed_and_duckdb_agrees_with_stats() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let keys = tmp.path().join("keys");
-    let port = free_port();
-    let admin_port = free_port();
-    let args = vec![
-        "--dev".to_string(),
-        "--data".into(),
-        data.display().to_string(),
-        "--api".into(),
-        format!("127.0.0.1:{port}"),
-        "--admin-api".into(),
-        format!("127.0.0.1:{admin_port}"),
-    ];
-    let node = Node::start(&args, port);
+    let (node, admin) = Node::start_dev_with_admin(&data, &[]);
     let url = node.url.clone();
-    let admin = format!("http://127.0.0.1:{admin_port}");
     ok(&ebill(&url, &["dev-keys", "--out", keys.to_str().unwrap()]));
     let issuer = keys.join("issuer.key");
     let reimburser = keys.join("reimburser.key");

@@ -70,6 +70,28 @@ impl Node {
         Self::start(&args, port)
     }
 
+    /// Starts `ebill-node --dev` with its data in `data`, its API and the operator's
+    /// listener (`--admin-api`) on free ports, and `extra` flags (a `--config`); returns
+    /// the node and the operator's URL.
+    pub fn start_dev_with_admin(data: &Path, extra: &[String]) -> (Node, String) {
+        let port = free_port();
+        let admin_port = free_port();
+        let mut args = vec!["--dev".to_string()];
+        args.extend(extra.iter().cloned());
+        args.extend([
+            "--data".into(),
+            data.display().to_string(),
+            "--api".into(),
+            format!("127.0.0.1:{port}"),
+            "--admin-api".into(),
+            format!("127.0.0.1:{admin_port}"),
+        ]);
+        (
+            Self::start(&args, port),
+            format!("http://127.0.0.1:{admin_port}"),
+        )
+    }
+
     /// Starts `ebill-node` with `args`; `port` is its API port.
     pub fn start(args: &[String], port: u16) -> Node {
         Self::spawn(args, format!("http://127.0.0.1:{port}"))
