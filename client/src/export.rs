@@ -17,18 +17,61 @@ use crate::http::Node;
 /// Largest `manifest.json` read.
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 
-fn data_rows(csv: &[u8]) -> u64 {
-    // Rows end in CRLF; a quoted field may hold a line end, so count only outside quotes.
-    let mut rows: u64 = 0;
-    let mut quoted = false;
-    for &b in csv {
-        match b {
-            b'"' => quoted = !quoted,
-            b'\n' if !quoted => rows += 1,
-            _ => {}
+/// The file name of a manifest's table: a table name is lowercase ASCII letters, so that
+/// a manifest (from a node, or in a folder) cannot name a path outside the folder.
+fn csv_name(table: &str) -> Result<String, CliError> {
+    if table.is_empty() || !table.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(CliError::new(
+            "invalid_manifest",
+            format!("manifest: table {table:?} is not a table name"),
+        ));
+    }
+    Ok(format!("{table}.csv"))
+}
+
+/// Counts the data rows of a CSV file fed to it in pieces: rows end in CRLF, and a
+/// quoted field may hold a line end, so only line ends outside quotes count; the header
+/// is not a row.
+#[derive(Default)]
+struct RowCounter {
+    line_ends: u64,
+    quoted: bool,
+}
+
+impl RowCounter {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'"' => self.quoted = !self.quoted,
+                b'\n' if !self.quoted => self.line_ends += 1,
+                _ => {}
+            }
         }
     }
-    rows.saturating_sub(1)
+
+    fn rows(&self) -> u64 {
+        self.line_ends.saturating_sub(1)
+    }
+}
+
+/// The SHA-256 and data rows of the CSV file at `path`, read in pieces (an export may
+/// be large, and the folder is not trusted: nothing is held whole in memory).
+fn hash_and_count(path: &Path) -> Result<(Hash32, u64), CliError> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut rows = RowCounter::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| CliError::io(path, &e))?;
+        let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
+            break;
+        };
+        hasher.update(piece);
+        rows.feed(piece);
+    }
+    Ok((Hash32(hasher.finalize().into()), rows.rows()))
 }
 
 /// `ebill export -o DIR --from-height A --to-height B`.
@@ -54,6 +97,8 @@ pub fn export(
         .map_err(|e| CliError::new("invalid_manifest", format!("manifest: {e}")))?;
     std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, &e))?;
     for f in &manifest.body.files {
+        // Named by the node: checked before it is a path or part of a URL.
+        csv_name(&f.table)?;
         let a = node.get(&format!(
             "/admin/v1/export?table={}&format=csv&from_height={}&to_height={}",
             f.table, manifest.body.from_height, manifest.body.to_height
@@ -70,7 +115,7 @@ pub fn export(
                 ),
             ));
         }
-        let path = dir.join(format!("{}.csv", f.table));
+        let path = dir.join(csv_name(&f.table)?);
         std::fs::write(&path, &a.body).map_err(|e| CliError::io(&path, &e))?;
     }
     let path = dir.join("manifest.json");
@@ -93,38 +138,22 @@ pub struct Verified {
 pub fn verify_export(dir: &Path, genesis: &Path) -> Result<Verified, CliError> {
     let genesis = files::read_genesis(genesis)?;
     let path = dir.join("manifest.json");
-    let len = std::fs::metadata(&path)
-        .map_err(|e| CliError::io(&path, &e))?
-        .len();
-    if len > MAX_MANIFEST_BYTES {
-        return Err(CliError::new(
-            "invalid_manifest",
-            format!("manifest.json is {len} bytes, more than {MAX_MANIFEST_BYTES}"),
-        ));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| CliError::io(&path, &e))?;
+    let bytes = files::read_at_most(&path, MAX_MANIFEST_BYTES, "invalid_manifest")?;
     let manifest: ExportManifest = serde_json::from_slice(&bytes)
         .map_err(|e| CliError::new("invalid_manifest", format!("manifest.json: {e}")))?;
     let signer = manifest
         .verify(&genesis)
         .map_err(|e| CliError::new(e.code(), format!("manifest.json: {e}")))?;
     for f in &manifest.body.files {
-        if !f.table.bytes().all(|b| b.is_ascii_lowercase()) || f.table.is_empty() {
-            return Err(CliError::new(
-                "invalid_manifest",
-                format!("manifest.json: table {:?} is not a table name", f.table),
-            ));
-        }
-        let name = format!("{}.csv", f.table);
+        let name = csv_name(&f.table)?;
         let p = dir.join(&name);
-        let data = std::fs::read(&p).map_err(|e| CliError::io(&p, &e))?;
-        if Hash32::digest(&data) != f.sha256 {
+        let (sha256, rows) = hash_and_count(&p)?;
+        if sha256 != f.sha256 {
             return Err(CliError::new(
                 "export_hash_mismatch",
                 format!("{name}: its SHA-256 is not the manifest's"),
             ));
         }
-        let rows = data_rows(&data);
         if rows != f.rows {
             return Err(CliError::new(
                 "export_row_count_mismatch",
@@ -137,11 +166,21 @@ pub fn verify_export(dir: &Path, genesis: &Path) -> Result<Verified, CliError> {
 
 #[cfg(test)]
 mod tests {
-    use super::data_rows;
+    use super::RowCounter;
+
+    fn data_rows(pieces: &[&[u8]]) -> u64 {
+        let mut c = RowCounter::default();
+        for p in pieces {
+            c.feed(p);
+        }
+        c.rows()
+    }
 
     #[test]
     fn rows_exclude_the_header_and_quoted_line_ends() {
-        assert_eq!(data_rows(b"a,b\r\n1,2\r\n3,\"x\r\ny\"\r\n"), 2);
-        assert_eq!(data_rows(b"a,b\r\n"), 0);
+        assert_eq!(data_rows(&[b"a,b\r\n1,2\r\n3,\"x\r\ny\"\r\n"]), 2);
+        assert_eq!(data_rows(&[b"a,b\r\n"]), 0);
+        // A quoted field split across two pieces.
+        assert_eq!(data_rows(&[b"a,b\r\n3,\"x\r", b"\ny\"\r\n1,2\r\n"]), 2);
     }
 }

@@ -15,12 +15,17 @@ pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Reads a whole file of at most [`MAX_FILE_BYTES`].
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, CliError> {
+    read_at_most(path, MAX_FILE_BYTES, "invalid_input")
+}
+
+/// Reads a whole file of at most `max_bytes`; a larger one is refused with `code`.
+pub fn read_at_most(path: &Path, max_bytes: u64, code: &'static str) -> Result<Vec<u8>, CliError> {
     let meta = std::fs::metadata(path).map_err(|e| CliError::io(path, &e))?;
-    if meta.len() > MAX_FILE_BYTES {
+    if meta.len() > max_bytes {
         return Err(CliError::new(
-            "invalid_input",
+            code,
             format!(
-                "{} is {} bytes, over the limit of {MAX_FILE_BYTES}",
+                "{} is {} bytes, over the limit of {max_bytes}",
                 path.display(),
                 meta.len()
             ),
