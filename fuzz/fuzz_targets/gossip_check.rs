@@ -41,9 +41,9 @@ use ebill_types::{
 use libfuzzer_sys::fuzz_target;
 
 use gossip::{
-    CONSENSUS_DOMAIN, Checked, Checker, ConsensusMsg, TopicKind, decode_announcement,
-    decode_consensus, decode_cosignature, decode_tx_batch, encode_announcement, encode_consensus,
-    encode_cosignature, encode_tx_batches, COSIGNATURE_DOMAIN,
+    CONSENSUS_DOMAIN, COSIGNATURE_DOMAIN, Checked, Checker, ConsensusMsg, TopicKind,
+    decode_announcement, decode_consensus, decode_cosignature, decode_tx_batch,
+    encode_announcement, encode_consensus, encode_cosignature, encode_tx_batches,
 };
 use sync::{BlockResponder, BlocksResponder, SyncRequest};
 

@@ -23,7 +23,9 @@
 
 use std::collections::BTreeSet;
 
-use ebill_types::proof::{BUNDLE_VERSION, BUNDLE_VERSION_1, BUNDLE_VERSION_2, ProofBundle, Verified};
+use ebill_types::proof::{
+    BUNDLE_VERSION, BUNDLE_VERSION_1, BUNDLE_VERSION_2, ProofBundle, Verified,
+};
 
 use crate::reference::Reference;
 

@@ -543,16 +543,23 @@ impl Engine {
         Ok(())
     }
 
-    /// Starts the current height if transactions wait.
+    /// Starts the current height if transactions wait, or if consensus already holds
+    /// signed messages of it: those that came while this node was still finishing the
+    /// height before (fetching its block, say) are buffered by consensus, and nothing
+    /// else would start the height if the rest of the network decided it and fell
+    /// quiet (the partition test found a validator left a height behind that way).
     fn maybe_start(&mut self) -> Result<(), EngineError> {
-        if !self.is_validator()
-            || self.started()
-            || self.awaiting_block.is_some()
-            || lock(&self.mempool).is_empty()
-        {
+        if !self.is_validator() || self.started() || self.awaiting_block.is_some() {
             return Ok(());
         }
-        self.start_consensus(&[])
+        let heard_of_height = self
+            .consensus
+            .as_ref()
+            .is_some_and(|c| c.highest_height_seen() >= self.height);
+        if heard_of_height || !lock(&self.mempool).is_empty() {
+            self.start_consensus(&[])?;
+        }
+        Ok(())
     }
 
     fn maybe_heartbeat(&mut self) -> Result<(), EngineError> {
@@ -579,15 +586,24 @@ impl Engine {
         }
     }
 
-    /// Periodic work: rebroadcast while a round is stuck; ask for blocks when behind,
-    /// and again for missing block bytes.
+    /// Periodic work: rebroadcast while a round is stuck; ask for blocks unless a height
+    /// is being decided here, and again for missing block bytes.
+    ///
+    /// A validator that is idle or whose round is stuck asks one peer per tick for the
+    /// blocks after its tip, even when it has seen no sign that it is behind: the rest
+    /// of the network may have decided a height whose every message this node lost (a
+    /// partition) and then fallen quiet, and only a request finds that out before the
+    /// heartbeat. The answer to a node that is not behind is empty, and costs one small
+    /// message per tick.
     fn maybe_tick(&mut self) -> Result<(), EngineError> {
         let now = self.now_ms;
         if now < self.next_tick_ms {
             return Ok(());
         }
         self.next_tick_ms = now.saturating_add(self.cfg.tick_ms.max(1));
-        if self.behind() || !self.future.is_empty() || !self.is_validator() {
+        let stuck = now.saturating_sub(self.last_progress_ms) >= self.cfg.tick_ms;
+        let deciding = self.started() && !stuck;
+        if !deciding || self.behind() || !self.future.is_empty() {
             self.send(Outbound::RequestBlocks {
                 from_height: self.height,
                 max: SYNC_BATCH_BLOCKS,
@@ -602,7 +618,7 @@ impl Engine {
         for hash in missing {
             self.send(Outbound::RequestBlock { hash });
         }
-        if self.started() && now.saturating_sub(self.last_progress_ms) >= self.cfg.tick_ms {
+        if self.started() && stuck {
             let Some(c) = &mut self.consensus else {
                 return Ok(());
             };
