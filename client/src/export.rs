@@ -1,14 +1,15 @@
 //! `ebill export` and `ebill verify-export`: a regulator's signed export of the chain
 //! between two heights (docs/spec/export.md). `export` asks the node's operator API for
-//! the signed manifest, then each table's CSV over the manifest's range, checks each
-//! against the manifest and writes `<table>.csv` and `manifest.json`; `verify-export`
-//! re-hashes the files, counts their rows and checks the signature against a validator
-//! or observer named in the genesis.
+//! the signed manifest, then each table's file (CSV or Parquet) over the manifest's
+//! range, checks each against the manifest and writes `<table>.<format>` and
+//! `manifest.json`; `verify-export` re-hashes the files, counts their rows (a CSV file's
+//! line ends outside quotes; a Parquet file's footer) and checks the signature against a
+//! validator or observer named in the genesis.
 
 use std::path::Path;
 
 use ebill_types::Hash32;
-use ebill_types::export::ExportManifest;
+use ebill_types::export::{ExportFile, ExportManifest};
 
 use crate::CliError;
 use crate::files;
@@ -17,16 +18,31 @@ use crate::http::Node;
 /// Largest `manifest.json` read.
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 
-/// The file name of a manifest's table: a table name is lowercase ASCII letters, so that
-/// a manifest (from a node, or in a folder) cannot name a path outside the folder.
-fn csv_name(table: &str) -> Result<String, CliError> {
+/// The file formats an export may hold.
+const FORMATS: &[&str] = &["csv", "parquet"];
+
+/// The file name of a manifest's table: a table name is lowercase ASCII letters and the
+/// format one of [`FORMATS`], so that a manifest (from a node, or in a folder) cannot
+/// name a path outside the folder.
+fn file_name(file: &ExportFile) -> Result<String, CliError> {
+    let table = &file.table;
     if table.is_empty() || !table.bytes().all(|b| b.is_ascii_lowercase()) {
         return Err(CliError::new(
             "invalid_manifest",
             format!("manifest: table {table:?} is not a table name"),
         ));
     }
-    Ok(format!("{table}.csv"))
+    if !FORMATS.contains(&file.format.as_str()) {
+        return Err(CliError::new(
+            "invalid_manifest",
+            format!(
+                "manifest: {table}: format {:?} is not one of {}",
+                file.format,
+                FORMATS.join(", ")
+            ),
+        ));
+    }
+    Ok(format!("{table}.{}", file.format))
 }
 
 /// Counts the data rows of a CSV file fed to it in pieces: rows end in CRLF, and a
@@ -54,9 +70,10 @@ impl RowCounter {
     }
 }
 
-/// The SHA-256 and data rows of the CSV file at `path`, read in pieces (an export may
-/// be large, and the folder is not trusted: nothing is held whole in memory).
-fn hash_and_count(path: &Path) -> Result<(Hash32, u64), CliError> {
+/// The SHA-256 of the file at `path`, and its data rows if it is CSV, read in pieces
+/// (an export may be large, and the folder is not trusted: nothing is held whole in
+/// memory).
+fn hash_and_count_csv(path: &Path, csv: bool) -> Result<(Hash32, Option<u64>), CliError> {
     use sha2::Digest;
     use std::io::Read;
     let mut file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
@@ -69,25 +86,74 @@ fn hash_and_count(path: &Path) -> Result<(Hash32, u64), CliError> {
             break;
         };
         hasher.update(piece);
-        rows.feed(piece);
+        if csv {
+            rows.feed(piece);
+        }
     }
-    Ok((Hash32(hasher.finalize().into()), rows.rows()))
+    Ok((Hash32(hasher.finalize().into()), csv.then(|| rows.rows())))
 }
 
-/// `ebill export -o DIR --from-height A --to-height B`.
-pub fn export(
-    node: &str,
-    dir: &Path,
-    from_height: Option<u64>,
-    to_height: Option<u64>,
-) -> Result<ExportManifest, CliError> {
+/// The rows a Parquet file's footer declares. Read only after the file hashed to its
+/// signed manifest: the bytes are then those the signer wrote.
+fn parquet_rows(path: &Path, name: &str) -> Result<u64, CliError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
+    let reader = SerializedFileReader::new(file).map_err(|e| {
+        CliError::new(
+            "invalid_export_file",
+            format!("{name}: not a Parquet file: {e}"),
+        )
+    })?;
+    u64::try_from(reader.metadata().file_metadata().num_rows()).map_err(|_| {
+        CliError::new(
+            "invalid_export_file",
+            format!("{name}: a negative row count"),
+        )
+    })
+}
+
+/// What `ebill export` asks for.
+#[derive(Clone, Debug, Default)]
+pub struct ExportRequest {
+    /// First height (default 1).
+    pub from_height: Option<u64>,
+    /// Last height (default the node's tip).
+    pub to_height: Option<u64>,
+    /// `csv` or `parquet` (default csv).
+    pub format: Option<String>,
+    /// The tables (default all).
+    pub tables: Vec<String>,
+}
+
+/// `ebill export -o DIR [--from-height A] [--to-height B] [--format F] [--table T]...`.
+pub fn export(node: &str, dir: &Path, req: &ExportRequest) -> Result<ExportManifest, CliError> {
     let node = Node::new(node)?;
     let mut q = Vec::new();
-    if let Some(h) = from_height {
+    if let Some(h) = req.from_height {
         q.push(format!("from_height={h}"));
     }
-    if let Some(h) = to_height {
+    if let Some(h) = req.to_height {
         q.push(format!("to_height={h}"));
+    }
+    if let Some(f) = &req.format {
+        if !FORMATS.contains(&f.as_str()) {
+            return Err(CliError::new(
+                "invalid_format",
+                format!("--format {f:?} is not one of {}", FORMATS.join(", ")),
+            ));
+        }
+        q.push(format!("format={f}"));
+    }
+    if !req.tables.is_empty() {
+        for t in &req.tables {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_lowercase()) {
+                return Err(CliError::new(
+                    "invalid_table",
+                    format!("--table {t:?} is not a table name"),
+                ));
+            }
+        }
+        q.push(format!("tables={}", req.tables.join(",")));
     }
     let a = node.get(&format!("/admin/v1/export/manifest?{}", q.join("&")))?;
     if !a.is_success() {
@@ -98,10 +164,10 @@ pub fn export(
     std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, &e))?;
     for f in &manifest.body.files {
         // Named by the node: checked before it is a path or part of a URL.
-        csv_name(&f.table)?;
+        let name = file_name(f)?;
         let a = node.get(&format!(
-            "/admin/v1/export?table={}&format=csv&from_height={}&to_height={}",
-            f.table, manifest.body.from_height, manifest.body.to_height
+            "/admin/v1/export?table={}&format={}&from_height={}&to_height={}",
+            f.table, f.format, manifest.body.from_height, manifest.body.to_height
         ))?;
         if !a.is_success() {
             return Err(a.error());
@@ -109,13 +175,10 @@ pub fn export(
         if Hash32::digest(&a.body) != f.sha256 {
             return Err(CliError::new(
                 "export_hash_mismatch",
-                format!(
-                    "{}.csv from the node does not hash to its manifest",
-                    f.table
-                ),
+                format!("{name} from the node does not hash to its manifest"),
             ));
         }
-        let path = dir.join(csv_name(&f.table)?);
+        let path = dir.join(&name);
         std::fs::write(&path, &a.body).map_err(|e| CliError::io(&path, &e))?;
     }
     let path = dir.join("manifest.json");
@@ -145,15 +208,19 @@ pub fn verify_export(dir: &Path, genesis: &Path) -> Result<Verified, CliError> {
         .verify(&genesis)
         .map_err(|e| CliError::new(e.code(), format!("manifest.json: {e}")))?;
     for f in &manifest.body.files {
-        let name = csv_name(&f.table)?;
+        let name = file_name(f)?;
         let p = dir.join(&name);
-        let (sha256, rows) = hash_and_count(&p)?;
+        let (sha256, csv_rows) = hash_and_count_csv(&p, f.format == "csv")?;
         if sha256 != f.sha256 {
             return Err(CliError::new(
                 "export_hash_mismatch",
                 format!("{name}: its SHA-256 is not the manifest's"),
             ));
         }
+        let rows = match csv_rows {
+            Some(rows) => rows,
+            None => parquet_rows(&p, &name)?,
+        };
         if rows != f.rows {
             return Err(CliError::new(
                 "export_row_count_mismatch",

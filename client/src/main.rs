@@ -236,9 +236,9 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Export the bills, events and units tables between two heights as CSV with a
-    /// manifest signed by the node (the operator's API as --node): writes
-    /// bills.csv, events.csv, units.csv and manifest.json into DIR.
+    /// Export the bills, events and units tables between two heights as CSV or Parquet
+    /// with a manifest signed by the node (the operator's API as --node): writes
+    /// bills.csv, events.csv, units.csv (or .parquet) and manifest.json into DIR.
     Export {
         /// First height (default 1).
         #[arg(long)]
@@ -246,6 +246,12 @@ enum Command {
         /// Last height (default the node's tip); at most 10,000 heights.
         #[arg(long)]
         to_height: Option<u64>,
+        /// The files' format: csv or parquet.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Only these tables (bills, events, units; repeat or separate by commas).
+        #[arg(long = "table", value_delimiter = ',')]
+        tables: Vec<String>,
         /// The folder to write.
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
@@ -594,9 +600,17 @@ fn run(cli: &Cli) -> Result<Outcome> {
         Command::Export {
             from_height,
             to_height,
+            format,
+            tables,
             out,
         } => {
-            let m = ebill_client::export::export(&cli.node, out, *from_height, *to_height)?;
+            let req = ebill_client::export::ExportRequest {
+                from_height: *from_height,
+                to_height: *to_height,
+                format: Some(format.clone()),
+                tables: tables.clone(),
+            };
+            let m = ebill_client::export::export(&cli.node, out, &req)?;
             if cli.json {
                 print_json(&serde_json::to_value(&m)?);
             } else {
@@ -608,7 +622,10 @@ fn run(cli: &Cli) -> Result<Outcome> {
                     out.display()
                 );
                 for f in &m.body.files {
-                    println!("  {}.csv  {} rows  sha256 {}", f.table, f.rows, f.sha256);
+                    println!(
+                        "  {}.{}  {} rows  sha256 {}",
+                        f.table, f.format, f.rows, f.sha256
+                    );
                 }
             }
             Ok(Outcome::Success)

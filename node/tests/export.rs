@@ -1,8 +1,10 @@
 //! A regulator's signed export end to end: the real `ebill-node --dev --admin-api` and
 //! the real `ebill`. Bills are issued, reimbursed and red-reversed; `ebill export` writes
-//! the CSV files and the node-signed manifest; `ebill verify-export` passes, and refuses
-//! one changed byte in a CSV file or in the manifest, naming it; DuckDB (Python
-//! `duckdb`) reads the CSV and gets the counts and amount of `GET /admin/v1/stats`.
+//! the CSV files (and, with `--format parquet`, Parquet files) and the node-signed
+//! manifest; `ebill verify-export` passes, and refuses one changed byte in a CSV or
+//! Parquet file or in the manifest, naming it; DuckDB (Python `duckdb`) reads the CSV
+//! and the Parquet files in place and gets the counts and amount of
+//! `GET /admin/v1/stats` from both.
 //! Without python3 and duckdb that last part skips loudly, and fails under CI=true.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,20 +34,24 @@ fn has_duckdb() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs DuckDB over the export folder: issued count and amount from bills.csv, the
-/// reimbursed bills from events.csv.
-fn duckdb_totals(dir: &Path) -> serde_json::Value {
+/// Runs DuckDB over the export folder in `format` (csv or parquet): issued count and
+/// amount from the bills table, the reimbursed and reversed bills from the events table.
+fn duckdb_totals(dir: &Path, format: &str) -> serde_json::Value {
     let script = r#"
 import duckdb, json, sys
-d = sys.argv[1]
+d, fmt = sys.argv[1], sys.argv[2]
+def table(name):
+    if fmt == "csv":
+        return f"read_csv('{d}/{name}.csv', header=true, all_varchar={'true' if name == 'events' else 'false'})"
+    return f"read_parquet('{d}/{name}.parquet')"
 c = duckdb.connect()
-n, fen = c.execute(f"select count(*), sum(total_fen) from read_csv('{d}/bills.csv', header=true)").fetchone()
-r = c.execute(f"select count(distinct code || '/' || number) from read_csv('{d}/events.csv', header=true, all_varchar=true) where kind = 'confirm_reimbursed'").fetchone()[0]
-v = c.execute(f"select count(distinct code || '/' || number) from read_csv('{d}/events.csv', header=true, all_varchar=true) where kind = 'red_reverse'").fetchone()[0]
+n, fen = c.execute(f"select count(*), sum(total_fen) from {table('bills')}").fetchone()
+r = c.execute(f"select count(distinct code || '/' || number) from {table('events')} where kind = 'confirm_reimbursed'").fetchone()[0]
+v = c.execute(f"select count(distinct code || '/' || number) from {table('events')} where kind = 'red_reverse'").fetchone()[0]
 print(json.dumps({"issued": n, "amount_fen": int(fen), "reimbursed": r, "reversed": v}))
 "#;
     let out = Command::new("python3")
-        .args(["-c", script, dir.to_str().unwrap()])
+        .args(["-c", script, dir.to_str().unwrap(), format])
         .output()
         .unwrap();
     assert!(
@@ -123,6 +129,23 @@ fn an_export_verifies_is_refused_when_changed_and_duckdb_agrees_with_stats() {
     let dir = tmp.path().join("export");
     let m = ok(&ebill(&admin, &["export", "-o", dir.to_str().unwrap()]));
     assert_eq!(m["from_height"], 1, "{m}");
+    let pq_dir = tmp.path().join("export-parquet");
+    let pm = ok(&ebill(
+        &admin,
+        &[
+            "export",
+            "--format",
+            "parquet",
+            "--to-height",
+            &m["to_height"].to_string(),
+            "-o",
+            pq_dir.to_str().unwrap(),
+        ],
+    ));
+    assert_eq!(pm["block_hash"], m["block_hash"], "{pm}");
+    for f in ["bills.parquet", "events.parquet", "units.parquet"] {
+        assert!(pq_dir.join(f).is_file(), "{f}");
+    }
     let genesis = support::repo_root().join("genesis/dev.json");
     let verify = |d: &Path| {
         ebill(
@@ -141,6 +164,18 @@ fn an_export_verifies_is_refused_when_changed_and_duckdb_agrees_with_stats() {
         v["signer"].as_str().unwrap().starts_with("validator "),
         "{v}"
     );
+    let v = ok(&verify(&pq_dir));
+    assert_eq!(v["valid"], true, "{v}");
+    // Same rows in both formats, as the manifests say.
+    let rows = |m: &serde_json::Value| -> Vec<u64> {
+        m["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rows"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(rows(&pm), rows(&m));
 
     // DuckDB over the CSV gets what the stats route says.
     let (status, body) = Http::new(&admin).get("/admin/v1/stats");
@@ -149,11 +184,22 @@ fn an_export_verifies_is_refused_when_changed_and_duckdb_agrees_with_stats() {
     let t = &stats["total"];
     assert_eq!(t["issued"]["count"], 4, "{stats}");
     if has_duckdb() {
-        let d = duckdb_totals(&dir);
-        assert_eq!(d["issued"], t["issued"]["count"], "{d} {stats}");
-        assert_eq!(d["amount_fen"], t["issued"]["amount_fen"], "{d} {stats}");
-        assert_eq!(d["reimbursed"], t["reimbursed"]["count"], "{d} {stats}");
-        assert_eq!(d["reversed"], t["reversed"]["count"], "{d} {stats}");
+        for (d, format) in [(&dir, "csv"), (&pq_dir, "parquet")] {
+            let d = duckdb_totals(d, format);
+            assert_eq!(d["issued"], t["issued"]["count"], "{format}: {d} {stats}");
+            assert_eq!(
+                d["amount_fen"], t["issued"]["amount_fen"],
+                "{format}: {d} {stats}"
+            );
+            assert_eq!(
+                d["reimbursed"], t["reimbursed"]["count"],
+                "{format}: {d} {stats}"
+            );
+            assert_eq!(
+                d["reversed"], t["reversed"]["count"],
+                "{format}: {d} {stats}"
+            );
+        }
     } else if std::env::var("CI").as_deref() == Ok("true") {
         panic!("python3 with duckdb is needed under CI=true (pip install duckdb)");
     } else {
@@ -201,5 +247,29 @@ fn an_export_verifies_is_refused_when_changed_and_duckdb_agrees_with_stats() {
             );
         }
     }
+    // A changed byte in a Parquet file is refused by name too (in its footer, where a
+    // row count or a schema lives).
+    let copy = tmp.path().join("copy-parquet");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in [
+        "bills.parquet",
+        "events.parquet",
+        "units.parquet",
+        "manifest.json",
+    ] {
+        std::fs::copy(pq_dir.join(f), copy.join(f)).unwrap();
+    }
+    let target = copy.join("events.parquet");
+    let len = std::fs::metadata(&target).unwrap().len();
+    flip_one_byte(&target, usize::try_from(len).unwrap() - 20);
+    let e = json_of(&verify(&copy));
+    assert_eq!(e["error"]["code"], "export_hash_mismatch", "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("events.parquet"),
+        "{e}"
+    );
     node.stop();
 }

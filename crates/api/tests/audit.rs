@@ -435,7 +435,10 @@ async fn export_writes_each_table_as_csv_with_its_schema() {
         .unwrap();
     assert_eq!(tip, 12 + 3 + 1 + 1 + 2 + 1);
     let rows = csv_rows(&a.text());
-    assert_eq!(rows[0], ebill_api::audit::export::BILLS_COLUMNS);
+    assert_eq!(
+        rows[0],
+        ebill_api::audit::export::Table::Bills.column_names()
+    );
     assert_eq!(rows.len(), 13);
     let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
     let total: u64 = rows[1..]
@@ -464,7 +467,10 @@ async fn export_writes_each_table_as_csv_with_its_schema() {
 
     let a = get(&admin, "/admin/v1/export?table=events").await;
     let rows = csv_rows(&a.text());
-    assert_eq!(rows[0], ebill_api::audit::export::EVENTS_COLUMNS);
+    assert_eq!(
+        rows[0],
+        ebill_api::audit::export::Table::Events.column_names()
+    );
     assert_eq!(rows.len() - 1, usize::try_from(tip).unwrap());
     let kind = rows[0].iter().position(|c| c == "kind").unwrap();
     let count = |k: &str| rows[1..].iter().filter(|r| r[kind] == k).count();
@@ -476,8 +482,50 @@ async fn export_writes_each_table_as_csv_with_its_schema() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.text());
     assert_eq!(
         csv_rows(&a.text())[0],
-        ebill_api::audit::export::UNITS_COLUMNS
+        ebill_api::audit::export::Table::Units.column_names()
     );
+}
+
+#[tokio::test]
+async fn export_writes_parquet_with_the_rows_and_columns_of_csv() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use parquet::record::Field;
+    let (_b, _public, admin, _) = workload().await;
+    let csv = get(&admin, "/admin/v1/export?table=bills&format=csv").await;
+    let a = get(&admin, "/admin/v1/export?table=bills&format=parquet").await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert_eq!(a.headers["content-type"], "application/vnd.apache.parquet");
+    assert_eq!(a.headers["x-ebill-rows"], "12");
+    assert_eq!(
+        a.headers["x-ebill-block-hash"],
+        csv.headers["x-ebill-block-hash"]
+    );
+    let reader = SerializedFileReader::new(bytes::Bytes::from(a.body.to_vec())).unwrap();
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 12);
+    let names: Vec<String> = reader
+        .metadata()
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    assert_eq!(names, ebill_api::audit::export::Table::Bills.column_names());
+    // Row by row, every value is the CSV's (a null where CSV has an empty field).
+    let csv_rows = csv_rows(&csv.text());
+    for (row, expected) in reader.get_row_iter(None).unwrap().zip(&csv_rows[1..]) {
+        let row = row.unwrap();
+        let got: Vec<String> = row
+            .get_column_iter()
+            .map(|(_, f)| match f {
+                Field::Null => String::new(),
+                Field::Long(i) => i.to_string(),
+                Field::Str(s) => s.clone(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(&got, expected);
+    }
 }
 
 #[tokio::test]
@@ -567,4 +615,41 @@ async fn the_manifest_is_signed_by_the_node_and_hashes_each_export() {
         );
     }
     assert_eq!(m.body.files[0].rows, 11);
+
+    // Parquet, two tables only: the files named, in the manifest's order, and signed.
+    let a = get(
+        &signed,
+        "/admin/v1/export/manifest?to_height=14&format=parquet&tables=units,bills",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    let m: ebill_types::export::ExportManifest = serde_json::from_slice(&a.body).unwrap();
+    m.verify(b.genesis()).unwrap();
+    let files: Vec<(&str, &str)> = m
+        .body
+        .files
+        .iter()
+        .map(|f| (f.table.as_str(), f.format.as_str()))
+        .collect();
+    assert_eq!(files, vec![("bills", "parquet"), ("units", "parquet")]);
+    let pq = get(
+        &admin,
+        "/admin/v1/export?table=bills&format=parquet&to_height=14",
+    )
+    .await;
+    assert_eq!(
+        ebill_types::Hash32::digest(&pq.body),
+        m.body.files[0].sha256
+    );
+    for (uri, code) in [
+        (
+            "/admin/v1/export/manifest?tables=bills,payers",
+            "invalid_table",
+        ),
+        ("/admin/v1/export/manifest?format=xml", "invalid_format"),
+    ] {
+        let a = get(&signed, uri).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}: {}", a.text());
+        assert!(a.text().contains(code), "{uri}: {}", a.text());
+    }
 }

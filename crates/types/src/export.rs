@@ -20,8 +20,10 @@ pub const MAX_MANIFEST_FILES: usize = 16;
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportFile {
-    /// The table (`bills`, `events`, `units`); the file is `<table>.csv`.
+    /// The table (`bills`, `events`, `units`); the file is `<table>.<format>`.
     pub table: String,
+    /// The file's format: `csv` or `parquet`.
+    pub format: String,
     /// The column schema's version.
     pub schema_version: u32,
     /// Data rows, not counting the header row.
@@ -118,6 +120,7 @@ impl ManifestBody {
             .fixed(&self.block_hash.0)
             .seq(&self.files, |e, f| {
                 e.str(&f.table)
+                    .str(&f.format)
                     .u32(f.schema_version)
                     .u64(f.rows)
                     .fixed(&f.sha256.0);
@@ -194,6 +197,7 @@ mod tests {
             block_hash: Hash32::digest(b"block 9"),
             files: vec![ExportFile {
                 table: "bills".to_owned(),
+                format: "csv".to_owned(),
                 schema_version: 1,
                 rows: 3,
                 sha256: Hash32::digest(b"height,...\r\n"),
@@ -243,8 +247,8 @@ mod tests {
         assert_eq!(&b[..4], &u32::try_from(tag.len()).unwrap().to_be_bytes());
         assert_eq!(&b[4..4 + tag.len()], tag);
         assert_eq!(&b[b.len() - 32..], &k.0);
-        // tag, chain id, genesis hash, 2 heights, block hash, count, one file, signer.
-        let file = 4 + 5 + 4 + 8 + 32;
+        // tag, chain id, genesis hash, 2 heights, block hash, count, one file (table, format, schema version, rows, hash), signer.
+        let file = (4 + 5) + (4 + 3) + 4 + 8 + 32;
         let len = 4 + tag.len() + 4 + g.chain_id.len() + 32 + 16 + 32 + 4 + file + 32;
         assert_eq!(b.len(), len);
     }

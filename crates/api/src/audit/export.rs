@@ -1,7 +1,8 @@
-//! `GET /admin/v1/export?table=bills|events|units&format=csv&from_height=&to_height=`:
-//! one table of the chain between two heights (both inclusive) as CSV, with a fixed
-//! column schema per table ([`SCHEMA_VERSION`]; the columns are [`BILLS_COLUMNS`],
-//! [`EVENTS_COLUMNS`] and [`UNITS_COLUMNS`], documented in docs/spec/export.md).
+//! `GET /admin/v1/export?table=bills|events|units&format=csv|parquet&from_height=&to_height=`:
+//! one table of the chain between two heights (both inclusive) as CSV or Parquet
+//! ([`super::format`]), with a fixed typed column schema per table ([`SCHEMA_VERSION`];
+//! the columns are [`BILLS_COLUMNS`], [`EVENTS_COLUMNS`] and [`UNITS_COLUMNS`],
+//! documented in docs/spec/export.md).
 //!
 //! Rows come from the committed blocks themselves, so two honest nodes give the same
 //! bytes for the same range: the answer is bounded by [`MAX_EXPORT_HEIGHTS`] heights and
@@ -20,6 +21,7 @@ use ebill_types::{Hash32, SignedTx, Timestamp, TxBody};
 use serde::Deserialize;
 
 use super::AdminState;
+use super::format::{Cell, Column, Format, Kind, TableWriter, writer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
 use crate::routes::blocking;
@@ -31,62 +33,66 @@ pub const MAX_EXPORT_HEIGHTS: u64 = 10_000;
 /// Most rows one export holds.
 pub const MAX_EXPORT_ROWS: u64 = 1_000_000;
 
+const fn col(name: &'static str, kind: Kind) -> Column {
+    Column { name, kind }
+}
+
 /// Columns of `bills`: one row per bill issued in the range.
-pub const BILLS_COLUMNS: &[&str] = &[
-    "height",
-    "block_time_ms",
-    "block_time",
-    "tx_id",
-    "code",
-    "number",
-    "kind",
-    "issuer",
-    "issued_at_ms",
-    "issued_at",
-    "total_fen",
-    "currency",
-    "payer_type",
-    "payer_name",
-    "payer_id",
-    "item_count",
-    "related_code",
-    "related_number",
+pub const BILLS_COLUMNS: &[Column] = &[
+    col("height", Kind::Int),
+    col("block_time_ms", Kind::Int),
+    col("block_time", Kind::Text),
+    col("tx_id", Kind::Text),
+    col("code", Kind::Text),
+    col("number", Kind::Text),
+    col("kind", Kind::Text),
+    col("issuer", Kind::Text),
+    col("issued_at_ms", Kind::Int),
+    col("issued_at", Kind::Text),
+    col("total_fen", Kind::Int),
+    col("currency", Kind::Text),
+    col("payer_type", Kind::Text),
+    col("payer_name", Kind::Text),
+    col("payer_id", Kind::Text),
+    col("item_count", Kind::Int),
+    col("related_code", Kind::OptText),
+    col("related_number", Kind::OptText),
 ];
 /// Columns of `events`: one row per bill transaction (issue, red reversal, paper
 /// exchange, lock, unlock, reimbursement) in the range.
-pub const EVENTS_COLUMNS: &[&str] = &[
-    "height",
-    "block_time_ms",
-    "block_time",
-    "tx_index",
-    "tx_id",
-    "kind",
-    "code",
-    "number",
-    "unit",
-    "reason",
+pub const EVENTS_COLUMNS: &[Column] = &[
+    col("height", Kind::Int),
+    col("block_time_ms", Kind::Int),
+    col("block_time", Kind::Text),
+    col("tx_index", Kind::Int),
+    col("tx_id", Kind::Text),
+    col("kind", Kind::Text),
+    col("code", Kind::Text),
+    col("number", Kind::Text),
+    col("unit", Kind::OptText),
+    col("reason", Kind::OptText),
 ];
 /// Columns of `units`: one row per registry event of a unit (registration, key
 /// rotation, revocation, whether by a direct transaction or an executed proposal) in the
 /// range, ordered by height then transaction id, with the unit's name and role as they
 /// stand at the tip.
-pub const UNITS_COLUMNS: &[&str] = &[
-    "height",
-    "block_time_ms",
-    "block_time",
-    "tx_id",
-    "kind",
-    "credit_code",
-    "name",
-    "role",
-    "revoked_at_height",
+pub const UNITS_COLUMNS: &[Column] = &[
+    col("height", Kind::Int),
+    col("block_time_ms", Kind::Int),
+    col("block_time", Kind::Text),
+    col("tx_id", Kind::Text),
+    col("kind", Kind::Text),
+    col("credit_code", Kind::Text),
+    col("name", Kind::Text),
+    col("role", Kind::Text),
+    col("revoked_at_height", Kind::OptInt),
 ];
 
 /// Stable error codes of the export.
 pub mod codes {
     /// `table` is not bills, events or units.
     pub const INVALID_TABLE: &str = "invalid_table";
-    /// `format` is not csv.
+    /// `format` is not csv or parquet.
     pub const INVALID_FORMAT: &str = "invalid_format";
     /// A height is not a whole number, or `from_height` is above `to_height`.
     pub const INVALID_HEIGHT: &str = "invalid_height";
@@ -126,12 +132,17 @@ impl Table {
     }
 
     /// Its columns.
-    pub fn columns(self) -> &'static [&'static str] {
+    pub fn columns(self) -> &'static [Column] {
         match self {
             Table::Bills => BILLS_COLUMNS,
             Table::Events => EVENTS_COLUMNS,
             Table::Units => UNITS_COLUMNS,
         }
+    }
+
+    /// Its column names, in order (the CSV header).
+    pub fn column_names(self) -> Vec<&'static str> {
+        self.columns().iter().map(|c| c.name).collect()
     }
 }
 
@@ -145,12 +156,14 @@ pub struct ExportQuery {
     to_height: Option<String>,
 }
 
-/// One finished export.
+/// One finished export of one table.
 #[derive(Clone, Debug)]
 pub struct Export {
-    /// The CSV bytes, header row first.
-    pub csv: Vec<u8>,
-    /// Rows, not counting the header.
+    /// The file's bytes in its format (CSV: the header row first).
+    pub bytes: Vec<u8>,
+    /// Its format.
+    pub format: Format,
+    /// Rows, not counting a header.
     pub rows: u64,
     /// First height.
     pub from_height: u64,
@@ -174,6 +187,39 @@ fn height(name: &str, v: &Option<String>) -> Result<Option<u64>, ApiError> {
     }
 }
 
+/// `format=` (default csv).
+fn format(v: &Option<String>) -> Result<Format, ApiError> {
+    let name = v.as_deref().filter(|f| !f.is_empty()).unwrap_or("csv");
+    Format::parse(name).ok_or_else(|| {
+        ApiError::bad_request(
+            codes::INVALID_FORMAT,
+            format!("format: {name:?} is not csv or parquet"),
+        )
+    })
+}
+
+/// `tables=bills,events` (default every table), each once, in the order of
+/// [`Table::ALL`].
+fn tables(v: &Option<String>) -> Result<Vec<Table>, ApiError> {
+    let Some(list) = v.as_deref().filter(|s| !s.is_empty()) else {
+        return Ok(Table::ALL.to_vec());
+    };
+    let mut wanted = Vec::new();
+    for name in list.split(',') {
+        let Some(t) = Table::parse(name) else {
+            return Err(ApiError::bad_request(
+                codes::INVALID_TABLE,
+                format!("tables: {name:?} is not one of bills, events, units"),
+            ));
+        };
+        wanted.push(t);
+    }
+    Ok(Table::ALL
+        .into_iter()
+        .filter(|t| wanted.contains(t))
+        .collect())
+}
+
 /// `GET /admin/v1/export`.
 pub(crate) async fn export(
     State(st): State<AdminState>,
@@ -186,26 +232,17 @@ pub(crate) async fn export(
             format!("table: {table_name:?} is not one of bills, events, units"),
         ));
     };
-    let format = q
-        .format
-        .as_deref()
-        .filter(|f| !f.is_empty())
-        .unwrap_or("csv");
-    if format != "csv" {
-        return Err(ApiError::bad_request(
-            codes::INVALID_FORMAT,
-            format!("format: {format:?} is not csv"),
-        ));
-    }
+    let format = format(&q.format)?;
     let from = height("from_height", &q.from_height)?;
     let to = height("to_height", &q.to_height)?;
     let backend = st.backend.clone();
-    let out = blocking(move || export_table(backend.store().as_ref(), table, from, to)).await?;
-    let mut resp = (StatusCode::OK, out.csv).into_response();
+    let out =
+        blocking(move || export_table(backend.store().as_ref(), table, format, from, to)).await?;
+    let mut resp = (StatusCode::OK, out.bytes).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
+        HeaderValue::from_static(format.content_type()),
     );
     h.insert("x-ebill-schema-version", HeaderValue::from(SCHEMA_VERSION));
     h.insert("x-ebill-rows", HeaderValue::from(out.rows));
@@ -238,10 +275,42 @@ fn too_large(what: String) -> ApiError {
     )
 }
 
-/// Exports `table` from `from` (default 1) to `to` (default the tip), both inclusive.
+/// Counts rows into a writer, refusing more than [`MAX_EXPORT_ROWS`].
+struct Rows {
+    out: Box<dyn TableWriter>,
+    count: u64,
+    from_height: u64,
+    to_height: u64,
+}
+
+impl Rows {
+    fn push(&mut self, cells: Vec<Cell>) -> Result<(), ApiError> {
+        self.count += 1;
+        if self.count > MAX_EXPORT_ROWS {
+            return Err(too_large(format!(
+                "more than {MAX_EXPORT_ROWS} rows: export {}..={} in parts",
+                self.from_height, self.to_height
+            )));
+        }
+        self.out.row(cells)
+    }
+}
+
+/// The three leading cells of every row: the block's height and time.
+fn block_cells(height: u64, time_ms: u64) -> Result<Vec<Cell>, ApiError> {
+    Ok(vec![
+        Cell::int(height)?,
+        Cell::int(time_ms)?,
+        Cell::Text(rfc3339(i64::try_from(time_ms).unwrap_or(i64::MAX))),
+    ])
+}
+
+/// Exports `table` in `format` from `from` (default 1) to `to` (default the tip), both
+/// inclusive.
 pub fn export_table(
     store: &dyn Store,
     table: Table,
+    format: Format,
     from: Option<u64>,
     to: Option<u64>,
 ) -> Result<Export, ApiError> {
@@ -271,152 +340,165 @@ pub fn export_table(
         .map_err(store_err)?
         .ok_or_else(|| ApiError::internal("an export", &format!("no block {to_height}")))?;
     let block_hash = header.hash();
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::CRLF)
-        .from_writer(Vec::new());
-    let csv_err = |e: csv::Error| ApiError::internal("writing CSV", &e);
-    w.write_record(table.columns()).map_err(csv_err)?;
-    let mut rows: u64 = 0;
-    if table == Table::Units {
-        let mut events = Vec::new();
-        for u in store.units().map_err(store_err)? {
-            for e in &u.events {
-                if (from_height..=to_height).contains(&e.height) {
-                    let role = match u.role {
-                        UnitRole::Issuer { .. } => "issuer",
-                        UnitRole::Reimburser => "reimburser",
+    let mut rows = Rows {
+        out: writer(format, table.columns())?,
+        count: 0,
+        from_height,
+        to_height,
+    };
+    match table {
+        Table::Units => unit_rows(store, from_height, to_height, &mut rows)?,
+        Table::Bills | Table::Events => {
+            for h in from_height..=to_height {
+                let block = store
+                    .block(h)
+                    .map_err(store_err)?
+                    .ok_or_else(|| ApiError::internal("an export", &format!("no block {h}")))?;
+                let chain_id = block.header.chain_id.as_str();
+                for (index, stx) in block.txs.iter().enumerate() {
+                    let row = match table {
+                        Table::Bills => bill_cells(stx, chain_id)?,
+                        _ => event_cells(stx, chain_id, index)?,
                     };
-                    events.push((
-                        e.height,
-                        e.tx_id,
-                        vec![
-                            e.tx_id.to_hex(),
-                            e.action.as_str().to_owned(),
-                            u.credit_code.as_str().to_owned(),
-                            u.name.clone(),
-                            role.to_owned(),
-                            u.revoked_at.map(|h| h.to_string()).unwrap_or_default(),
-                        ],
-                    ));
+                    let Some(rest) = row else { continue };
+                    let mut cells = block_cells(h, block.header.time_ms)?;
+                    cells.extend(rest);
+                    rows.push(cells)?;
                 }
             }
         }
-        events.sort_by_key(|e| (e.0, e.1));
-        let mut time_of = std::collections::BTreeMap::new();
-        for (h, _, rest) in events {
-            rows += 1;
-            if rows > MAX_EXPORT_ROWS {
-                return Err(too_large(format!(
-                    "more than {MAX_EXPORT_ROWS} rows: export {from_height}..={to_height} in parts"
-                )));
-            }
-            let time_ms = match time_of.get(&h) {
-                Some(t) => *t,
-                None => {
-                    let t = store
-                        .header(h)
-                        .map_err(store_err)?
-                        .ok_or_else(|| ApiError::internal("an export", &format!("no block {h}")))?
-                        .time_ms;
-                    time_of.insert(h, t);
-                    t
-                }
-            };
-            let mut rec = vec![
-                h.to_string(),
-                time_ms.to_string(),
-                rfc3339(i64::try_from(time_ms).unwrap_or(i64::MAX)),
-            ];
-            rec.extend(rest);
-            w.write_record(&rec).map_err(csv_err)?;
-        }
     }
-    let block_heights = from_height..=to_height;
-    for h in block_heights.filter(|_| table != Table::Units) {
-        let block = store
-            .block(h)
-            .map_err(store_err)?
-            .ok_or_else(|| ApiError::internal("an export", &format!("no block {h}")))?;
-        let chain_id = block.header.chain_id.as_str();
-        let time_ms = block.header.time_ms;
-        let time = rfc3339(i64::try_from(time_ms).unwrap_or(i64::MAX));
-        for (index, stx) in block.txs.iter().enumerate() {
-            let row = match table {
-                Table::Bills => bill_row(stx, chain_id),
-                Table::Events => event_row(stx, chain_id, index),
-                Table::Units => None,
-            };
-            let Some(rest) = row else { continue };
-            rows += 1;
-            if rows > MAX_EXPORT_ROWS {
-                return Err(too_large(format!(
-                    "more than {MAX_EXPORT_ROWS} rows: export {from_height}..={to_height} in parts"
-                )));
-            }
-            let mut rec = vec![h.to_string(), time_ms.to_string(), time.clone()];
-            rec.extend(rest);
-            w.write_record(&rec).map_err(csv_err)?;
-        }
-    }
-    let csv = w
-        .into_inner()
-        .map_err(|e| ApiError::internal("writing CSV", &e))?;
+    let count = rows.count;
     Ok(Export {
-        csv,
-        rows,
+        bytes: rows.out.finish()?,
+        format,
+        rows: count,
         from_height,
         to_height,
         block_hash,
     })
 }
 
-fn bill_row(stx: &SignedTx, chain_id: &str) -> Option<Vec<String>> {
-    let TxBody::IssueBill(b) = &stx.tx.body else {
-        return None;
-    };
-    let (related_code, related_number) = b.related.as_ref().map_or_else(
-        || (String::new(), String::new()),
-        |r| (r.code.as_str().to_owned(), r.number.as_str().to_owned()),
-    );
-    Some(vec![
-        stx.tx.id(chain_id).to_hex(),
-        b.code.as_str().to_owned(),
-        b.number.as_str().to_owned(),
-        b.kind.as_str().to_owned(),
-        b.issuer.as_str().to_owned(),
-        b.issued_at.unix_ms.to_string(),
-        b.issued_at.to_rfc3339().unwrap_or_default(),
-        b.total.0.to_string(),
-        "CNY".to_owned(),
-        b.payer.payer_type.as_str().to_owned(),
-        b.payer.name.clone(),
-        b.payer.id.clone(),
-        b.items.len().to_string(),
-        related_code,
-        related_number,
-    ])
+/// The registry events of the range, by height then transaction id.
+fn unit_rows(
+    store: &dyn Store,
+    from_height: u64,
+    to_height: u64,
+    rows: &mut Rows,
+) -> Result<(), ApiError> {
+    struct UnitEvent {
+        height: u64,
+        tx_id: ebill_types::TxId,
+        cells: Vec<Cell>,
+    }
+    let mut events = Vec::new();
+    for u in store.units().map_err(store_err)? {
+        for e in &u.events {
+            if !(from_height..=to_height).contains(&e.height) {
+                continue;
+            }
+            let role = match u.role {
+                UnitRole::Issuer { .. } => "issuer",
+                UnitRole::Reimburser => "reimburser",
+            };
+            let revoked = match u.revoked_at {
+                Some(h) => Cell::int(h)?,
+                None => Cell::Null,
+            };
+            events.push(UnitEvent {
+                height: e.height,
+                tx_id: e.tx_id,
+                cells: vec![
+                    Cell::Text(e.tx_id.to_hex()),
+                    Cell::Text(e.action.as_str().to_owned()),
+                    Cell::Text(u.credit_code.as_str().to_owned()),
+                    Cell::Text(u.name.clone()),
+                    Cell::Text(role.to_owned()),
+                    revoked,
+                ],
+            });
+        }
+    }
+    events.sort_by_key(|e| (e.height, e.tx_id));
+    let mut time_of = std::collections::BTreeMap::new();
+    for e in events {
+        let time_ms = match time_of.get(&e.height) {
+            Some(t) => *t,
+            None => {
+                let t = store
+                    .header(e.height)
+                    .map_err(store_err)?
+                    .ok_or_else(|| {
+                        ApiError::internal("an export", &format!("no block {}", e.height))
+                    })?
+                    .time_ms;
+                time_of.insert(e.height, t);
+                t
+            }
+        };
+        let mut cells = block_cells(e.height, time_ms)?;
+        cells.extend(e.cells);
+        rows.push(cells)?;
+    }
+    Ok(())
 }
 
-fn event_row(stx: &SignedTx, chain_id: &str, index: usize) -> Option<Vec<String>> {
+fn bill_cells(stx: &SignedTx, chain_id: &str) -> Result<Option<Vec<Cell>>, ApiError> {
+    let TxBody::IssueBill(b) = &stx.tx.body else {
+        return Ok(None);
+    };
+    let (related_code, related_number) = match &b.related {
+        Some(r) => (
+            Cell::Text(r.code.as_str().to_owned()),
+            Cell::Text(r.number.as_str().to_owned()),
+        ),
+        None => (Cell::Null, Cell::Null),
+    };
+    Ok(Some(vec![
+        Cell::Text(stx.tx.id(chain_id).to_hex()),
+        Cell::Text(b.code.as_str().to_owned()),
+        Cell::Text(b.number.as_str().to_owned()),
+        Cell::Text(b.kind.as_str().to_owned()),
+        Cell::Text(b.issuer.as_str().to_owned()),
+        Cell::Int(b.issued_at.unix_ms),
+        Cell::Text(b.issued_at.to_rfc3339().unwrap_or_default()),
+        Cell::int(b.total.0)?,
+        Cell::Text("CNY".to_owned()),
+        Cell::Text(b.payer.payer_type.as_str().to_owned()),
+        Cell::Text(b.payer.name.clone()),
+        Cell::Text(b.payer.id.clone()),
+        Cell::int(u64::try_from(b.items.len()).unwrap_or(u64::MAX))?,
+        related_code,
+        related_number,
+    ]))
+}
+
+fn event_cells(
+    stx: &SignedTx,
+    chain_id: &str,
+    index: usize,
+) -> Result<Option<Vec<Cell>>, ApiError> {
     let body = &stx.tx.body;
-    let bill = body.bill_id()?;
+    let Some(bill) = body.bill_id() else {
+        return Ok(None);
+    };
     let unit = match body.actor() {
-        ebill_types::tx::Actor::Unit(u) => u.as_str().to_owned(),
-        _ => String::new(),
+        ebill_types::tx::Actor::Unit(u) => Cell::Text(u.as_str().to_owned()),
+        _ => Cell::Null,
     };
     let reason = match body {
-        TxBody::RedReverse { reason, .. } => reason.clone(),
-        _ => String::new(),
+        TxBody::RedReverse { reason, .. } => Cell::opt_text(reason.clone()),
+        _ => Cell::Null,
     };
-    Some(vec![
-        index.to_string(),
-        stx.tx.id(chain_id).to_hex(),
-        body.kind().as_str().to_owned(),
-        bill.code.as_str().to_owned(),
-        bill.number.as_str().to_owned(),
+    Ok(Some(vec![
+        Cell::int(u64::try_from(index).unwrap_or(u64::MAX))?,
+        Cell::Text(stx.tx.id(chain_id).to_hex()),
+        Cell::Text(body.kind().as_str().to_owned()),
+        Cell::Text(bill.code.as_str().to_owned()),
+        Cell::Text(bill.number.as_str().to_owned()),
         unit,
         reason,
-    ])
+    ]))
 }
 
 /// `export/manifest?...`
@@ -425,11 +507,14 @@ fn event_row(stx: &SignedTx, chain_id: &str, index: usize) -> Option<Vec<String>
 pub struct ManifestQuery {
     from_height: Option<String>,
     to_height: Option<String>,
+    format: Option<String>,
+    tables: Option<String>,
 }
 
-/// `GET /admin/v1/export/manifest?from_height=&to_height=`: exports every table over the
-/// range (the same bytes `export` answers), and signs a manifest of their row counts and
-/// SHA-256 with the node's key (docs/spec/export.md).
+/// `GET /admin/v1/export/manifest?from_height=&to_height=&format=csv|parquet&tables=`:
+/// exports the tables (default all three) over the range in the format (the same bytes
+/// `export` answers), and signs a manifest of their row counts and SHA-256 with the
+/// node's key (docs/spec/export.md).
 pub(crate) async fn manifest(
     State(st): State<AdminState>,
     ApiQuery(q): ApiQuery<ManifestQuery>,
@@ -443,38 +528,37 @@ pub(crate) async fn manifest(
     };
     let from = height("from_height", &q.from_height)?;
     let to = height("to_height", &q.to_height)?;
+    let format = format(&q.format)?;
+    let tables = tables(&q.tables)?;
     let backend = st.backend.clone();
     let m = blocking(move || {
         let store = backend.store();
         let mut files = Vec::new();
-        let mut last = None;
-        for table in Table::ALL {
+        let mut range = None;
+        for table in tables {
             // Pin the range to the first table's, so a block committed meanwhile
             // does not split the files.
-            let (f, t) = last.map_or((from, to), |(f, t)| (Some(f), Some(t)));
-            let out = export_table(store.as_ref(), table, f, t)?;
-            last = Some((out.from_height, out.to_height));
-            files.push((table, out));
+            let (f, t) = range.map_or((from, to), |(f, t, _)| (Some(f), Some(t)));
+            let out = export_table(store.as_ref(), table, format, f, t)?;
+            range = Some((out.from_height, out.to_height, out.block_hash));
+            files.push(ebill_types::export::ExportFile {
+                table: table.as_str().to_owned(),
+                format: format.as_str().to_owned(),
+                schema_version: SCHEMA_VERSION,
+                rows: out.rows,
+                sha256: Hash32::digest(&out.bytes),
+            });
         }
-        let first = files.first().map(|(_, o)| o.clone());
-        let Some(first) = first else {
+        let Some((from_height, to_height, block_hash)) = range else {
             return Err(ApiError::internal("an export", &"no tables"));
         };
         let body = ebill_types::export::ManifestBody {
             chain_id: backend.genesis().chain_id.clone(),
             genesis_hash: backend.genesis().hash(),
-            from_height: first.from_height,
-            to_height: first.to_height,
-            block_hash: first.block_hash,
-            files: files
-                .iter()
-                .map(|(t, o)| ebill_types::export::ExportFile {
-                    table: t.as_str().to_owned(),
-                    schema_version: SCHEMA_VERSION,
-                    rows: o.rows,
-                    sha256: Hash32::digest(&o.csv),
-                })
-                .collect(),
+            from_height,
+            to_height,
+            block_hash,
+            files,
         };
         Ok(body.sign(&key))
     })

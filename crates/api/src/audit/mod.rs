@@ -7,8 +7,8 @@
 //!   whole history
 //! - `GET /admin/v1/stats?group_by=issuer|kind|day|month&from=&to=`
 //! - `GET /admin/v1/anomalies?rule=&from=&to=` and `GET /admin/v1/rules`
-//! - `GET /admin/v1/export?table=bills|events|units&format=csv&from_height=&to_height=`:
-//!   a table between two heights as CSV ([`export`])
+//! - `GET /admin/v1/export?table=bills|events|units&format=csv|parquet&from_height=&to_height=`:
+//!   a table between two heights as CSV or Parquet ([`export`], [`format`])
 //! - `GET /admin/v1/stream?issuer=CODE`: server-sent events, one `bill` event per bill
 //!   issued under the code, as its block becomes final
 //!
@@ -16,6 +16,7 @@
 //! `from` is inclusive and `to` exclusive, on the block time of a bill's issue.
 
 pub mod export;
+pub mod format;
 pub mod params;
 pub mod query;
 pub mod rules;
@@ -47,7 +48,7 @@ pub mod paths {
     pub const ANOMALIES: &str = "/admin/v1/anomalies";
     /// The rules and their thresholds.
     pub const RULES: &str = "/admin/v1/rules";
-    /// A table as CSV.
+    /// A table as CSV or Parquet.
     pub const EXPORT: &str = "/admin/v1/export";
     /// The signed manifest of every table over a range.
     pub const EXPORT_MANIFEST: &str = "/admin/v1/export/manifest";
