@@ -14,17 +14,6 @@ use std::time::{Duration, Instant};
 use ebill_types::dev;
 use support::{Http, Node, ebill, free_port, json_of};
 
-/// Declared hours of the dev issuer that exclude the current time (China): from two to
-/// three hours from now.
-fn hours_excluding_now() -> String {
-    let now_s = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let h = (now_s / 3600 + 8) % 24;
-    format!("{:02}:00-{:02}:00", (h + 2) % 24, (h + 3) % 24)
-}
-
 fn ok(out: &std::process::Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -46,7 +35,7 @@ fn a_regulator_finds_planted_anomalies_with_the_cli() {
         format!(
             "[audit]\nrefused_max_attempts = 3\n[audit.declared_hours]\n{} = \"{}\"\n",
             dev::dev_issuer_code().as_str(),
-            hours_excluding_now()
+            support::hours_excluding_now()
         ),
     )
     .unwrap();

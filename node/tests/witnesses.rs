@@ -1,9 +1,19 @@
-//! Co-signed checkpoints on a real network (`ebill genesis init`, loopback, free ports):
-//! four validators and two regulators' observers. Each observer re-executes every block
-//! and co-signs its checkpoint; the co-signatures are gossiped to every node, served by
-//! `GET /v1/checkpoints/latest` and carried by proof bundles. A bundle verified with
-//! `ebill verify-proof --witnesses 2` passes; with a forged or repeated co-signature it is
-//! refused, naming it; a version 2 bundle carries no witnesses and is refused too.
+//! A regulator's audit on a real network (`ebill genesis init`, loopback, free ports):
+//! four validators and two regulators' observers, the walk-through of the audit issue's
+//! "done when".
+//!
+//! Each observer re-executes every block and co-signs its checkpoint; the co-signatures
+//! are gossiped to every node, served by `GET /v1/checkpoints/latest` and carried by
+//! proof bundles. A bundle verified with `ebill verify-proof --witnesses 2` passes; with a
+//! forged or repeated co-signature it is refused, naming it; a version 2 bundle carries
+//! no witnesses and is refused too.
+//!
+//! Then a workload with planted anomalies (a numbering gap, a red reversal after a lock,
+//! a red-reversal rate above the threshold, bills outside the issuer's declared hours)
+//! goes to the validators, and the regulator, on its observer's operator listener, finds
+//! each planted case with `ebill audit anomalies`, exports the chain as Parquet with a
+//! manifest its observer signs, verifies the manifest against the genesis, and gets from
+//! DuckDB over the files the statistics of `GET /admin/v1/stats`.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -14,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use ebill_types::dev;
 use serde_json::Value;
-use support::{Http, Node, ebill, ebill_bin, json_of};
+use support::{Http, Node, ebill, ebill_bin, free_port, json_of};
 
 /// Bound on every wait for a state.
 const WAIT: Duration = Duration::from_secs(90);
@@ -56,7 +66,7 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 }
 
 #[test]
-fn regulators_observers_cosign_and_bundles_need_their_witnesses() {
+fn regulators_observers_cosign_and_audit_a_planted_workload() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
     let out = ebill(
@@ -96,7 +106,37 @@ fn regulators_observers_cosign_and_bundles_need_their_witnesses() {
         .map(|n| PathBuf::from(n["config"].as_str().unwrap()))
         .collect();
     assert_eq!(configs.len(), 6);
-    let mut nodes: Vec<Node> = configs.iter().map(|c| Node::start_config(c)).collect();
+    // Observer 0 is the regulator's audit node: thresholds that the planted workload
+    // below crosses, and its operator listener.
+    let issuer_key = init["issuers"][0]["key_file"].as_str().unwrap().to_owned();
+    let kf =
+        ebill_types::keyfile::KeyFile::from_json(&std::fs::read_to_string(&issuer_key).unwrap())
+            .unwrap();
+    let issuer_code = kf.credit_code.unwrap();
+    let mut audit_config = std::fs::read_to_string(&configs[4]).unwrap();
+    audit_config.push_str(&format!(
+        "\n[audit]\nreversal_rate_max_permille = 300\nreversal_rate_min_bills = 3\n\
+         numbering_max_gap = 2\n[audit.declared_hours]\n{} = \"{}\"\n",
+        issuer_code.as_str(),
+        support::hours_excluding_now()
+    ));
+    std::fs::write(&configs[4], audit_config).unwrap();
+    let admin_port = free_port();
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let mut nodes: Vec<Node> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 4 {
+                Node::start_config_with(
+                    c,
+                    &["--admin-api".into(), format!("127.0.0.1:{admin_port}")],
+                )
+            } else {
+                Node::start_config(c)
+            }
+        })
+        .collect();
     for n in &mut nodes[4..] {
         assert!(n.logged("regulator's witness"), "{:?}", n.log);
     }
@@ -111,12 +151,8 @@ fn regulators_observers_cosign_and_bundles_need_their_witnesses() {
     }
 
     // A bill, issued through validator 0.
-    let issuer_key = init["issuers"][0]["key_file"].as_str().unwrap().to_owned();
-    let kf =
-        ebill_types::keyfile::KeyFile::from_json(&std::fs::read_to_string(&issuer_key).unwrap())
-            .unwrap();
     let mut bill = dev::sample_bill(1, 1250, 0);
-    bill.issuer = kf.credit_code.unwrap();
+    bill.issuer = issuer_code;
     let bill_path = tmp.path().join("bill.json");
     std::fs::write(&bill_path, serde_json::to_string(&bill).unwrap()).unwrap();
     let out = ebill(
@@ -228,6 +264,143 @@ fn regulators_observers_cosign_and_bundles_need_their_witnesses() {
             .contains("carries no witnesses"),
         "{v}"
     );
+
+    // The planted workload, through validators 1 to 3 in turn: bills 2, 3 and 9 (six
+    // numbers skipped after 3: a gap above 2), bill 2 locked, unlocked and red-reversed
+    // (a reversal after a lock), bill 3 red-reversed (2 of 4 bills: above 300 per mille),
+    // bill 9 reimbursed; every bill issued now, outside the declared hours.
+    let reimburser_key = init["reimbursers"][0]["key_file"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let via = |i: usize| nodes[1 + i % 3].url.clone();
+    let mut check_codes = std::collections::BTreeMap::new();
+    check_codes.insert(1u64, check_code.clone());
+    for (i, n) in [2u64, 3, 9].into_iter().enumerate() {
+        let mut b = dev::sample_bill(n, 1000 * n + 7, 0);
+        b.issuer = issuer_code;
+        let path = tmp.path().join(format!("bill-{n}.json"));
+        std::fs::write(&path, serde_json::to_string(&b).unwrap()).unwrap();
+        let out = ebill(
+            &via(i),
+            &[
+                "issue",
+                "--key",
+                &issuer_key,
+                "--now",
+                path.to_str().unwrap(),
+            ],
+        );
+        let v = json_of(&out);
+        assert!(out.status.success(), "issue {n}: {v}");
+        check_codes.insert(n, v["check_code"].as_str().unwrap().to_owned());
+    }
+    let mut last_height = 0;
+    let mut run = |i: usize, args: &[&str], n: u64| {
+        let number = format!("{n:010}");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            bill.code.as_str(),
+            number.as_str(),
+            check_codes[&n].as_str(),
+        ]);
+        let out = ebill(&via(i), &all);
+        let v = json_of(&out);
+        assert!(out.status.success(), "{args:?} {n}: {v}");
+        last_height = last_height.max(v["height"].as_u64().unwrap_or(0));
+    };
+    run(0, &["lock", "--key", &reimburser_key], 2);
+    run(1, &["unlock", "--key", &reimburser_key], 2);
+    run(
+        2,
+        &["reverse", "--key", &issuer_key, "--reason", "开错了"],
+        2,
+    );
+    run(
+        0,
+        &["reverse", "--key", &issuer_key, "--reason", "重复开具"],
+        3,
+    );
+    run(1, &["reimburse", "--key", &reimburser_key], 9);
+    wait_for("the audit observer at the workload's last block", || {
+        let (_, s) = get_json(&https[4], "/v1/status");
+        (s["height"].as_u64() >= Some(last_height)).then_some(())
+    });
+
+    // The regulator finds each planted case, with its evidence.
+    let anomalies = |rule: &str| -> Vec<Value> {
+        let out = ebill(&admin, &["audit", "anomalies", "--rule", rule]);
+        let v = json_of(&out);
+        assert!(out.status.success(), "audit anomalies --rule {rule}: {v}");
+        v["hits"].as_array().unwrap().clone()
+    };
+    let numbers = |hits: &[Value]| -> Vec<String> {
+        let mut n: Vec<String> = hits
+            .iter()
+            .map(|h| h["bill"]["number"].as_str().unwrap_or("").to_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    let gap = anomalies("numbering_gap");
+    assert_eq!(numbers(&gap), vec!["0000000009"], "{gap:?}");
+    assert_eq!(gap[0]["evidence_count"], 2, "{gap:?}");
+    let after_lock = anomalies("reversal_after_lock");
+    assert_eq!(numbers(&after_lock), vec!["0000000002"], "{after_lock:?}");
+    let rate = anomalies("reversal_rate");
+    assert_eq!(rate.len(), 1, "{rate:?}");
+    assert_eq!(rate[0]["issuer"], issuer_code.as_str(), "{rate:?}");
+    assert_eq!(rate[0]["evidence_count"], 2, "{rate:?}");
+    let outside = anomalies("outside_hours");
+    assert_eq!(
+        numbers(&outside),
+        vec!["0000000001", "0000000002", "0000000003", "0000000009"],
+        "{outside:?}"
+    );
+    for hits in [&gap, &after_lock, &rate, &outside] {
+        assert!(
+            hits.iter().all(|h| h["version"].as_u64() >= Some(1)),
+            "{hits:?}"
+        );
+    }
+
+    // The same statistics from the API and from DuckDB over a Parquet export that the
+    // observer signs and the genesis verifies.
+    let (code, stats) = get_json(&Http::new(&admin), "/admin/v1/stats");
+    assert_eq!(code, 200, "{stats}");
+    assert_eq!(stats["total"]["issued"]["count"], 4, "{stats}");
+    assert_eq!(stats["total"]["reversed"]["count"], 2, "{stats}");
+    assert_eq!(stats["total"]["reimbursed"]["count"], 1, "{stats}");
+    let export_dir = tmp.path().join("export");
+    let out = ebill(
+        &admin,
+        &[
+            "export",
+            "--format",
+            "parquet",
+            "-o",
+            export_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "export: {}", json_of(&out));
+    let out = ebill(
+        &admin,
+        &[
+            "verify-export",
+            export_dir.to_str().unwrap(),
+            "--genesis",
+            genesis_path.to_str().unwrap(),
+        ],
+    );
+    let v = json_of(&out);
+    assert!(out.status.success(), "verify-export: {v}");
+    assert!(
+        v["signer"].as_str().unwrap().starts_with("observer "),
+        "the observer signs its export: {v}"
+    );
+    if support::duckdb::required_for("the DuckDB part of the regulator's walk-through") {
+        support::duckdb::assert_totals_match(&export_dir, "parquet", &stats);
+    }
 
     // Nothing went wrong anywhere; every node stops cleanly.
     for n in &mut nodes {

@@ -8,6 +8,7 @@
     clippy::panic
 )]
 
+pub mod duckdb;
 pub mod netns;
 
 use std::io::{BufRead, BufReader};
@@ -20,6 +21,17 @@ use std::time::{Duration, Instant};
 /// How long a node may take to start (the bound, not a guess: the test waits for the
 /// node's own "ready" line and fails after this).
 pub const START_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Declared hours of an issuer (for `[audit.declared_hours]`) that exclude the current
+/// time in China: from two to three hours from now.
+pub fn hours_excluding_now() -> String {
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let h = (now_s / 3600 + 8) % 24;
+    format!("{:02}:00-{:02}:00", (h + 2) % 24, (h + 3) % 24)
+}
 
 /// A free loopback port, picked by the OS.
 pub fn free_port() -> u16 {

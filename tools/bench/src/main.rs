@@ -6,8 +6,11 @@
 //! SHA-256, cores), `dev` (one `ebill-node --dev` over loopback), `storage` (bytes on disk
 //! per bill after compaction), `cluster` (4 validators and an observer over libp2p),
 //! `sync` (a fresh observer catching up), `web` (the taxpayers' result page), `state`
-//! (the state tree in RocksDB at 10^7 keys, 10^6 with `--quick`), `ratios`.
+//! (the state tree in RocksDB at 10^7 keys, 10^6 with `--quick`), `audit` (statistics,
+//! exports and reindexing of the audit API over 10^6 bills, 10^5 with `--quick`),
+//! `ratios`.
 
+mod audit;
 mod cluster;
 mod dev;
 mod limits;
@@ -57,6 +60,12 @@ struct Args {
     /// `--quick`).
     #[arg(long)]
     state_keys: Option<u64>,
+    /// Measure the limits and the audit API only.
+    #[arg(long, conflicts_with_all = ["skip_cluster", "cluster_only", "state_only"])]
+    audit_only: bool,
+    /// Bills in the audit section's store (default 1,000,000; 100,000 with `--quick`).
+    #[arg(long)]
+    audit_bills: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +81,10 @@ struct Ratios {
     dev: Option<f64>,
     cluster: Option<f64>,
     sync: Option<f64>,
+    /// The dev chain's commit rate over the audit section's reindex rate: an upper
+    /// bound on the share of a commit that writing the audit indexes takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit_index_share_of_dev: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -89,6 +102,8 @@ struct Report {
     web: Option<web::WebReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     state: Option<state::StateReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    audit: Option<audit::AuditReport>,
     ratios: Ratios,
 }
 
@@ -114,7 +129,7 @@ fn main() -> Result<()> {
     eprintln!("limits: measuring");
     let limits = limits::measure(args.quick)?;
 
-    let state = if args.cluster_only {
+    let state = if args.cluster_only || args.audit_only {
         None
     } else {
         let keys = args
@@ -124,14 +139,24 @@ fn main() -> Result<()> {
         Some(state::run(keys)?)
     };
 
-    let (dev, storage, web) = if args.cluster_only || args.state_only {
+    let audit = if args.cluster_only || args.state_only {
+        None
+    } else {
+        let bills = args
+            .audit_bills
+            .unwrap_or(if args.quick { 100_000 } else { 1_000_000 });
+        eprintln!("audit: filling a store of {bills} bills");
+        Some(audit::run(bills)?)
+    };
+
+    let (dev, storage, web) = if args.cluster_only || args.state_only || args.audit_only {
         (None, None, None)
     } else {
         let (d, st, w) = measure_dev(&bin, args.quick)?;
         (Some(d), Some(st), Some(w))
     };
 
-    let (cluster, sync) = if args.skip_cluster || args.state_only {
+    let (cluster, sync) = if args.skip_cluster || args.state_only || args.audit_only {
         (None, None)
     } else {
         let ebill = node::sibling_bin(args.ebill_bin.clone(), "ebill")?;
@@ -148,6 +173,10 @@ fn main() -> Result<()> {
             .as_ref()
             .map(|c| r2(c.committed_per_s / (bound / c.nodes as f64))),
         sync: sync.as_ref().map(|s| r2(s.bills_per_s / bound)),
+        audit_index_share_of_dev: dev
+            .as_ref()
+            .zip(audit.as_ref())
+            .map(|(d, a)| r2(d.committed_per_s / a.reindex_bills_per_s)),
     };
     let report = Report {
         machine: machine(),
@@ -159,6 +188,7 @@ fn main() -> Result<()> {
         storage,
         web,
         state,
+        audit,
         ratios,
     };
     print_table(&report);
@@ -277,10 +307,29 @@ fn print_table(r: &Report) {
             ),
         ]);
     }
+    if let Some(a) = &r.audit {
+        rows.extend([
+            ("audit.bills", a.bills.to_string()),
+            ("audit.stats_ms", format!("{:.1}", a.stats_ms)),
+            ("audit.export_csv_s", format!("{:.2}", a.export_csv_s)),
+            (
+                "audit.export_parquet_s",
+                format!("{:.2}", a.export_parquet_s),
+            ),
+            (
+                "audit.reindex_bills_per_s",
+                format!("{:.0}", a.reindex_bills_per_s),
+            ),
+        ]);
+    }
     for (k, v) in [
         ("ratios.dev", r.ratios.dev),
         ("ratios.cluster", r.ratios.cluster),
         ("ratios.sync", r.ratios.sync),
+        (
+            "ratios.audit_index_share_of_dev",
+            r.ratios.audit_index_share_of_dev,
+        ),
     ] {
         if let Some(v) = v {
             rows.push((k, format!("{v:.2}")));

@@ -34,7 +34,20 @@ pub const MAX_EXPORT_HEIGHTS: u64 = 10_000;
 pub const MAX_EXPORT_ROWS: u64 = 1_000_000;
 
 const fn col(name: &'static str, kind: Kind) -> Column {
-    Column { name, kind }
+    Column {
+        name,
+        kind,
+        distinct: false,
+    }
+}
+
+/// A column whose values are (nearly) all distinct.
+const fn distinct(name: &'static str, kind: Kind) -> Column {
+    Column {
+        name,
+        kind,
+        distinct: true,
+    }
 }
 
 /// Columns of `bills`: one row per bill issued in the range.
@@ -42,18 +55,18 @@ pub const BILLS_COLUMNS: &[Column] = &[
     col("height", Kind::Int),
     col("block_time_ms", Kind::Int),
     col("block_time", Kind::Text),
-    col("tx_id", Kind::Text),
+    distinct("tx_id", Kind::Text),
     col("code", Kind::Text),
-    col("number", Kind::Text),
+    distinct("number", Kind::Text),
     col("kind", Kind::Text),
     col("issuer", Kind::Text),
-    col("issued_at_ms", Kind::Int),
-    col("issued_at", Kind::Text),
+    distinct("issued_at_ms", Kind::Int),
+    distinct("issued_at", Kind::Text),
     col("total_fen", Kind::Int),
     col("currency", Kind::Text),
     col("payer_type", Kind::Text),
     col("payer_name", Kind::Text),
-    col("payer_id", Kind::Text),
+    distinct("payer_id", Kind::Text),
     col("item_count", Kind::Int),
     col("related_code", Kind::OptText),
     col("related_number", Kind::OptText),
@@ -65,10 +78,10 @@ pub const EVENTS_COLUMNS: &[Column] = &[
     col("block_time_ms", Kind::Int),
     col("block_time", Kind::Text),
     col("tx_index", Kind::Int),
-    col("tx_id", Kind::Text),
+    distinct("tx_id", Kind::Text),
     col("kind", Kind::Text),
     col("code", Kind::Text),
-    col("number", Kind::Text),
+    distinct("number", Kind::Text),
     col("unit", Kind::OptText),
     col("reason", Kind::OptText),
 ];
@@ -80,7 +93,7 @@ pub const UNITS_COLUMNS: &[Column] = &[
     col("height", Kind::Int),
     col("block_time_ms", Kind::Int),
     col("block_time", Kind::Text),
-    col("tx_id", Kind::Text),
+    distinct("tx_id", Kind::Text),
     col("kind", Kind::Text),
     col("credit_code", Kind::Text),
     col("name", Kind::Text),

@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use parquet::basic::{Compression, LogicalType, Repetition, Type as PhysicalType};
 use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
 use parquet::schema::types::Type as SchemaType;
 
 use crate::error::ApiError;
@@ -76,6 +77,9 @@ pub struct Column {
     pub name: &'static str,
     /// What it holds.
     pub kind: Kind,
+    /// Whether its values are (nearly) all distinct, like transaction ids: Parquet then
+    /// writes them plain, without a dictionary.
+    pub distinct: bool,
 }
 
 /// A value of one row in one column.
@@ -315,6 +319,16 @@ impl ParquetTable {
             // No writer version or time in the file: two nodes write the same bytes
             // for the same range, as with CSV.
             .set_created_by("ebill".to_owned())
+            // Min and max per column chunk (what engines prune row groups by), not per
+            // page: a fifth less time writing, measured on the benchmark's audit section.
+            .set_statistics_enabled(EnabledStatistics::Chunk);
+        // Columns whose values are (nearly) all distinct gain nothing from a dictionary.
+        let props = columns
+            .iter()
+            .filter(|c| c.distinct)
+            .fold(props, |p, c| {
+                p.set_column_dictionary_enabled(ColumnPath::from(c.name), false)
+            })
             .build();
         let file =
             SerializedFileWriter::new(Vec::new(), Arc::new(schema(columns)?), Arc::new(props))
@@ -386,23 +400,19 @@ mod tests {
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::record::Field;
 
+    const fn col(name: &'static str, kind: Kind, distinct: bool) -> Column {
+        Column {
+            name,
+            kind,
+            distinct,
+        }
+    }
+
     const COLUMNS: &[Column] = &[
-        Column {
-            name: "height",
-            kind: Kind::Int,
-        },
-        Column {
-            name: "code",
-            kind: Kind::Text,
-        },
-        Column {
-            name: "reason",
-            kind: Kind::OptText,
-        },
-        Column {
-            name: "revoked_at_height",
-            kind: Kind::OptInt,
-        },
+        col("height", Kind::Int, false),
+        col("code", Kind::Text, true),
+        col("reason", Kind::OptText, false),
+        col("revoked_at_height", Kind::OptInt, false),
     ];
 
     fn rows(n: i64) -> Vec<Vec<Cell>> {
