@@ -21,12 +21,9 @@ use std::time::{Duration, Instant};
 
 use ebill_ledger::{Context, apply_block, preverify};
 use ebill_store::{MemStore, RocksStore, Store};
-use ebill_types::dev::{DEV_GENESIS_TIME_MS, dev_genesis, dev_issuer_key, dev_validator_key};
+use ebill_types::dev::{DEV_GENESIS_TIME_MS, dev_genesis, dev_issuer_key};
 use ebill_types::keys::verify_many;
-use ebill_types::{
-    Block, CommitCertificate, CommitSignature, Header, PublicKey, Signature, SignedTx, Tx, TxBody,
-    Vote, VoteKind,
-};
+use ebill_types::{Block, Header, PublicKey, Signature, SignedTx, Tx, TxBody};
 
 const BILLS_PER_BLOCK: usize = 5_000;
 const BATCH: usize = 256;
@@ -194,23 +191,7 @@ pub fn main() {
             state_root: ebill_store::state_update(&store, &changes).unwrap().root,
         };
         let hash = header.hash();
-        let vote = Vote {
-            kind: VoteKind::Precommit,
-            height,
-            round: 0,
-            block: Some(hash),
-            validator: 0,
-        }
-        .sign(chain, &dev_validator_key());
-        let cert = CommitCertificate {
-            height,
-            round: 0,
-            block: hash,
-            signatures: vec![CommitSignature {
-                validator: 0,
-                signature: vote.signature,
-            }],
-        };
+        let cert = ebill_types::dev::dev_certificate(chain, height, hash);
         ids.extend(changes.txs.iter().copied());
         let block = Block {
             header,

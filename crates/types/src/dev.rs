@@ -6,7 +6,7 @@
 use crate::bill::{
     Bill, BillCode, BillKind, BillNumber, CodePrefix, Currency, Item, Payer, PayerType,
 };
-use crate::block::Validator;
+use crate::block::{CommitCertificate, CommitSignature, Validator, Vote, VoteKind};
 use crate::credit_code::CreditCode;
 use crate::genesis::{Genesis, IssuerEntry, Params, Regulator, Regulators, ReimburserEntry};
 use crate::hash::Hash32;
@@ -52,6 +52,29 @@ pub fn dev_reimburser_code() -> CreditCode {
 /// The dev validator's key.
 pub fn dev_validator_key() -> Keypair {
     dev_key("validator", 0)
+}
+
+/// The commit certificate of block `hash` at `height`, round 0, signed by the dev
+/// validator alone: enough for a genesis of one dev validator (the dev chain's), for
+/// tests and benchmarks that commit blocks to a store without running consensus.
+pub fn dev_certificate(chain_id: &str, height: u64, hash: Hash32) -> CommitCertificate {
+    let vote = Vote {
+        kind: VoteKind::Precommit,
+        height,
+        round: 0,
+        block: Some(hash),
+        validator: 0,
+    }
+    .sign(chain_id, &dev_validator_key());
+    CommitCertificate {
+        height,
+        round: 0,
+        block: hash,
+        signatures: vec![CommitSignature {
+            validator: 0,
+            signature: vote.signature,
+        }],
+    }
 }
 
 /// The dev issuer's key.

@@ -27,12 +27,8 @@ use ebill_api::audit::params::Window;
 use ebill_api::audit::query::{GroupBy, stats};
 use ebill_ledger::{Context, apply_block, preverify};
 use ebill_store::{RocksStore, Store};
-use ebill_types::dev::{
-    DEV_GENESIS_TIME_MS, dev_genesis, dev_issuer_code, dev_issuer_key, dev_validator_key,
-};
-use ebill_types::{
-    Block, CommitCertificate, CommitSignature, Header, SignedTx, Tx, TxBody, Vote, VoteKind,
-};
+use ebill_types::dev::{DEV_GENESIS_TIME_MS, dev_genesis, dev_issuer_code, dev_issuer_key};
+use ebill_types::{Block, Header, SignedTx, Tx, TxBody};
 use serde::Serialize;
 
 use crate::stats::r2;
@@ -158,23 +154,7 @@ fn fill(dir: &std::path::Path, bills: u64) -> Result<RocksStore> {
             state_root: ebill_store::state_update(&store, &changes)?.root,
         };
         let hash = header.hash();
-        let vote = Vote {
-            kind: VoteKind::Precommit,
-            height,
-            round: 0,
-            block: Some(hash),
-            validator: 0,
-        }
-        .sign(chain, &dev_validator_key());
-        let cert = CommitCertificate {
-            height,
-            round: 0,
-            block: hash,
-            signatures: vec![CommitSignature {
-                validator: 0,
-                signature: vote.signature,
-            }],
-        };
+        let cert = ebill_types::dev::dev_certificate(chain, height, hash);
         store.commit_block(&Block { header, txs }, &cert, &changes)?;
         prev = hash;
         next_bill += count;

@@ -21,9 +21,7 @@ use ebill_api::{Backend, NodeMetrics, Rejection, Role, TxOutcome, TxStatus};
 use ebill_ledger::{BlockError, Context, ErrorCode, TxError, TxLocation, apply_block};
 use ebill_store::{MemStore, Store};
 use ebill_types::dev::{self, DEV_GENESIS_TIME_MS};
-use ebill_types::{
-    Block, CommitCertificate, CommitSignature, Genesis, Header, SignedTx, TxId, Vote, VoteKind,
-};
+use ebill_types::{Block, Genesis, Header, SignedTx, TxId};
 use tokio::sync::oneshot;
 use tower::ServiceExt;
 
@@ -143,23 +141,7 @@ impl TestBackend {
                 .root,
         };
         let hash = header.hash();
-        let vote = Vote {
-            kind: VoteKind::Precommit,
-            height,
-            round: 0,
-            block: Some(hash),
-            validator: 0,
-        }
-        .sign(&chain_id, &dev::dev_validator_key());
-        let cert = CommitCertificate {
-            height,
-            round: 0,
-            block: hash,
-            signatures: vec![CommitSignature {
-                validator: 0,
-                signature: vote.signature,
-            }],
-        };
+        let cert = ebill_types::dev::dev_certificate(&chain_id, height, hash);
         let block = Block { header, txs };
         self.mem.commit_block(&block, &cert, &changes).unwrap();
         let loc = TxLocation { height, index: 0 };
