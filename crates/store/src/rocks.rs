@@ -80,6 +80,9 @@ pub struct RocksStore {
     refused_next: Mutex<u64>,
     /// Committed state tree pages (updated after each commit's write returns).
     pages: PageCache,
+    /// Benchmarks only: commits write no audit index entries, to time what they cost.
+    #[cfg(feature = "bench")]
+    bench_skip_indexes: std::sync::atomic::AtomicBool,
 }
 
 /// The pages a commit writes, to enter the page cache once the write has returned.
@@ -184,6 +187,8 @@ impl RocksStore {
             wal_lock: Mutex::new(()),
             pages: PageCache::new(config.tree_cache_pages),
             refused_next: Mutex::new(0),
+            #[cfg(feature = "bench")]
+            bench_skip_indexes: std::sync::atomic::AtomicBool::new(false),
         };
         if let Some(v) = store.get(cf::META, keys::META_FORMAT)? {
             let found = keys::decode_format(&v)?;
@@ -449,8 +454,33 @@ impl StateView for RocksStore {
 }
 
 /// Benchmarks only (feature `bench`): the state tree alone, outside any block.
+impl RocksStore {
+    /// Whether commits write the audit index entries: always, except in a benchmark
+    /// that switched them off to time them.
+    fn writes_indexes(&self) -> bool {
+        #[cfg(feature = "bench")]
+        {
+            !self
+                .bench_skip_indexes
+                .load(std::sync::atomic::Ordering::Relaxed)
+        }
+        #[cfg(not(feature = "bench"))]
+        {
+            true
+        }
+    }
+}
+
 #[cfg(feature = "bench")]
 impl RocksStore {
+    /// Makes later commits write no audit index entries (`false`), or write them again:
+    /// for benchmarks that time what the indexes cost a commit. A store committed to
+    /// without them answers the audit API wrongly until `reindex`.
+    pub fn bench_write_indexes(&self, on: bool) {
+        self.bench_skip_indexes
+            .store(!on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Applies `updates` (sorted by key, each once) to the state tree and writes the
     /// nodes in one unsynced batch, outside any block; returns the new root. The tree no
     /// longer matches the blocks afterwards, so this is for a scratch store that holds
@@ -610,7 +640,9 @@ impl Store for RocksStore {
         }
         self.put_governance(&mut batch, changes)?;
         let written = self.put_tree(&mut batch, &update)?;
-        self.put_index(&mut batch, &index::block_ops(block, changes)?)?;
+        if self.writes_indexes() {
+            self.put_index(&mut batch, &index::block_ops(block, changes)?)?;
+        }
         let new_tip = Tip { height, hash };
         batch.put_cf(meta, keys::META_TIP, keys::tip_value(new_tip));
         self.sync_write(batch)?;

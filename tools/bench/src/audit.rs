@@ -11,9 +11,12 @@
 //!   `GET /admin/v1/stats` answers); `stats_ms` is the slowest grouping;
 //! - exporting the `bills` table (every bill, one file) as CSV and as Parquet (what
 //!   `GET /admin/v1/export` answers, before the bytes go on the wire);
-//! - `reindex`: the audit indexes rebuilt from the stored bills; its rate per bill set
-//!   against the dev chain's commit rate bounds the indexes' share of a commit from above
-//!   (a reindex also reads and decodes each bill, which a commit does not).
+//! - `reindex`: the audit indexes rebuilt from the stored bills;
+//! - what the indexes add to a commit: two stores of 100,000 bills filled with the
+//!   indexes and two without (`RocksStore::bench_write_indexes`), alternating, the
+//!   commit time per bill of each side's best; `ratios.audit_index_share_of_dev` is that
+//!   difference times the dev chain's rate, the share of the dev chain's time per bill
+//!   that writing the indexes takes.
 //!
 //! At 1,000,000 bills (the default, not with `--quick`) the report also carries the keys
 //! the audit issue names, `stats_ms_1m` and `export_parquet_s_1m`.
@@ -60,6 +63,15 @@ pub struct AuditReport {
     pub csv_bytes: u64,
     /// Bills per second that `reindex` rebuilds the audit indexes at.
     pub reindex_bills_per_s: f64,
+    /// Mean time of one block's `commit_block` while filling (4,500 bills and the
+    /// reversals), ms.
+    pub commit_ms_per_block: f64,
+    /// Commit time per bill with the audit indexes, µs, on stores of 100,000 bills.
+    pub commit_us_per_bill_indexed: f64,
+    /// The same commits without them.
+    pub commit_us_per_bill_unindexed: f64,
+    /// The difference: what the indexes add to a commit, per bill.
+    pub index_us_per_bill: f64,
     /// `stats_ms` when `bills` is 1,000,000.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats_ms_1m: Option<f64>,
@@ -109,13 +121,25 @@ fn block_txs(
     txs
 }
 
-/// Fills a store at `dir` with `bills` bills; returns it.
-fn fill(dir: &std::path::Path, bills: u64) -> Result<RocksStore> {
+/// A filled store, and the time its commits took.
+struct Filled {
+    store: RocksStore,
+    /// Blocks committed.
+    blocks: u64,
+    /// Seconds in `commit_block`, every block summed.
+    commit_s: f64,
+}
+
+/// Fills a store at `dir` with `bills` bills, its commits writing the audit indexes or
+/// not.
+fn fill(dir: &std::path::Path, bills: u64, indexes: bool) -> Result<Filled> {
     let genesis = dev_genesis();
     let chain = genesis.chain_id.as_str();
     let validators = genesis.validator_set()?;
     let store = RocksStore::open(dir).context("open the audit store")?;
     store.init_genesis(&genesis)?;
+    store.bench_write_indexes(indexes);
+    let mut commit_s = 0.0;
     let mut prev = genesis.hash();
     let mut next_bill = 1;
     let mut height = 0;
@@ -155,19 +179,54 @@ fn fill(dir: &std::path::Path, bills: u64) -> Result<RocksStore> {
         };
         let hash = header.hash();
         let cert = ebill_types::dev::dev_certificate(chain, height, hash);
-        store.commit_block(&Block { header, txs }, &cert, &changes)?;
+        let block = Block { header, txs };
+        let t = Instant::now();
+        store.commit_block(&block, &cert, &changes)?;
+        commit_s += t.elapsed().as_secs_f64();
         prev = hash;
         next_bill += count;
     }
-    Ok(store)
+    Ok(Filled {
+        store,
+        blocks: height,
+        commit_s,
+    })
+}
+
+/// Bills of each of the two stores that time the indexes' cost to a commit.
+const INDEX_AB_BILLS: u64 = 100_000;
+
+/// The commits of the same blocks with and without the audit indexes, alternating
+/// twice so that neither side always runs on a warmer machine: the extra commit time
+/// per bill, in µs (the best of each side).
+fn index_cost_us_per_bill(dir: &std::path::Path) -> Result<(f64, f64, f64)> {
+    let mut with = f64::MAX;
+    let mut without = f64::MAX;
+    for round in 0..2 {
+        for indexes in [true, false] {
+            let d = dir.join(format!("ab-{round}-{indexes}"));
+            let f = fill(&d, INDEX_AB_BILLS, indexes)?;
+            let per_bill_us = f.commit_s * 1e6 / INDEX_AB_BILLS as f64;
+            if indexes {
+                with = with.min(per_bill_us);
+            } else {
+                without = without.min(per_bill_us);
+            }
+            drop(f);
+            std::fs::remove_dir_all(&d)?;
+        }
+    }
+    Ok((r2(with), r2(without), r2((with - without).max(0.0))))
 }
 
 /// Runs the section over `bills` bills.
 pub fn run(bills: u64) -> Result<AuditReport> {
     let tmp = tempfile::tempdir()?;
     let t = Instant::now();
-    let store = fill(&tmp.path().join("audit-db"), bills)?;
+    let filled = fill(&tmp.path().join("audit-db"), bills, true)?;
     let fill_s = r2(t.elapsed().as_secs_f64());
+    let commit_ms_per_block = r2(filled.commit_s * 1e3 / filled.blocks.max(1) as f64);
+    let store = filled.store;
     eprintln!("audit: {bills} bills stored in {fill_s} s; timing");
     let whole = Window {
         from_ms: 0,
@@ -204,6 +263,12 @@ pub fn run(bills: u64) -> Result<AuditReport> {
     let t = Instant::now();
     let indexed = store.reindex()?;
     let reindex_bills_per_s = r2(indexed as f64 / t.elapsed().as_secs_f64());
+    drop(store);
+    eprintln!(
+        "audit: timing commits with and without the indexes ({INDEX_AB_BILLS} bills, 4 fills)"
+    );
+    let (commit_us_per_bill_indexed, commit_us_per_bill_unindexed, index_us_per_bill) =
+        index_cost_us_per_bill(tmp.path())?;
     let at_1m = bills == 1_000_000;
     Ok(AuditReport {
         bills,
@@ -214,6 +279,10 @@ pub fn run(bills: u64) -> Result<AuditReport> {
         parquet_bytes,
         csv_bytes,
         reindex_bills_per_s,
+        commit_ms_per_block,
+        commit_us_per_bill_indexed,
+        commit_us_per_bill_unindexed,
+        index_us_per_bill,
         stats_ms_1m: at_1m.then_some(stats_ms),
         export_parquet_s_1m: at_1m.then_some(export_parquet_s),
         fill_s,

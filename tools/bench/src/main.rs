@@ -81,8 +81,8 @@ struct Ratios {
     dev: Option<f64>,
     cluster: Option<f64>,
     sync: Option<f64>,
-    /// The dev chain's commit rate over the audit section's reindex rate: an upper
-    /// bound on the share of a commit that writing the audit indexes takes.
+    /// What the audit indexes add to a commit, per bill, times the dev chain's rate: the
+    /// share of the dev chain's time per bill that writing them takes.
     #[serde(skip_serializing_if = "Option::is_none")]
     audit_index_share_of_dev: Option<f64>,
 }
@@ -176,7 +176,7 @@ fn main() -> Result<()> {
         audit_index_share_of_dev: dev
             .as_ref()
             .zip(audit.as_ref())
-            .map(|(d, a)| r2(d.committed_per_s / a.reindex_bills_per_s)),
+            .map(|(d, a)| r2(d.committed_per_s * a.index_us_per_bill / 1e6)),
     };
     let report = Report {
         machine: machine(),
@@ -319,6 +319,18 @@ fn print_table(r: &Report) {
             (
                 "audit.reindex_bills_per_s",
                 format!("{:.0}", a.reindex_bills_per_s),
+            ),
+            (
+                "audit.commit_us_per_bill_indexed",
+                format!("{:.2}", a.commit_us_per_bill_indexed),
+            ),
+            (
+                "audit.commit_us_per_bill_unindexed",
+                format!("{:.2}", a.commit_us_per_bill_unindexed),
+            ),
+            (
+                "audit.index_us_per_bill",
+                format!("{:.2}", a.index_us_per_bill),
             ),
         ]);
     }
