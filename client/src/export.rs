@@ -3,8 +3,8 @@
 //! the signed manifest, then each table's file (CSV or Parquet) over the manifest's
 //! range, checks each against the manifest and writes `<table>.<format>` and
 //! `manifest.json`; `verify-export` re-hashes the files, counts their rows (a CSV file's
-//! line ends outside quotes; a Parquet file's footer) and checks the signature against a
-//! validator or observer named in the genesis.
+//! line ends outside quotes; a Parquet file's footer; an xlsx file's rows of its sheet)
+//! and checks the signature against a validator or observer named in the genesis.
 
 use std::path::Path;
 
@@ -19,7 +19,10 @@ use crate::http::Node;
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 
 /// The file formats an export may hold.
-const FORMATS: &[&str] = &["csv", "parquet"];
+const FORMATS: &[&str] = &["csv", "parquet", "xlsx"];
+/// Most bytes of an xlsx export's sheet that `verify-export` reads to count its rows
+/// (a sheet of 10^6 rows of the widest table is about 300 MB).
+const MAX_XLSX_SHEET_BYTES: u64 = 4 << 30;
 
 /// The file name of a manifest's table: a table name is lowercase ASCII letters and the
 /// format one of [`FORMATS`], so that a manifest (from a node, or in a folder) cannot
@@ -125,6 +128,65 @@ pub struct ExportRequest {
     pub tables: Vec<String>,
 }
 
+/// Counts the `<row ` elements of a sheet's XML fed to it in pieces.
+#[derive(Default)]
+struct XmlRowCounter {
+    matched: usize,
+    rows: u64,
+}
+
+impl XmlRowCounter {
+    const TAG: &'static [u8] = b"<row ";
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if Self::TAG.get(self.matched) == Some(&b) {
+                self.matched += 1;
+                if self.matched == Self::TAG.len() {
+                    self.rows += 1;
+                    self.matched = 0;
+                }
+            } else {
+                // No proper prefix of the tag is also its suffix: restart, at 1 if
+                // this byte opens a tag.
+                self.matched = usize::from(b == b'<');
+            }
+        }
+    }
+}
+
+/// The data rows of an xlsx export: the rows of its one sheet, less the header. Read
+/// only after the file hashed to its signed manifest, and bounded all the same.
+fn xlsx_rows(path: &Path, name: &str) -> Result<u64, CliError> {
+    use std::io::Read;
+    let bad = |why: String| CliError::new("invalid_export_file", format!("{name}: {why}"));
+    let file = std::fs::File::open(path).map_err(|e| CliError::io(path, &e))?;
+    let mut zip = zip::ZipArchive::new(file).map_err(|e| bad(format!("not an xlsx file: {e}")))?;
+    let sheet = zip
+        .by_name("xl/worksheets/sheet1.xml")
+        .map_err(|e| bad(format!("no sheet: {e}")))?;
+    let mut sheet = sheet.take(MAX_XLSX_SHEET_BYTES + 1);
+    let mut counter = XmlRowCounter::default();
+    let mut read: u64 = 0;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = sheet
+            .read(&mut buf)
+            .map_err(|e| bad(format!("reading its sheet: {e}")))?;
+        let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
+            break;
+        };
+        read += u64::try_from(n).unwrap_or(u64::MAX);
+        if read > MAX_XLSX_SHEET_BYTES {
+            return Err(bad(format!(
+                "its sheet is larger than {MAX_XLSX_SHEET_BYTES} bytes"
+            )));
+        }
+        counter.feed(piece);
+    }
+    Ok(counter.rows.saturating_sub(1))
+}
+
 /// `ebill export -o DIR [--from-height A] [--to-height B] [--format F] [--table T]...`.
 pub fn export(node: &str, dir: &Path, req: &ExportRequest) -> Result<ExportManifest, CliError> {
     let node = Node::new(node)?;
@@ -217,9 +279,10 @@ pub fn verify_export(dir: &Path, genesis: &Path) -> Result<Verified, CliError> {
                 format!("{name}: its SHA-256 is not the manifest's"),
             ));
         }
-        let rows = match csv_rows {
-            Some(rows) => rows,
-            None => parquet_rows(&p, &name)?,
+        let rows = match (csv_rows, f.format.as_str()) {
+            (Some(rows), _) => rows,
+            (None, "xlsx") => xlsx_rows(&p, &name)?,
+            (None, _) => parquet_rows(&p, &name)?,
         };
         if rows != f.rows {
             return Err(CliError::new(
@@ -233,7 +296,22 @@ pub fn verify_export(dir: &Path, genesis: &Path) -> Result<Verified, CliError> {
 
 #[cfg(test)]
 mod tests {
-    use super::RowCounter;
+    use super::{RowCounter, XmlRowCounter};
+
+    #[test]
+    fn xml_rows_are_counted_across_pieces() {
+        let mut c = XmlRowCounter::default();
+        for piece in [
+            &b"<sheetData><row r=\"1\"><c/></row><ro"[..],
+            b"w r=\"2\"></row><<row ",
+        ] {
+            c.feed(piece);
+        }
+        assert_eq!(c.rows, 3);
+        let mut c = XmlRowCounter::default();
+        c.feed(b"<rows><rowx ><row");
+        assert_eq!(c.rows, 0);
+    }
 
     fn data_rows(pieces: &[&[u8]]) -> u64 {
         let mut c = RowCounter::default();

@@ -236,9 +236,9 @@ enum Command {
         #[arg(long)]
         count: Option<u64>,
     },
-    /// Export the bills, events and units tables between two heights as CSV or Parquet
-    /// with a manifest signed by the node (the operator's API as --node): writes
-    /// bills.csv, events.csv, units.csv (or .parquet) and manifest.json into DIR.
+    /// Export the bills, events and units tables between two heights as CSV, Parquet or
+    /// xlsx with a manifest signed by the node (the operator's API as --node): writes
+    /// bills.csv, events.csv, units.csv (or .parquet, .xlsx) and manifest.json into DIR.
     Export {
         /// First height (default 1).
         #[arg(long)]
@@ -246,7 +246,7 @@ enum Command {
         /// Last height (default the node's tip); at most 10,000 heights.
         #[arg(long)]
         to_height: Option<u64>,
-        /// The files' format: csv or parquet.
+        /// The files' format: csv, parquet or xlsx.
         #[arg(long, default_value = "csv")]
         format: String,
         /// Only these tables (bills, events, units; repeat or separate by commas).

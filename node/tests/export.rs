@@ -1,7 +1,8 @@
 //! A regulator's signed export end to end: the real `ebill-node --dev --admin-api` and
 //! the real `ebill`. Bills are issued, reimbursed and red-reversed; `ebill export` writes
-//! the CSV files (and, with `--format parquet`, Parquet files) and the node-signed
-//! manifest; `ebill verify-export` passes, and refuses one changed byte in a CSV or
+//! the CSV files (with `--format parquet` or `xlsx`, Parquet or xlsx files; `--table`,
+//! some tables) and the node-signed manifest; `ebill verify-export` passes on each, and
+//! refuses one changed byte in a CSV or
 //! Parquet file or in the manifest, naming it; DuckDB (Python `duckdb`) reads the CSV
 //! and the Parquet files in place and gets the counts and amount of
 //! `GET /admin/v1/stats` from both.
@@ -110,6 +111,30 @@ fn an_export_verifies_is_refused_when_changed_and_duckdb_agrees_with_stats() {
     for f in ["bills.parquet", "events.parquet", "units.parquet"] {
         assert!(pq_dir.join(f).is_file(), "{f}");
     }
+    let xlsx_dir = tmp.path().join("export-xlsx");
+    let xm = ok(&ebill(
+        &admin,
+        &[
+            "export",
+            "--format",
+            "xlsx",
+            "--table",
+            "bills,events",
+            "--to-height",
+            &m["to_height"].to_string(),
+            "-o",
+            xlsx_dir.to_str().unwrap(),
+        ],
+    ));
+    let xlsx_tables: Vec<&str> = xm["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(xlsx_tables, vec!["bills", "events"], "{xm}");
+    assert!(xlsx_dir.join("bills.xlsx").is_file());
+    assert!(!xlsx_dir.join("units.xlsx").exists());
     let genesis = support::repo_root().join("genesis/dev.json");
     let verify = |d: &Path| {
         ebill(
@@ -129,6 +154,8 @@ fn an_export_verifies_is_refused_when_changed_and_duckdb_agrees_with_stats() {
         "{v}"
     );
     let v = ok(&verify(&pq_dir));
+    assert_eq!(v["valid"], true, "{v}");
+    let v = ok(&verify(&xlsx_dir));
     assert_eq!(v["valid"], true, "{v}");
     // Same rows in both formats, as the manifests say.
     let rows = |m: &serde_json::Value| -> Vec<u64> {

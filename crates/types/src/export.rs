@@ -22,7 +22,7 @@ pub const MAX_MANIFEST_FILES: usize = 16;
 pub struct ExportFile {
     /// The table (`bills`, `events`, `units`); the file is `<table>.<format>`.
     pub table: String,
-    /// The file's format: `csv` or `parquet`.
+    /// The file's format: `csv`, `parquet` or `xlsx`.
     pub format: String,
     /// The column schema's version.
     pub schema_version: u32,

@@ -1,5 +1,5 @@
-//! `GET /admin/v1/export?table=bills|events|units&format=csv|parquet&from_height=&to_height=`:
-//! one table of the chain between two heights (both inclusive) as CSV or Parquet
+//! `GET /admin/v1/export?table=bills|events|units&format=csv|parquet|xlsx&from_height=&to_height=`:
+//! one table of the chain between two heights (both inclusive) as CSV, Parquet or xlsx
 //! ([`super::format`]), with a fixed typed column schema per table ([`SCHEMA_VERSION`];
 //! the columns are [`BILLS_COLUMNS`], [`EVENTS_COLUMNS`] and [`UNITS_COLUMNS`],
 //! documented in docs/spec/export.md).
@@ -105,7 +105,7 @@ pub const UNITS_COLUMNS: &[Column] = &[
 pub mod codes {
     /// `table` is not bills, events or units.
     pub const INVALID_TABLE: &str = "invalid_table";
-    /// `format` is not csv or parquet.
+    /// `format` is not csv, parquet or xlsx.
     pub const INVALID_FORMAT: &str = "invalid_format";
     /// A height is not a whole number, or `from_height` is above `to_height`.
     pub const INVALID_HEIGHT: &str = "invalid_height";
@@ -206,7 +206,7 @@ fn format(v: &Option<String>) -> Result<Format, ApiError> {
     Format::parse(name).ok_or_else(|| {
         ApiError::bad_request(
             codes::INVALID_FORMAT,
-            format!("format: {name:?} is not csv or parquet"),
+            format!("format: {name:?} is not csv, parquet or xlsx"),
         )
     })
 }
@@ -354,7 +354,7 @@ pub fn export_table(
         .ok_or_else(|| ApiError::internal("an export", &format!("no block {to_height}")))?;
     let block_hash = header.hash();
     let mut rows = Rows {
-        out: writer(format, table.columns())?,
+        out: writer(format, table.as_str(), table.columns())?,
         count: 0,
         from_height,
         to_height,

@@ -1,7 +1,8 @@
 //! The file formats of an export: one table's rows, with a fixed typed column schema,
-//! written as CSV (RFC 4180 with CRLF line ends, a header row) or as Parquet (one file,
+//! written as CSV (RFC 4180 with CRLF line ends, a header row), as Parquet (one file,
 //! row groups of [`PARQUET_ROW_GROUP_ROWS`] rows, Snappy-compressed pages), so that an
-//! analytics engine (DuckDB, Spark, ClickHouse) reads an export in place.
+//! analytics engine (DuckDB, Spark, ClickHouse) reads an export in place, or as an xlsx
+//! workbook of one sheet named after the table, for a spreadsheet.
 //!
 //! Both formats carry the same values: an integer column holds whole numbers (heights,
 //! unix ms, fen), a text column UTF-8, and an optional column is empty in CSV where it is
@@ -29,17 +30,20 @@ pub enum Format {
     Csv,
     /// Apache Parquet.
     Parquet,
+    /// An Office Open XML workbook (xlsx), one sheet.
+    Xlsx,
 }
 
 impl Format {
     /// Every format.
-    pub const ALL: [Format; 2] = [Format::Csv, Format::Parquet];
+    pub const ALL: [Format; 3] = [Format::Csv, Format::Parquet, Format::Xlsx];
 
     /// Its name in `format=`, in the manifest and as the file extension.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Csv => "csv",
             Format::Parquet => "parquet",
+            Format::Xlsx => "xlsx",
         }
     }
 
@@ -53,6 +57,7 @@ impl Format {
         match self {
             Format::Csv => "text/csv; charset=utf-8",
             Format::Parquet => "application/vnd.apache.parquet",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         }
     }
 }
@@ -120,14 +125,16 @@ pub trait TableWriter {
     fn finish(self: Box<Self>) -> Result<Vec<u8>, ApiError>;
 }
 
-/// A writer of `format` for `columns`.
+/// A writer of `format` for the table `name` of `columns`.
 pub fn writer(
     format: Format,
+    name: &str,
     columns: &'static [Column],
 ) -> Result<Box<dyn TableWriter>, ApiError> {
     Ok(match format {
         Format::Csv => Box::new(CsvTable::new(columns)?),
         Format::Parquet => Box::new(ParquetTable::new(columns)?),
+        Format::Xlsx => Box::new(XlsxTable::new(name, columns)?),
     })
 }
 
@@ -393,6 +400,83 @@ impl TableWriter for ParquetTable {
     }
 }
 
+/// Largest whole number a spreadsheet holds exactly (its numbers are f64): 2^53.
+const XLSX_MAX_EXACT_INT: i64 = 1 << 53;
+/// Rows a sheet holds, the header included.
+pub const XLSX_MAX_ROWS: u32 = 1_048_576;
+
+struct XlsxTable {
+    columns: &'static [Column],
+    book: rust_xlsxwriter::Workbook,
+    /// The next row to write (0 is the header).
+    next_row: u32,
+}
+
+fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> ApiError {
+    ApiError::internal("writing xlsx", &e)
+}
+
+impl XlsxTable {
+    fn new(name: &str, columns: &'static [Column]) -> Result<Self, ApiError> {
+        let mut book = rust_xlsxwriter::Workbook::new();
+        // A fixed creation time: two nodes write the same bytes for the same range.
+        let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1).map_err(xlsx_err)?;
+        book.set_properties(&rust_xlsxwriter::DocProperties::new().set_creation_datetime(&created));
+        let sheet = book
+            .add_worksheet_with_constant_memory()
+            .map_err(xlsx_err)?;
+        sheet.set_name(name).map_err(xlsx_err)?;
+        for (col, c) in (0u16..).zip(columns) {
+            sheet.write_string(0, col, c.name).map_err(xlsx_err)?;
+        }
+        Ok(Self {
+            columns,
+            book,
+            next_row: 1,
+        })
+    }
+}
+
+impl TableWriter for XlsxTable {
+    fn row(&mut self, cells: Vec<Cell>) -> Result<(), ApiError> {
+        check_row(self.columns, &cells)?;
+        if self.next_row >= XLSX_MAX_ROWS {
+            return Err(ApiError::internal(
+                "writing xlsx",
+                &format!("a sheet holds at most {XLSX_MAX_ROWS} rows"),
+            ));
+        }
+        let row = self.next_row;
+        let sheet = self.book.worksheet_from_index(0).map_err(xlsx_err)?;
+        for (col, cell) in (0u16..).zip(cells) {
+            match cell {
+                Cell::Int(i) => {
+                    if i.unsigned_abs() > XLSX_MAX_EXACT_INT.unsigned_abs() {
+                        return Err(ApiError::internal(
+                            "writing xlsx",
+                            &format!("{i} is beyond what a spreadsheet number holds exactly"),
+                        ));
+                    }
+                    // Exact: |i| <= 2^53.
+                    #[allow(clippy::cast_precision_loss)]
+                    let v = i as f64;
+                    sheet.write_number(row, col, v).map_err(xlsx_err)?;
+                }
+                Cell::Text(t) => {
+                    sheet.write_string(row, col, t).map_err(xlsx_err)?;
+                }
+                Cell::Null => {}
+            }
+        }
+        self.next_row += 1;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Vec<u8>, ApiError> {
+        self.book.save_to_buffer().map_err(xlsx_err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -437,7 +521,7 @@ mod tests {
     }
 
     fn write(format: Format, rows: Vec<Vec<Cell>>) -> Vec<u8> {
-        let mut w = writer(format, COLUMNS).unwrap();
+        let mut w = writer(format, "bills", COLUMNS).unwrap();
         for r in rows {
             w.row(r).unwrap();
         }
@@ -490,6 +574,36 @@ mod tests {
     }
 
     #[test]
+    fn xlsx_holds_one_sheet_of_the_rows_and_the_same_rows_give_the_same_bytes() {
+        use std::io::Read;
+        let bytes = write(Format::Xlsx, rows(20));
+        assert_eq!(bytes, write(Format::Xlsx, rows(20)));
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut sheet = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .unwrap()
+            .read_to_string(&mut sheet)
+            .unwrap();
+        assert_eq!(sheet.matches("<row ").count(), 21, "a header and 20 rows");
+        assert!(sheet.contains("开错了"), "{sheet}");
+        let mut book = String::new();
+        zip.by_name("xl/workbook.xml")
+            .unwrap()
+            .read_to_string(&mut book)
+            .unwrap();
+        assert!(book.contains("name=\"bills\""), "{book}");
+        // A number a spreadsheet would round is refused, not rounded.
+        let mut w = writer(Format::Xlsx, "bills", COLUMNS).unwrap();
+        let too_big = vec![
+            Cell::Int(1 << 54),
+            Cell::Text("c".into()),
+            Cell::Null,
+            Cell::Null,
+        ];
+        assert!(w.row(too_big).is_err());
+    }
+
+    #[test]
     fn a_row_that_does_not_fit_the_schema_is_refused() {
         for bad in [
             vec![Cell::Int(1)],
@@ -502,7 +616,7 @@ mod tests {
             vec![Cell::Int(1), Cell::Null, Cell::Null, Cell::Null],
         ] {
             for format in Format::ALL {
-                let mut w = writer(format, COLUMNS).unwrap();
+                let mut w = writer(format, "bills", COLUMNS).unwrap();
                 assert!(w.row(bad.clone()).is_err(), "{format:?} {bad:?}");
             }
         }
