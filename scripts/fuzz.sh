@@ -68,6 +68,20 @@ bin_dir="$target_dir/x86_64-unknown-linux-gnu/release"
 logs="$(mktemp -d)"
 trap 'rm -rf "$logs"' EXIT
 
+# A corpus outlives the golden vectors it grew from, and an older version's golden
+# votes and bundles, signed by the same public golden keys, still verify: the targets'
+# check that only a seed verifies would then report a forgery that is none (it did on
+# 2026-12-01). So the corpora are kept only while the seeds' sources are unchanged.
+seeds_sum=$(cat crates/types/tests/vectors/*.json genesis/examples/*.json fuzz/src/*.rs |
+  sha256sum | cut -d' ' -f1)
+stamp=fuzz/corpus/.seeds-sha256
+if [ -d fuzz/corpus ] && [ "$(cat "$stamp" 2>/dev/null)" != "$seeds_sum" ]; then
+  echo "fuzz.sh: the seeds' sources changed since the corpora grew: starting them afresh"
+  find fuzz/corpus -mindepth 1 -delete
+fi
+mkdir -p fuzz/corpus
+echo "$seeds_sum" >"$stamp"
+
 failed=()
 printf '%-20s %8s %12s %10s %8s %8s\n' target seconds executions exec/s cov corpus
 for t in "${targets[@]}"; do
