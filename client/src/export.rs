@@ -1,8 +1,8 @@
 //! `ebill export` and `ebill verify-export`: a regulator's signed export of the chain
 //! between two heights (docs/spec/export.md). `export` asks the node's operator API for
-//! the signed manifest, then each table's file (CSV or Parquet) over the manifest's
-//! range, checks each against the manifest and writes `<table>.<format>` and
-//! `manifest.json`; `verify-export` re-hashes the files, counts their rows (a CSV file's
+//! the signed manifest, then streams each table's file (CSV, Parquet or xlsx) over the
+//! manifest's range to disk, hashing it on the way, keeps it only if it matches the
+//! manifest, and writes `<table>.<format>` and `manifest.json`; `verify-export` re-hashes the files, counts their rows (a CSV file's
 //! line ends outside quotes; a Parquet file's footer; an xlsx file's rows of its sheet)
 //! and checks the signature against a validator or observer named in the genesis.
 
@@ -113,6 +113,65 @@ fn parquet_rows(path: &Path, name: &str) -> Result<u64, CliError> {
             format!("{name}: a negative row count"),
         )
     })
+}
+
+/// Most bytes of one file `ebill export` downloads: 10^6 rows (the node's limit per
+/// export) of the widest table are about 300 MB in any format.
+const MAX_EXPORT_FILE_BYTES: u64 = 2 << 30;
+
+/// Streams the answer of `url` into `dir/name`, hashing it on the way: written first as
+/// `name.part`, renamed only once it hashed to `sha256` (the manifest's), removed
+/// otherwise, so that no file of a folder is ever one the manifest does not vouch for.
+fn download(
+    node: &Node,
+    url: &str,
+    dir: &Path,
+    name: &str,
+    sha256: &Hash32,
+) -> Result<(), CliError> {
+    use sha2::Digest;
+    use std::io::{Read, Write};
+    let mut body = node.stream(url)?.take(MAX_EXPORT_FILE_BYTES + 1);
+    let part = dir.join(format!("{name}.part"));
+    let result = (|| {
+        let mut file = std::fs::File::create(&part).map_err(|e| CliError::io(&part, &e))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut total: u64 = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = body.read(&mut buf).map_err(|e| {
+                CliError::new(
+                    "node_unreachable",
+                    format!("{name}: the download broke off: {e}"),
+                )
+            })?;
+            let Some(piece) = buf.get(..n).filter(|p| !p.is_empty()) else {
+                break;
+            };
+            total += u64::try_from(n).unwrap_or(u64::MAX);
+            if total > MAX_EXPORT_FILE_BYTES {
+                return Err(CliError::new(
+                    "export_too_large",
+                    format!("{name}: more than {MAX_EXPORT_FILE_BYTES} bytes"),
+                ));
+            }
+            hasher.update(piece);
+            file.write_all(piece).map_err(|e| CliError::io(&part, &e))?;
+        }
+        file.sync_all().map_err(|e| CliError::io(&part, &e))?;
+        if Hash32(hasher.finalize().into()) != *sha256 {
+            return Err(CliError::new(
+                "export_hash_mismatch",
+                format!("{name} from the node does not hash to its manifest"),
+            ));
+        }
+        let path = dir.join(name);
+        std::fs::rename(&part, &path).map_err(|e| CliError::io(&path, &e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&part);
+    }
+    result
 }
 
 /// What `ebill export` asks for.
@@ -227,21 +286,11 @@ pub fn export(node: &str, dir: &Path, req: &ExportRequest) -> Result<ExportManif
     for f in &manifest.body.files {
         // Named by the node: checked before it is a path or part of a URL.
         let name = file_name(f)?;
-        let a = node.get(&format!(
+        let url = format!(
             "/admin/v1/export?table={}&format={}&from_height={}&to_height={}",
             f.table, f.format, manifest.body.from_height, manifest.body.to_height
-        ))?;
-        if !a.is_success() {
-            return Err(a.error());
-        }
-        if Hash32::digest(&a.body) != f.sha256 {
-            return Err(CliError::new(
-                "export_hash_mismatch",
-                format!("{name} from the node does not hash to its manifest"),
-            ));
-        }
-        let path = dir.join(&name);
-        std::fs::write(&path, &a.body).map_err(|e| CliError::io(&path, &e))?;
+        );
+        download(&node, &url, dir, &name, &f.sha256)?;
     }
     let path = dir.join("manifest.json");
     let json = serde_json::to_vec_pretty(&manifest)
