@@ -12,17 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ebill_types::dev;
-use support::{Http, Node, ebill, free_port, json_of};
-
-fn ok(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "stdout: {} stderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_of(out)
-}
+use support::{Http, Node, ebill, free_port, json_of, ok};
 
 #[test]
 fn a_regulator_finds_planted_anomalies_with_the_cli() {

@@ -14,18 +14,7 @@ mod support;
 use std::path::Path;
 
 use ebill_types::dev;
-use support::{Http, Node, ebill, json_of};
-
-#[track_caller]
-fn ok(out: &std::process::Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "stdout: {} stderr: {}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json_of(out)
-}
+use support::{Http, Node, ebill, json_of, ok};
 
 fn flip_one_byte(path: &Path, at: usize) {
     let mut b = std::fs::read(path).unwrap();

@@ -262,29 +262,21 @@ impl Net {
     fn init() -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("net");
-        let out = ebill(
-            "http://127.0.0.1:1",
+        let support::GenesisInit {
+            answer: v,
+            genesis_path: genesis,
+            genesis: g,
+        } = support::genesis_init(
+            &dir,
             &[
-                "genesis",
-                "init",
                 "--validators",
                 &VALIDATORS.to_string(),
                 "--observers",
                 "1",
                 "--reimbursers",
                 "2",
-                "--out",
-                dir.to_str().unwrap(),
             ],
         );
-        assert!(
-            out.status.success(),
-            "genesis init: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v = json_of(&out);
-        let genesis = PathBuf::from(v["genesis"].as_str().unwrap());
-        let g: Value = serde_json::from_str(&std::fs::read_to_string(&genesis).unwrap()).unwrap();
         let nodes = v["nodes"].as_array().unwrap();
         assert_eq!(nodes.len(), NODES);
         let mut configs = Vec::new();

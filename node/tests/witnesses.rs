@@ -69,28 +69,11 @@ fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 fn regulators_observers_cosign_and_audit_a_planted_workload() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("net");
-    let out = ebill(
-        "http://127.0.0.1:1",
-        &[
-            "genesis",
-            "init",
-            "--validators",
-            "4",
-            "--observers",
-            "2",
-            "--out",
-            dir.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "genesis init: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let init = json_of(&out);
-    let genesis_path = PathBuf::from(init["genesis"].as_str().unwrap());
-    let genesis: Value =
-        serde_json::from_str(&std::fs::read_to_string(&genesis_path).unwrap()).unwrap();
+    let support::GenesisInit {
+        answer: init,
+        genesis_path,
+        genesis,
+    } = support::genesis_init(&dir, &["--validators", "4", "--observers", "2"]);
     // Both observers belong to a regulator, by default.
     let observers = genesis["observers"].as_array().unwrap();
     assert_eq!(observers.len(), 2);

@@ -274,6 +274,52 @@ pub fn json_of(out: &Output) -> serde_json::Value {
     })
 }
 
+/// What `ebill genesis init` made.
+pub struct GenesisInit {
+    /// Its JSON answer (`nodes`, `issuers`, `reimbursers`, ...).
+    pub answer: serde_json::Value,
+    /// The genesis file.
+    pub genesis_path: PathBuf,
+    /// The genesis, as JSON.
+    pub genesis: serde_json::Value,
+}
+
+/// `ebill genesis init --out DIR` with more flags (`--validators 4`, ...): fails the test
+/// if it fails.
+pub fn genesis_init(dir: &Path, flags: &[&str]) -> GenesisInit {
+    let mut args = vec!["genesis", "init"];
+    args.extend_from_slice(flags);
+    let out_dir = dir.to_str().unwrap();
+    args.extend(["--out", out_dir]);
+    // No node is asked: genesis init works offline.
+    let out = ebill("http://127.0.0.1:1", &args);
+    assert!(
+        out.status.success(),
+        "genesis init: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = json_of(&out);
+    let genesis_path = PathBuf::from(answer["genesis"].as_str().unwrap());
+    let genesis = serde_json::from_str(&std::fs::read_to_string(&genesis_path).unwrap()).unwrap();
+    GenesisInit {
+        answer,
+        genesis_path,
+        genesis,
+    }
+}
+
+/// The JSON an `ebill` command printed, after it succeeded (fails with both streams).
+#[track_caller]
+pub fn ok(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "stdout: {} stderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json_of(out)
+}
+
 /// A small HTTP client that treats every status as an answer.
 pub struct Http {
     agent: ureq::Agent,
