@@ -131,7 +131,7 @@ fn download(
 ) -> Result<(), CliError> {
     use sha2::Digest;
     use std::io::{Read, Write};
-    let mut body = node.stream(url)?.take(MAX_EXPORT_FILE_BYTES + 1);
+    let mut body = node.download(url)?.take(MAX_EXPORT_FILE_BYTES + 1);
     let part = dir.join(format!("{name}.part"));
     let result = (|| {
         let mut file = std::fs::File::create(&part).map_err(|e| CliError::io(&part, &e))?;

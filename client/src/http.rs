@@ -14,6 +14,14 @@ pub const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
 /// own wait timeout (30 s by default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// How long a streamed download ([`Node::stream`]) may take in all: 2 GiB, the most an
+/// export file may be, at 1 MB/s.
+pub const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(36 * 60);
+
+/// How long a streamed download may wait for its next bytes: the node sends an export
+/// in chunks as it writes it, at least one a second or so on any range.
+pub const DOWNLOAD_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// An answer: HTTP status and body.
 #[derive(Clone, Debug)]
 pub struct Answer {
@@ -163,10 +171,26 @@ impl Node {
     /// `GET path` as a stream without an overall deadline (server-sent events): the
     /// body's reader, after a successful status; the API's error otherwise.
     pub fn stream(&self, path: &str) -> Result<impl std::io::Read + use<>, CliError> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        self.open(path, ureq::Agent::config_builder())
+    }
+
+    /// `GET path` as a download (an export file): like [`Node::stream`], within
+    /// [`REQUEST_TIMEOUT`] of its head, [`DOWNLOAD_READ_TIMEOUT`] of each read and
+    /// [`DOWNLOAD_TIMEOUT`] in all.
+    pub fn download(&self, path: &str) -> Result<impl std::io::Read + use<>, CliError> {
+        let config = ureq::Agent::config_builder()
+            .timeout_recv_response(Some(REQUEST_TIMEOUT))
+            .timeout_per_read(Some(DOWNLOAD_READ_TIMEOUT))
+            .timeout_global(Some(DOWNLOAD_TIMEOUT));
+        self.open(path, config)
+    }
+
+    fn open(
+        &self,
+        path: &str,
+        config: ureq::config::ConfigBuilder<ureq::typestate::AgentScope>,
+    ) -> Result<impl std::io::Read + use<>, CliError> {
+        let agent: ureq::Agent = config.http_status_as_error(false).build().into();
         let url = format!("{}{path}", self.base);
         let resp = agent.get(&url).call().map_err(|e| self.unreachable(&e))?;
         let status = resp.status().as_u16();

@@ -216,5 +216,8 @@ pub fn admin_router_signed(
             backend,
             audit: Arc::new(audit),
             signer: signer.map(Arc::new),
+            exports: Arc::new(tokio::sync::Semaphore::new(
+                audit::export::MAX_CONCURRENT_EXPORTS,
+            )),
         })
 }

@@ -5,23 +5,29 @@
 //! documented in docs/spec/export.md).
 //!
 //! Rows come from the committed blocks themselves, so two honest nodes give the same
-//! bytes for the same range: the answer is bounded by [`MAX_EXPORT_HEIGHTS`] heights and
-//! [`MAX_EXPORT_ROWS`] rows (422 `range_too_large` beyond either), and the response
-//! headers `x-ebill-schema-version`, `x-ebill-rows`, `x-ebill-to-height` and
-//! `x-ebill-block-hash` (the block at `to_height`, the checkpoint) say what it holds.
+//! bytes for the same range. The range is checked before the first byte: at most
+//! [`MAX_EXPORT_HEIGHTS`] heights whose blocks hold at most [`MAX_EXPORT_TXS`]
+//! transactions, summed from their headers (422 `range_too_large` beyond either), and
+//! the response headers `x-ebill-schema-version`, `x-ebill-from-height`,
+//! `x-ebill-to-height` and `x-ebill-block-hash` (the block at `to_height`, the
+//! checkpoint) say what it holds. The file then streams as it is written
+//! ([`super::streamed`]): a node holds a few chunks of an export in memory, not the
+//! export, so its head cannot say how many rows follow; the signed manifest
+//! ([`manifest`]) does. At most [`MAX_CONCURRENT_EXPORTS`] exports and manifests are
+//! written at once (503 `overloaded` beyond).
 //! Money is integer fen; every time is given twice, unix ms and RFC 3339 (block times
 //! in China Standard Time, +08:00; a bill's `issued_at` in the offset its issuer gave).
 
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use ebill_ledger::UnitRole;
 use ebill_store::Store;
 use ebill_types::{Hash32, SignedTx, Timestamp, TxBody};
 use serde::Deserialize;
 
 use super::AdminState;
-use super::format::{Cell, Column, Format, Kind, TableWriter, writer};
+use super::format::{Cell, Column, Format, Kind, Sink, TableWriter, XLSX_MAX_ROWS, writer};
+use super::streamed;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiQuery;
 use crate::routes::blocking;
@@ -30,8 +36,15 @@ use crate::routes::blocking;
 pub const SCHEMA_VERSION: u32 = 1;
 /// Most heights one export covers.
 pub const MAX_EXPORT_HEIGHTS: u64 = 10_000;
-/// Most rows one export holds.
-pub const MAX_EXPORT_ROWS: u64 = 1_000_000;
+/// Most transactions the blocks of one export may hold, summed from their headers
+/// before any block is read: a bound on one answer's work, and so on its rows (a row is
+/// one transaction, or in `units` one registry event of one). An xlsx export is held to
+/// what one sheet holds, [`XLSX_MAX_ROWS`] less its header.
+pub const MAX_EXPORT_TXS: u64 = 2_000_000;
+/// Exports and manifests written at once; one more is answered 503 `overloaded`.
+pub const MAX_CONCURRENT_EXPORTS: usize = 2;
+/// What an overloaded export asks the client to wait, in seconds (`retry-after`).
+pub const EXPORT_RETRY_AFTER_S: u64 = 5;
 
 const fn col(name: &'static str, kind: Kind) -> Column {
     Column {
@@ -169,21 +182,17 @@ pub struct ExportQuery {
     to_height: Option<String>,
 }
 
-/// One finished export of one table.
-#[derive(Clone, Debug)]
-pub struct Export {
-    /// The file's bytes in its format (CSV: the header row first).
-    pub bytes: Vec<u8>,
-    /// Its format.
-    pub format: Format,
-    /// Rows, not counting a header.
-    pub rows: u64,
-    /// First height.
+/// The range of an export, checked and pinned before its first byte is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExportRange {
+    /// First height (at least 1).
     pub from_height: u64,
-    /// Last height.
+    /// Last height (at most the tip when it was checked).
     pub to_height: u64,
-    /// Hash of the block at `to_height`.
+    /// Hash of the block at `to_height`: the checkpoint the files are of.
     pub block_hash: Hash32,
+    /// Transactions in the range's blocks, by their headers: no table has more rows.
+    pub txs: u64,
 }
 
 fn height(name: &str, v: &Option<String>) -> Result<Option<u64>, ApiError> {
@@ -248,23 +257,39 @@ pub(crate) async fn export(
     let format = format(&q.format)?;
     let from = height("from_height", &q.from_height)?;
     let to = height("to_height", &q.to_height)?;
+    let permit = export_permit(&st)?;
     let backend = st.backend.clone();
-    let out =
-        blocking(move || export_table(backend.store().as_ref(), table, format, from, to)).await?;
-    let mut resp = (StatusCode::OK, out.bytes).into_response();
-    let h = resp.headers_mut();
+    let range = blocking(move || export_range(backend.store().as_ref(), format, from, to)).await?;
+    let mut h = HeaderMap::new();
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
     );
     h.insert("x-ebill-schema-version", HeaderValue::from(SCHEMA_VERSION));
-    h.insert("x-ebill-rows", HeaderValue::from(out.rows));
-    h.insert("x-ebill-from-height", HeaderValue::from(out.from_height));
-    h.insert("x-ebill-to-height", HeaderValue::from(out.to_height));
-    if let Ok(v) = HeaderValue::from_str(&out.block_hash.to_hex()) {
+    h.insert("x-ebill-from-height", HeaderValue::from(range.from_height));
+    h.insert("x-ebill-to-height", HeaderValue::from(range.to_height));
+    if let Ok(v) = HeaderValue::from_str(&range.block_hash.to_hex()) {
         h.insert("x-ebill-block-hash", v);
     }
-    Ok(resp)
+    let backend = st.backend.clone();
+    streamed::answer(h, move |w| {
+        let _permit = permit;
+        write_table(backend.store().as_ref(), table, format, &range, w).map(|_rows| ())
+    })
+    .await
+}
+
+/// One of the [`MAX_CONCURRENT_EXPORTS`] places, held until the export is written.
+fn export_permit(st: &AdminState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    st.exports.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::error::codes::OVERLOADED,
+            format!(
+                "{MAX_CONCURRENT_EXPORTS} exports are being written; retry in {EXPORT_RETRY_AFTER_S} s"
+            ),
+        )
+    })
 }
 
 fn store_err(e: ebill_store::StoreError) -> ApiError {
@@ -288,22 +313,22 @@ fn too_large(what: String) -> ApiError {
     )
 }
 
-/// Counts rows into a writer, refusing more than [`MAX_EXPORT_ROWS`].
-struct Rows {
-    out: Box<dyn TableWriter>,
+/// Counts rows into a writer, holding them to the range's transactions (more would be
+/// a fault of this export's code, said loudly).
+struct Rows<'a> {
+    out: Box<dyn TableWriter + 'a>,
     count: u64,
-    from_height: u64,
-    to_height: u64,
+    most: u64,
 }
 
-impl Rows {
+impl Rows<'_> {
     fn push(&mut self, cells: Vec<Cell>) -> Result<(), ApiError> {
         self.count += 1;
-        if self.count > MAX_EXPORT_ROWS {
-            return Err(too_large(format!(
-                "more than {MAX_EXPORT_ROWS} rows: export {}..={} in parts",
-                self.from_height, self.to_height
-            )));
+        if self.count > self.most {
+            return Err(ApiError::internal(
+                "an export",
+                &format!("more rows than the range's {} transactions", self.most),
+            ));
         }
         self.out.row(cells)
     }
@@ -318,15 +343,15 @@ fn block_cells(height: u64, time_ms: u64) -> Result<Vec<Cell>, ApiError> {
     ])
 }
 
-/// Exports `table` in `format` from `from` (default 1) to `to` (default the tip), both
-/// inclusive.
-pub fn export_table(
+/// Checks and pins the range of an export in `format` from `from` (default 1) to `to`
+/// (default the tip), both inclusive: every refusal of an export is made here, before
+/// its first byte.
+pub fn export_range(
     store: &dyn Store,
-    table: Table,
     format: Format,
     from: Option<u64>,
     to: Option<u64>,
-) -> Result<Export, ApiError> {
+) -> Result<ExportRange, ApiError> {
     let tip = store.tip().map_err(store_err)?.map_or(0, |t| t.height);
     let to_height = to.unwrap_or(tip);
     let from_height = from.unwrap_or(1).max(1);
@@ -348,16 +373,57 @@ pub fn export_table(
             format!("to_height {to_height} is above the tip {tip}"),
         ));
     }
-    let header = store
-        .header(to_height)
-        .map_err(store_err)?
-        .ok_or_else(|| ApiError::internal("an export", &format!("no block {to_height}")))?;
-    let block_hash = header.hash();
-    let mut rows = Rows {
-        out: writer(format, table.as_str(), table.columns())?,
-        count: 0,
+    let most_txs = match format {
+        Format::Xlsx => MAX_EXPORT_TXS.min(u64::from(XLSX_MAX_ROWS) - 1),
+        Format::Csv | Format::Parquet => MAX_EXPORT_TXS,
+    };
+    let mut txs: u64 = 0;
+    let mut block_hash = None;
+    for h in from_height..=to_height {
+        let header = store
+            .header(h)
+            .map_err(store_err)?
+            .ok_or_else(|| ApiError::internal("an export", &format!("no block {h}")))?;
+        txs += u64::from(header.tx_count);
+        if txs > most_txs {
+            return Err(too_large(format!(
+                "the blocks {from_height}..={h} hold more than {most_txs} transactions{}: \
+                 export {from_height}..={to_height} in parts",
+                if most_txs < MAX_EXPORT_TXS {
+                    " (what one xlsx sheet holds)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if h == to_height {
+            block_hash = Some(header.hash());
+        }
+    }
+    let block_hash =
+        block_hash.ok_or_else(|| ApiError::internal("an export", &"an empty range"))?;
+    Ok(ExportRange {
         from_height,
         to_height,
+        block_hash,
+        txs,
+    })
+}
+
+/// Writes `table` over `range` (from [`export_range`]) in `format` into `sink`, and
+/// tells how many rows it wrote.
+pub fn write_table(
+    store: &dyn Store,
+    table: Table,
+    format: Format,
+    range: &ExportRange,
+    sink: Sink<'_>,
+) -> Result<u64, ApiError> {
+    let (from_height, to_height) = (range.from_height, range.to_height);
+    let mut rows = Rows {
+        out: writer(format, table.as_str(), table.columns(), sink)?,
+        count: 0,
+        most: range.txs,
     };
     match table {
         Table::Units => unit_rows(store, from_height, to_height, &mut rows)?,
@@ -382,14 +448,8 @@ pub fn export_table(
         }
     }
     let count = rows.count;
-    Ok(Export {
-        bytes: rows.out.finish()?,
-        format,
-        rows: count,
-        from_height,
-        to_height,
-        block_hash,
-    })
+    rows.out.finish()?;
+    Ok(count)
 }
 
 /// The registry events of the range, by height then transaction id.
@@ -397,7 +457,7 @@ fn unit_rows(
     store: &dyn Store,
     from_height: u64,
     to_height: u64,
-    rows: &mut Rows,
+    rows: &mut Rows<'_>,
 ) -> Result<(), ApiError> {
     struct UnitEvent {
         height: u64,
@@ -525,9 +585,9 @@ pub struct ManifestQuery {
 }
 
 /// `GET /admin/v1/export/manifest?from_height=&to_height=&format=csv|parquet&tables=`:
-/// exports the tables (default all three) over the range in the format (the same bytes
-/// `export` answers), and signs a manifest of their row counts and SHA-256 with the
-/// node's key (docs/spec/export.md).
+/// writes the tables (default all three) over the range in the format (the same bytes
+/// `export` answers) through a hasher, holding none of them, and signs a manifest of
+/// their row counts and SHA-256 with the node's key (docs/spec/export.md).
 pub(crate) async fn manifest(
     State(st): State<AdminState>,
     ApiQuery(q): ApiQuery<ManifestQuery>,
@@ -543,38 +603,53 @@ pub(crate) async fn manifest(
     let to = height("to_height", &q.to_height)?;
     let format = format(&q.format)?;
     let tables = tables(&q.tables)?;
+    let permit = export_permit(&st)?;
     let backend = st.backend.clone();
     let m = blocking(move || {
+        let _permit = permit;
         let store = backend.store();
+        // One range for every table, so a block committed meanwhile does not split
+        // the files.
+        let range = export_range(store.as_ref(), format, from, to)?;
         let mut files = Vec::new();
-        let mut range = None;
         for table in tables {
-            // Pin the range to the first table's, so a block committed meanwhile
-            // does not split the files.
-            let (f, t) = range.map_or((from, to), |(f, t, _)| (Some(f), Some(t)));
-            let out = export_table(store.as_ref(), table, format, f, t)?;
-            range = Some((out.from_height, out.to_height, out.block_hash));
+            let mut hashed = HashingSink::default();
+            let rows = write_table(store.as_ref(), table, format, &range, &mut hashed)?;
             files.push(ebill_types::export::ExportFile {
                 table: table.as_str().to_owned(),
                 format: format.as_str().to_owned(),
                 schema_version: SCHEMA_VERSION,
-                rows: out.rows,
-                sha256: Hash32::digest(&out.bytes),
+                rows,
+                sha256: Hash32(sha2::Digest::finalize(hashed.hasher).into()),
             });
         }
-        let Some((from_height, to_height, block_hash)) = range else {
-            return Err(ApiError::internal("an export", &"no tables"));
-        };
         let body = ebill_types::export::ManifestBody {
             chain_id: backend.genesis().chain_id.clone(),
             genesis_hash: backend.genesis().hash(),
-            from_height,
-            to_height,
-            block_hash,
+            from_height: range.from_height,
+            to_height: range.to_height,
+            block_hash: range.block_hash,
             files,
         };
         Ok(body.sign(&key))
     })
     .await?;
     Ok(crate::error::json(StatusCode::OK, &m))
+}
+
+/// A sink that only hashes what is written to it.
+#[derive(Default)]
+struct HashingSink {
+    hasher: sha2::Sha256,
+}
+
+impl std::io::Write for HashingSink {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.hasher, data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -8,6 +8,7 @@
 //! unix ms, fen), a text column UTF-8, and an optional column is empty in CSV where it is
 //! null in Parquet (DuckDB reads an empty CSV field as null too).
 
+use std::io::Write;
 use std::sync::Arc;
 
 use parquet::basic::{Compression, LogicalType, Repetition, Type as PhysicalType};
@@ -117,25 +118,53 @@ impl Cell {
     }
 }
 
-/// Writes one table's rows in a format, into memory.
+/// Where a writer puts the file's bytes as it makes them: an answer's body, a hasher,
+/// a file.
+pub type Sink<'a> = &'a mut (dyn Write + Send);
+
+/// Writes one table's rows in a format into a [`Sink`]. CSV writes each row as it
+/// comes; Parquet each row group of [`PARQUET_ROW_GROUP_ROWS`] rows; xlsx keeps its
+/// sheet in a temporary file (constant memory) and writes the workbook at the end.
 pub trait TableWriter {
     /// Appends one row: one cell per column, in the schema's order and kinds.
     fn row(&mut self, cells: Vec<Cell>) -> Result<(), ApiError>;
-    /// The finished file's bytes.
-    fn finish(self: Box<Self>) -> Result<Vec<u8>, ApiError>;
+    /// Writes the rest of the file (Parquet's footer, the whole xlsx workbook) and
+    /// flushes the sink.
+    fn finish(self: Box<Self>) -> Result<(), ApiError>;
 }
 
-/// A writer of `format` for the table `name` of `columns`.
-pub fn writer(
+/// A writer of `format` for the table `name` of `columns`, into `sink`.
+pub fn writer<'a>(
     format: Format,
     name: &str,
     columns: &'static [Column],
-) -> Result<Box<dyn TableWriter>, ApiError> {
+    sink: Sink<'a>,
+) -> Result<Box<dyn TableWriter + 'a>, ApiError> {
     Ok(match format {
-        Format::Csv => Box::new(CsvTable::new(columns)?),
-        Format::Parquet => Box::new(ParquetTable::new(columns)?),
-        Format::Xlsx => Box::new(XlsxTable::new(name, columns)?),
+        Format::Csv => Box::new(CsvTable::new(columns, sink)?),
+        Format::Parquet => Box::new(ParquetTable::new(columns, sink)?),
+        Format::Xlsx => Box::new(XlsxTable::new(name, columns, sink)?),
     })
+}
+
+/// The error of a writer whose sink or library failed: a sink that broke because the
+/// client went away ([`std::io::ErrorKind::BrokenPipe`]) is no fault of the node and is
+/// not logged as one.
+fn write_failed(
+    what: &str,
+    io: Option<&std::io::Error>,
+    detail: &dyn std::fmt::Display,
+) -> ApiError {
+    if io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) {
+        tracing::debug!(what, %detail, "an export's client went away");
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            crate::error::codes::INTERNAL,
+            format!("{what}: the client went away"),
+        )
+    } else {
+        ApiError::internal(what, detail)
+    }
 }
 
 /// Checks a row against the schema: a row of the wrong shape is this node's bug, and
@@ -160,27 +189,31 @@ fn check_row(columns: &[Column], cells: &[Cell]) -> Result<(), ApiError> {
     }
 }
 
-struct CsvTable {
+struct CsvTable<'a> {
     columns: &'static [Column],
-    w: csv::Writer<Vec<u8>>,
+    w: csv::Writer<Sink<'a>>,
 }
 
 fn csv_err(e: csv::Error) -> ApiError {
-    ApiError::internal("writing CSV", &e)
+    let io = match e.kind() {
+        csv::ErrorKind::Io(io) => Some(io),
+        _ => None,
+    };
+    write_failed("writing CSV", io, &e)
 }
 
-impl CsvTable {
-    fn new(columns: &'static [Column]) -> Result<Self, ApiError> {
+impl<'a> CsvTable<'a> {
+    fn new(columns: &'static [Column], sink: Sink<'a>) -> Result<Self, ApiError> {
         let mut w = csv::WriterBuilder::new()
             .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::new());
+            .from_writer(sink);
         w.write_record(columns.iter().map(|c| c.name))
             .map_err(csv_err)?;
         Ok(Self { columns, w })
     }
 }
 
-impl TableWriter for CsvTable {
+impl TableWriter for CsvTable<'_> {
     fn row(&mut self, cells: Vec<Cell>) -> Result<(), ApiError> {
         check_row(self.columns, &cells)?;
         let fields = cells.into_iter().map(|c| match c {
@@ -191,10 +224,13 @@ impl TableWriter for CsvTable {
         self.w.write_record(fields).map_err(csv_err)
     }
 
-    fn finish(self: Box<Self>) -> Result<Vec<u8>, ApiError> {
-        self.w
+    fn finish(self: Box<Self>) -> Result<(), ApiError> {
+        let sink = self
+            .w
             .into_inner()
-            .map_err(|e| ApiError::internal("writing CSV", &e))
+            .map_err(|e| write_failed("writing CSV", Some(e.error()), &e))?;
+        sink.flush()
+            .map_err(|e| write_failed("writing CSV", Some(&e), &e))
     }
 }
 
@@ -275,15 +311,19 @@ impl Values {
     }
 }
 
-struct ParquetTable {
+struct ParquetTable<'a> {
     columns: &'static [Column],
-    file: SerializedFileWriter<Vec<u8>>,
+    file: SerializedFileWriter<Sink<'a>>,
     group: Vec<Values>,
     group_rows: usize,
 }
 
 fn parquet_err(e: parquet::errors::ParquetError) -> ApiError {
-    ApiError::internal("writing Parquet", &e)
+    let io = match &e {
+        parquet::errors::ParquetError::External(inner) => inner.downcast_ref(),
+        _ => None,
+    };
+    write_failed("writing Parquet", io, &e)
 }
 
 /// The Parquet schema of `columns` (message `ebill_export`).
@@ -319,8 +359,8 @@ fn schema(columns: &[Column]) -> Result<SchemaType, ApiError> {
         .map_err(parquet_err)
 }
 
-impl ParquetTable {
-    fn new(columns: &'static [Column]) -> Result<Self, ApiError> {
+impl<'a> ParquetTable<'a> {
+    fn new(columns: &'static [Column], sink: Sink<'a>) -> Result<Self, ApiError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             // No writer version or time in the file: two nodes write the same bytes
@@ -337,9 +377,8 @@ impl ParquetTable {
                 p.set_column_dictionary_enabled(ColumnPath::from(c.name), false)
             })
             .build();
-        let file =
-            SerializedFileWriter::new(Vec::new(), Arc::new(schema(columns)?), Arc::new(props))
-                .map_err(parquet_err)?;
+        let file = SerializedFileWriter::new(sink, Arc::new(schema(columns)?), Arc::new(props))
+            .map_err(parquet_err)?;
         Ok(Self {
             columns,
             file,
@@ -381,7 +420,7 @@ impl ParquetTable {
     }
 }
 
-impl TableWriter for ParquetTable {
+impl TableWriter for ParquetTable<'_> {
     fn row(&mut self, cells: Vec<Cell>) -> Result<(), ApiError> {
         check_row(self.columns, &cells)?;
         for (values, cell) in self.group.iter_mut().zip(cells) {
@@ -394,9 +433,11 @@ impl TableWriter for ParquetTable {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Vec<u8>, ApiError> {
+    fn finish(mut self: Box<Self>) -> Result<(), ApiError> {
         self.flush_group()?;
-        self.file.into_inner().map_err(parquet_err)
+        let sink = self.file.into_inner().map_err(parquet_err)?;
+        sink.flush()
+            .map_err(|e| write_failed("writing Parquet", Some(&e), &e))
     }
 }
 
@@ -405,19 +446,24 @@ const XLSX_MAX_EXACT_INT: i64 = 1 << 53;
 /// Rows a sheet holds, the header included.
 pub const XLSX_MAX_ROWS: u32 = 1_048_576;
 
-struct XlsxTable {
+struct XlsxTable<'a> {
     columns: &'static [Column],
     book: rust_xlsxwriter::Workbook,
+    sink: Sink<'a>,
     /// The next row to write (0 is the header).
     next_row: u32,
 }
 
 fn xlsx_err(e: rust_xlsxwriter::XlsxError) -> ApiError {
-    ApiError::internal("writing xlsx", &e)
+    let io = match &e {
+        rust_xlsxwriter::XlsxError::IoError(io) => Some(io),
+        _ => None,
+    };
+    write_failed("writing xlsx", io, &e)
 }
 
-impl XlsxTable {
-    fn new(name: &str, columns: &'static [Column]) -> Result<Self, ApiError> {
+impl<'a> XlsxTable<'a> {
+    fn new(name: &str, columns: &'static [Column], sink: Sink<'a>) -> Result<Self, ApiError> {
         let mut book = rust_xlsxwriter::Workbook::new();
         // A fixed creation time: two nodes write the same bytes for the same range.
         let created = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 1, 1).map_err(xlsx_err)?;
@@ -432,12 +478,13 @@ impl XlsxTable {
         Ok(Self {
             columns,
             book,
+            sink,
             next_row: 1,
         })
     }
 }
 
-impl TableWriter for XlsxTable {
+impl TableWriter for XlsxTable<'_> {
     fn row(&mut self, cells: Vec<Cell>) -> Result<(), ApiError> {
         check_row(self.columns, &cells)?;
         if self.next_row >= XLSX_MAX_ROWS {
@@ -472,8 +519,11 @@ impl TableWriter for XlsxTable {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> Result<Vec<u8>, ApiError> {
-        self.book.save_to_buffer().map_err(xlsx_err)
+    fn finish(mut self: Box<Self>) -> Result<(), ApiError> {
+        self.book.save_to_writer(&mut self.sink).map_err(xlsx_err)?;
+        self.sink
+            .flush()
+            .map_err(|e| write_failed("writing xlsx", Some(&e), &e))
     }
 }
 
@@ -521,11 +571,13 @@ mod tests {
     }
 
     fn write(format: Format, rows: Vec<Vec<Cell>>) -> Vec<u8> {
-        let mut w = writer(format, "bills", COLUMNS).unwrap();
+        let mut bytes = Vec::new();
+        let mut w = writer(format, "bills", COLUMNS, &mut bytes).unwrap();
         for r in rows {
             w.row(r).unwrap();
         }
-        w.finish().unwrap()
+        w.finish().unwrap();
+        bytes
     }
 
     #[test]
@@ -593,7 +645,8 @@ mod tests {
             .unwrap();
         assert!(book.contains("name=\"bills\""), "{book}");
         // A number a spreadsheet would round is refused, not rounded.
-        let mut w = writer(Format::Xlsx, "bills", COLUMNS).unwrap();
+        let mut sink = Vec::new();
+        let mut w = writer(Format::Xlsx, "bills", COLUMNS, &mut sink).unwrap();
         let too_big = vec![
             Cell::Int(1 << 54),
             Cell::Text("c".into()),
@@ -616,7 +669,8 @@ mod tests {
             vec![Cell::Int(1), Cell::Null, Cell::Null, Cell::Null],
         ] {
             for format in Format::ALL {
-                let mut w = writer(format, "bills", COLUMNS).unwrap();
+                let mut sink = Vec::new();
+                let mut w = writer(format, "bills", COLUMNS, &mut sink).unwrap();
                 assert!(w.row(bad.clone()).is_err(), "{format:?} {bad:?}");
             }
         }

@@ -7,8 +7,9 @@
 //!   whole history
 //! - `GET /admin/v1/stats?group_by=issuer|kind|day|month&from=&to=`
 //! - `GET /admin/v1/anomalies?rule=&from=&to=` and `GET /admin/v1/rules`
-//! - `GET /admin/v1/export?table=bills|events|units&format=csv|parquet&from_height=&to_height=`:
-//!   a table between two heights as CSV or Parquet ([`export`], [`format`])
+//! - `GET /admin/v1/export?table=bills|events|units&format=csv|parquet|xlsx&from_height=&to_height=`:
+//!   a table between two heights as CSV, Parquet or xlsx, streamed ([`export`],
+//!   [`format`], [`streamed`])
 //! - `GET /admin/v1/stream?issuer=CODE`: server-sent events, one `bill` event per bill
 //!   issued under the code, as its block becomes final
 //!
@@ -21,6 +22,7 @@ pub mod params;
 pub mod query;
 pub mod rules;
 pub mod stream;
+pub mod streamed;
 
 use std::sync::Arc;
 
@@ -48,7 +50,7 @@ pub mod paths {
     pub const ANOMALIES: &str = "/admin/v1/anomalies";
     /// The rules and their thresholds.
     pub const RULES: &str = "/admin/v1/rules";
-    /// A table as CSV or Parquet.
+    /// A table as CSV, Parquet or xlsx.
     pub const EXPORT: &str = "/admin/v1/export";
     /// The signed manifest of every table over a range.
     pub const EXPORT_MANIFEST: &str = "/admin/v1/export/manifest";
@@ -70,6 +72,8 @@ pub(crate) struct AdminState {
     pub(crate) audit: Arc<AuditConfig>,
     /// The node's key, which signs export manifests; `None` where no key is given.
     pub(crate) signer: Option<Arc<ebill_types::Keypair>>,
+    /// Places for exports being written ([`export::MAX_CONCURRENT_EXPORTS`]).
+    pub(crate) exports: Arc<tokio::sync::Semaphore>,
 }
 
 /// `bills?...`
