@@ -1,6 +1,5 @@
 //! The `ebill` binary itself: exit codes and JSON forms that need no node. (The runs
-//! against a real node are in node/tests/dev_chain.rs, which also needs this binary built:
-//! having an integration test here makes `cargo test --workspace` build it.)
+//! against a real node are in the `ebill-tests` package, tests/e2e/.)
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::os::unix::fs::PermissionsExt as _;

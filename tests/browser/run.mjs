@@ -1,4 +1,4 @@
-// Browser checks of the taxpayers' pages, driven by node/tests/browser.rs: Debian's
+// Browser checks of the taxpayers' pages, driven by tests/e2e/browser.rs: Debian's
 // Chromium through playwright-core (no browser download). Reads a JSON config (argv[2])
 // and prints one JSON object of findings on stdout; the Rust test asserts on them.
 import { readFileSync, writeFileSync } from "node:fs";

@@ -9,7 +9,7 @@
 //!   ([`crate::error::codes::ALL`], [`ebill_ledger::ErrorCode::ALL`],
 //!   [`crate::backend::AdmissionCode::ALL`]), as are the enumerations of transaction
 //!   kinds, bill kinds, proposal statuses and the limits;
-//! - `node/tests/schemathesis.rs` runs schemathesis against a dev node with this document
+//! - `tests/e2e/schemathesis.rs` runs schemathesis against a dev node with this document
 //!   and checks every answer's status, content type and body against it.
 //!
 //! The taxpayers' HTML pages ([`crate::web::paths`]) are not part of this contract: they

@@ -47,17 +47,15 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `ebill` client binary: built next to `ebill-node` by `cargo test --workspace`
-/// (the client package has integration tests, so cargo builds its binary).
+/// The `ebill` client under test: client/src/main.rs, built by this package
+/// (tests/Cargo.toml says why under another name).
 pub fn ebill_bin() -> PathBuf {
-    let node = PathBuf::from(env!("CARGO_BIN_EXE_ebill-node"));
-    let path = node.with_file_name("ebill");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build -p ebill-client` (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_ebill-under-test"))
+}
+
+/// The `ebill-node` under test: node/src/main.rs, built by this package.
+pub fn node_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ebill-node-under-test"))
 }
 
 /// A running `ebill-node`, stopped (SIGKILL) when dropped if still running.
@@ -137,7 +135,7 @@ impl Node {
     /// the child is the node itself); with an empty `wrapper`, the node directly.
     /// Returns once the node has logged "ebill-node ready".
     pub fn spawn_under(wrapper: &[String], args: &[String], url: String) -> Node {
-        let bin = env!("CARGO_BIN_EXE_ebill-node");
+        let bin = node_bin();
         let mut command = match wrapper.split_first() {
             None => Command::new(bin),
             Some((program, rest)) => {

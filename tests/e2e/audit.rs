@@ -207,7 +207,7 @@ fn a_regulator_finds_planted_anomalies_with_the_cli() {
 
     // Stopped, reindexed, started again: the same answers, the refused log kept.
     assert!(node.stop().success());
-    let out = Command::new(env!("CARGO_BIN_EXE_ebill-node"))
+    let out = Command::new(support::node_bin())
         .args(["reindex", "--data", data.to_str().unwrap()])
         .output()
         .unwrap();

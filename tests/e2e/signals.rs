@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 fn stops_on_sigterm_after_its_log_reader_is_gone() {
     let tmp = tempfile::tempdir().unwrap();
     let port = support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ebill-node"))
+    let mut child = Command::new(support::node_bin())
         .args(["--dev", "--data"])
         .arg(tmp.path().join("data"))
         .args(["--api", &format!("127.0.0.1:{port}")])
