@@ -11,6 +11,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use ebill_api_types::{
+    BlockView, ProposalAnswer, ProposalList, RecordProof, TxAnswer, UnitAnswer, UnitList,
+};
 use ebill_types::genesis::Regulators;
 use ebill_types::state_tree::{StateKey, StateProof};
 use ebill_types::{
@@ -476,13 +479,11 @@ struct ChainGov {
 }
 
 fn chain_gov(node: &Node) -> Result<ChainGov, CliError> {
-    let v = node.get("/v1/gov/proposals?status=pending")?.ok_json()?;
-    let regulators: Regulators = serde_json::from_value(v["regulators"].clone())
-        .map_err(|e| CliError::new("bad_answer", format!("regulators: {e}")))?;
+    let v: ProposalList = node.get("/v1/gov/proposals?status=pending")?.ok_typed()?;
     Ok(ChainGov {
-        height: v["height"].as_u64().unwrap_or(0),
-        gov_seq: v["gov_seq"].as_u64().unwrap_or(0),
-        regulators,
+        height: v.height,
+        gov_seq: v.gov_seq,
+        regulators: v.regulators,
     })
 }
 
@@ -491,9 +492,9 @@ fn wait_query(no_wait: bool) -> &'static str {
 }
 
 /// Posts a transaction; returns the node's answer (`tx_id`, `status`, `height`).
-fn post(node: &Node, stx: &SignedTx, no_wait: bool) -> Result<Value, CliError> {
+fn post(node: &Node, stx: &SignedTx, no_wait: bool) -> Result<TxAnswer, CliError> {
     node.post_json(&format!("/v1/txs{}", wait_query(no_wait)), stx)?
-        .ok_json()
+        .ok_typed()
 }
 
 fn print_json(v: &Value) {
@@ -535,9 +536,9 @@ pub fn run(node_url: &str, json_out: bool, cmd: &GovCommand) -> Result<bool, Cli
             if json_out {
                 print_json(&json!({
                     "proposal_id": id,
-                    "tx_id": answer["tx_id"],
-                    "status": answer["status"],
-                    "height": answer["height"],
+                    "tx_id": answer.tx_id,
+                    "status": answer.status.as_str(),
+                    "height": answer.height,
                     "action": action,
                     "summary": summary,
                     "expires_at_height": gov.height + 1 + blocks,
@@ -552,11 +553,7 @@ pub fn run(node_url: &str, json_out: bool, cmd: &GovCommand) -> Result<bool, Cli
                     gov.regulators.keys.len(),
                     gov.height + 1 + blocks
                 );
-                println!(
-                    "  tx {} {}",
-                    answer["tx_id"].as_str().unwrap_or("?"),
-                    answer["status"].as_str().unwrap_or("")
-                );
+                println!("  tx {} {}", answer.tx_id, answer.status.as_str());
             }
             Ok(true)
         }
@@ -586,11 +583,10 @@ pub fn run(node_url: &str, json_out: bool, cmd: &GovCommand) -> Result<bool, Cli
         GovCommand::Export { id, out, force } => {
             let id = proposal_id(id)?;
             let node = Node::new(node_url)?;
-            let v = node
+            let v: ProposalAnswer = node
                 .get(&format!("/v1/gov/proposals/{}", id.to_hex()))?
-                .ok_json()?;
-            let action: TxBody = serde_json::from_value(v["proposal"]["action"].clone())
-                .map_err(|e| CliError::new("bad_answer", format!("action: {e}")))?;
+                .ok_typed()?;
+            let action = v.proposal.action;
             let gov = chain_gov(&node)?;
             write_draft(
                 json_out,
@@ -855,15 +851,11 @@ fn submit(
     let answer = post(&node, &stx, no_wait)?;
     if json_out {
         print_json(
-            &json!({"tx_id": answer["tx_id"], "status": answer["status"], "height": answer["height"], "summary": d.summary}),
+            &json!({"tx_id": answer.tx_id, "status": answer.status.as_str(), "height": answer.height, "summary": d.summary}),
         );
     } else {
-        println!(
-            "{} — {}",
-            d.summary,
-            answer["status"].as_str().unwrap_or("?")
-        );
-        println!("tx {}", answer["tx_id"].as_str().unwrap_or("?"));
+        println!("{} — {}", d.summary, answer.status.as_str());
+        println!("tx {}", answer.tx_id);
     }
     Ok(true)
 }
@@ -880,16 +872,14 @@ fn vote(node_url: &str, json_out: bool, v: &VoteArgs, kind: VoteKind) -> Result<
     let key = open_signer(&v.signer)?;
     let node = Node::new(node_url)?;
     let chain_id = node.chain_id()?;
-    let p = node
+    let p: ProposalAnswer = node
         .get(&format!("/v1/gov/proposals/{}", id.to_hex()))?
-        .ok_json()?;
+        .ok_typed()?;
     let regulators: Regulators = Regulators {
-        threshold: p["proposal"]["threshold"]
-            .as_u64()
-            .and_then(|t| u16::try_from(t).ok())
-            .unwrap_or(0),
-        keys: serde_json::from_value::<Vec<RegView>>(p["proposal"]["regulators"].clone())
-            .map_err(|e| CliError::new("bad_answer", format!("regulators: {e}")))?
+        threshold: p.proposal.threshold,
+        keys: p
+            .proposal
+            .regulators
             .into_iter()
             .map(|r| ebill_types::genesis::Regulator {
                 name: r.name,
@@ -911,36 +901,27 @@ fn vote(node_url: &str, json_out: bool, v: &VoteArgs, kind: VoteKind) -> Result<
     .sign_regulator(&chain_id, index, &key);
     let answer = post(&node, &stx, v.no_wait)?;
     // The proposal after the vote.
-    let after = node
+    let after: ProposalAnswer = node
         .get(&format!("/v1/gov/proposals/{}", id.to_hex()))?
-        .ok_json()?;
-    let status = after["proposal"]["status"]
-        .as_str()
-        .unwrap_or("?")
-        .to_owned();
+        .ok_typed()?;
+    let status = after.proposal.status.as_str();
     if json_out {
         print_json(&json!({
             "proposal_id": id,
             "vote": what,
-            "tx_id": answer["tx_id"],
-            "height": answer["height"],
+            "tx_id": answer.tx_id,
+            "height": answer.height,
             "proposal_status": status,
-            "approvals_missing": after["proposal"]["approvals_missing"],
+            "approvals_missing": after.proposal.approvals_missing,
         }));
     } else {
         println!("{what} of proposal {id} by regulator {index}: recorded");
         println!(
             "  proposal is {status}; approvals missing: {}",
-            after["proposal"]["approvals_missing"]
+            after.proposal.approvals_missing
         );
     }
     Ok(true)
-}
-
-#[derive(Deserialize)]
-struct RegView {
-    name: String,
-    public_key: PublicKey,
 }
 
 fn list(node_url: &str, json_out: bool, status: Option<&str>) -> Result<bool, CliError> {
@@ -958,29 +939,29 @@ fn list(node_url: &str, json_out: bool, status: Option<&str>) -> Result<bool, Cl
         Some(s) => format!("/v1/gov/proposals?status={s}"),
         None => "/v1/gov/proposals".to_owned(),
     };
-    let v = node.get(&path)?.ok_json()?;
+    let answer = node.get(&path)?;
+    let v: ProposalList = answer.clone().ok_typed()?;
     if json_out {
-        print_json(&v);
+        println!("{}", answer.text().trim_end());
         return Ok(true);
     }
     println!(
         "governance sequence {}, {} of {} regulators needed, height {}",
-        v["gov_seq"],
-        v["regulators"]["threshold"],
-        v["regulators"]["keys"].as_array().map_or(0, Vec::len),
-        v["height"]
+        v.gov_seq,
+        v.regulators.threshold,
+        v.regulators.keys.len(),
+        v.height
     );
-    for p in v["proposals"].as_array().into_iter().flatten() {
-        let action: Option<TxBody> = serde_json::from_value(p["action"].clone()).ok();
+    for p in &v.proposals {
         println!(
             "{}  {:<9}{}  {}",
-            p["id"].as_str().unwrap_or("?"),
-            p["status"].as_str().unwrap_or("?"),
-            if p["stale"] == true { " (stale)" } else { "" },
-            action.as_ref().map(describe).unwrap_or_default()
+            p.id,
+            p.status.as_str(),
+            if p.stale { " (stale)" } else { "" },
+            describe(&p.action)
         );
     }
-    if v["proposals"].as_array().is_none_or(Vec::is_empty) {
+    if v.proposals.is_empty() {
         println!("no proposals");
     }
     Ok(true)
@@ -989,51 +970,41 @@ fn list(node_url: &str, json_out: bool, status: Option<&str>) -> Result<bool, Cl
 fn show(node_url: &str, json_out: bool, id: &str) -> Result<bool, CliError> {
     let id = proposal_id(id)?;
     let node = Node::new(node_url)?;
-    let v = node
-        .get(&format!("/v1/gov/proposals/{}", id.to_hex()))?
-        .ok_json()?;
+    let answer = node.get(&format!("/v1/gov/proposals/{}", id.to_hex()))?;
+    let v: ProposalAnswer = answer.clone().ok_typed()?;
     if json_out {
-        print_json(&v);
+        println!("{}", answer.text().trim_end());
         return Ok(true);
     }
-    let p = &v["proposal"];
-    let action: Option<TxBody> = serde_json::from_value(p["action"].clone()).ok();
-    println!("proposal {id}: {}", p["status"].as_str().unwrap_or("?"));
-    println!(
-        "  will {}",
-        action.as_ref().map(describe).unwrap_or_default()
-    );
+    let p = &v.proposal;
+    println!("proposal {id}: {}", p.status.as_str());
+    println!("  will {}", describe(&p.action));
     println!(
         "  proposed at height {} by {}; open until height {} (now {})",
-        p["proposed_height"],
-        p["proposer"]["name"].as_str().unwrap_or("?"),
-        p["expires_at_height"],
-        v["height"]
+        p.proposed_height,
+        p.proposer.as_ref().map_or("?", |r| r.name.as_str()),
+        p.expires_at_height,
+        v.height
     );
-    if p["stale"] == true {
+    if p.stale {
         println!(
             "  STALE: written against governance sequence {}, it is {} now; it can no longer pass",
-            p["base_gov_seq"], v["gov_seq"]
+            p.base_gov_seq, v.gov_seq
         );
     }
-    for (what, list) in [
-        ("approved", &p["approvals"]),
-        ("rejected", &p["rejections"]),
-    ] {
-        for vote in list.as_array().into_iter().flatten() {
+    for (what, list) in [("approved", &p.approvals), ("rejected", &p.rejections)] {
+        for vote in list {
             println!(
                 "  {what} by {} ({}) at height {}",
-                vote["regulator"]["name"].as_str().unwrap_or("?"),
-                vote["regulator"]["index"],
-                vote["height"]
+                vote.regulator.name, vote.regulator.index, vote.height
             );
         }
     }
     println!(
         "  {} of {} approvals; missing {}",
-        p["approvals"].as_array().map_or(0, Vec::len),
-        p["threshold"],
-        p["approvals_missing"]
+        p.approvals.len(),
+        p.threshold,
+        p.approvals_missing
     );
     Ok(true)
 }
@@ -1043,62 +1014,58 @@ fn show(node_url: &str, json_out: bool, id: &str) -> Result<bool, CliError> {
 pub fn units(node_url: &str, json_out: bool, code: Option<&str>) -> Result<bool, CliError> {
     let node = Node::new(node_url)?;
     let Some(code) = code else {
-        let v = node.get("/v1/units")?.ok_json()?;
+        let answer = node.get("/v1/units")?;
+        let v: UnitList = answer.clone().ok_typed()?;
         if json_out {
-            print_json(&v);
+            println!("{}", answer.text().trim_end());
             return Ok(true);
         }
-        for u in v["units"].as_array().into_iter().flatten() {
+        for u in &v.units {
             println!(
                 "{}  {:<10} {:<22} until {}  {}",
-                u["credit_code"].as_str().unwrap_or("?"),
-                u["role"].as_str().unwrap_or("?"),
-                u["status"].as_str().unwrap_or("?"),
-                u["valid_until"].as_str().unwrap_or("-"),
-                u["name"].as_str().unwrap_or("")
+                u.credit_code,
+                u.role,
+                u.status,
+                u.valid_until
+                    .and_then(|t| t.to_rfc3339().ok())
+                    .unwrap_or_else(|| "-".to_owned()),
+                u.name
             );
         }
         return Ok(true);
     };
     let code = credit_code(code)?;
-    let v = node.get(&format!("/v1/units/{code}"))?.ok_json()?;
-    let proved = check_unit_proof(&node, &code, &v["state_proof"]);
+    let answer = node.get(&format!("/v1/units/{code}"))?;
+    let v: UnitAnswer = answer.clone().ok_typed()?;
+    let proved = check_unit_proof(&node, &code, &v.state_proof);
     if json_out {
-        let mut v = v;
-        v["proof_checked"] = json!(proved.is_ok());
-        print_json(&v);
+        // The node's answer as it is, with what this client found of its proof.
+        let mut out = answer.json()?;
+        out["proof_checked"] = json!(proved.is_ok());
+        print_json(&out);
         return Ok(proved.is_ok());
     }
-    let u = &v["unit"];
-    println!(
-        "{} {} — {} {}",
-        code,
-        u["name"].as_str().unwrap_or(""),
-        u["role"].as_str().unwrap_or("?"),
-        u["status"].as_str().unwrap_or("?")
-    );
-    println!("  key          {}", u["public_key"].as_str().unwrap_or("?"));
-    if let Some(p) = u["code_prefixes"].as_array() {
-        let p: Vec<&str> = p.iter().filter_map(Value::as_str).collect();
+    let u = &v.unit;
+    println!("{} {} — {} {}", code, u.name, u.role, u.status);
+    println!("  key          {}", u.public_key);
+    if let Some(p) = &u.code_prefixes {
+        let p: Vec<&str> = p.iter().map(|p| p.as_str()).collect();
         println!("  prefixes     {}", p.join(","));
     }
     println!(
         "  valid until  {}",
-        u["valid_until"].as_str().unwrap_or("does not lapse")
+        u.valid_until
+            .and_then(|t| t.to_rfc3339().ok())
+            .unwrap_or_else(|| "does not lapse".to_owned())
     );
-    if let Some(h) = u["revoked_at"].as_u64() {
+    if let Some(h) = u.revoked_at {
         println!("  revoked at   height {h}");
     }
-    if u["in_genesis"] == true {
+    if u.in_genesis {
         println!("  registered by the genesis");
     }
-    for e in u["history"].as_array().into_iter().flatten() {
-        println!(
-            "  - {} at height {} (tx {})",
-            e["action"].as_str().unwrap_or("?"),
-            e["height"],
-            e["tx_id"].as_str().unwrap_or("?")
-        );
+    for e in &u.history {
+        println!("  - {} at height {} (tx {})", e.action, e.height, e.tx_id);
     }
     match proved {
         Ok(h) => println!("  record proved against the state root of block {h}"),
@@ -1108,29 +1075,19 @@ pub fn units(node_url: &str, json_out: bool, code: Option<&str>) -> Result<bool,
 }
 
 /// Checks the unit's record proof against the state root of the header it names.
-fn check_unit_proof(node: &Node, code: &CreditCode, p: &Value) -> Result<u64, CliError> {
-    #[derive(Deserialize)]
-    struct Proof {
-        height: u64,
-        state_root: Hash32,
-        #[serde(with = "ebill_types::hexfmt::bytes")]
-        record: Vec<u8>,
-        #[serde(with = "ebill_types::hexfmt::bytes")]
-        proof: Vec<u8>,
-    }
+fn check_unit_proof(node: &Node, code: &CreditCode, p: &RecordProof) -> Result<u64, CliError> {
     let bad = |m: String| CliError::new("bad_proof", m);
-    let p: Proof = serde_json::from_value(p.clone()).map_err(|e| bad(e.to_string()))?;
     let proof = StateProof::from_canonical_bytes(&p.proof).map_err(|e| bad(e.to_string()))?;
     let key = StateKey::Unit(*code);
     proof
         .verify_member(&p.state_root, &key.hash(), &key.value_hash(&p.record))
         .map_err(|e| bad(e.to_string()))?;
     if p.height > 0 {
-        let b = node.get(&format!("/v1/blocks/{}", p.height))?.ok_json()?;
-        if b["state_root"].as_str() != Some(p.state_root.to_hex().as_str()) {
+        let b: BlockView = node.get(&format!("/v1/blocks/{}", p.height))?.ok_typed()?;
+        if b.state_root != p.state_root {
             return Err(bad(format!(
                 "block {} has state root {}, the proof leads to {}",
-                p.height, b["state_root"], p.state_root
+                p.height, b.state_root, p.state_root
             )));
         }
     }

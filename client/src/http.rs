@@ -208,11 +208,8 @@ impl Node {
 
     /// The chain id, from `GET /v1/status`.
     pub fn chain_id(&self) -> Result<String, CliError> {
-        let v = self.get("/v1/status")?.ok_json()?;
-        v["chain_id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| CliError::new("bad_answer", "GET /v1/status has no chain_id"))
+        let v: ebill_api_types::StatusView = self.get("/v1/status")?.ok_typed()?;
+        Ok(v.chain_id)
     }
 }
 

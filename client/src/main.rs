@@ -17,7 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use ebill_api_types::{Role, StatusView, TxAnswer};
+use ebill_api_types::{
+    BatchAnswer, BatchItem, BlockView, Role, StatusView, TxAnswer, TxState, Verdict,
+};
 use ebill_client::input::{self, Format, SourceBill};
 use ebill_client::network::{self, Plan};
 use ebill_client::{CliError, devkeys, files, http::Node, keystore, passphrase};
@@ -1052,13 +1054,13 @@ fn issue_batch(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
                 return Ok(());
             }
             let txs: Vec<&SignedTx> = chunk.iter().map(|(_, t)| t).collect();
-            let answer = node
+            let answer: BatchAnswer = node
                 .post_json(
                     &format!("/v1/txs/batch{}", wait_query(a.no_wait)),
                     &json!({ "txs": txs }),
                 )?
-                .ok_json()?;
-            let results = answer["results"].as_array().cloned().unwrap_or_default();
+                .ok_typed()?;
+            let results = answer.results;
             if results.len() != chunk.len() {
                 return Err(CliError::new(
                     "bad_answer",
@@ -1071,29 +1073,31 @@ fn issue_batch(cli: &Cli, a: &IssueArgs) -> Result<Outcome> {
             }
             for ((bill, stx), r) in chunk.iter().zip(&results) {
                 out.submitted += 1;
-                let item = if let Some(err) = r.get("error") {
-                    out.rejected += 1;
-                    json!({"code": bill.code, "number": bill.number, "error": {
-                        "code": err["code"], "message": err["message"]}})
-                } else {
-                    let status = r["status"].as_str().unwrap_or("pending");
-                    if status == "committed" {
-                        out.final_ += 1;
-                    } else {
-                        out.pending += 1;
+                let item = match r {
+                    BatchItem::Err { error, .. } => {
+                        out.rejected += 1;
+                        json!({"code": bill.code, "number": bill.number, "error": {
+                            "code": error.code, "message": error.message}})
                     }
-                    let check_code = stx.to_signed_bill().map(|s| s.check_code);
-                    let mut item = json!({
-                        "code": bill.code,
-                        "number": bill.number,
-                        "check_code": check_code,
-                        "tx_id": r["tx_id"],
-                        "status": status,
-                    });
-                    if let Some(h) = r.get("height") {
-                        item["height"] = h.clone();
+                    BatchItem::Ok(t) => {
+                        if t.status == TxState::Committed {
+                            out.final_ += 1;
+                        } else {
+                            out.pending += 1;
+                        }
+                        let check_code = stx.to_signed_bill().map(|s| s.check_code);
+                        let mut item = json!({
+                            "code": bill.code,
+                            "number": bill.number,
+                            "check_code": check_code,
+                            "tx_id": t.tx_id,
+                            "status": t.status.as_str(),
+                        });
+                        if let Some(h) = t.height {
+                            item["height"] = json!(h);
+                        }
+                        item
                     }
-                    item
                 };
                 out.item(&item, &pb);
                 pb.inc(1);
@@ -1219,9 +1223,9 @@ fn verify(cli: &Cli, code: &str, number: &str, check_code: &str) -> Result<Outco
         }
         return Err(answer.error().into());
     }
-    let v = answer.json()?;
-    let authentic = v["authentic"].as_bool() == Some(true);
-    let final_ = v["final"].as_bool() == Some(true);
+    let v: Verdict = answer.typed()?;
+    let authentic = v.authentic;
+    let final_ = v.is_final;
     if cli.json {
         println!("{}", answer.text().trim_end());
     } else {
@@ -1231,24 +1235,21 @@ fn verify(cli: &Cli, code: &str, number: &str, check_code: &str) -> Result<Outco
             _ => "NOT AUTHENTIC",
         };
         println!("{bill}: {verdict}");
-        println!("  status    {}", v["status"].as_str().unwrap_or("?"));
+        println!("  status    {}", v.status);
+        println!("  issuer    {} {}", v.issuer.credit_code, v.issuer.name);
+        println!("  total     {}", v.total);
         println!(
-            "  issuer    {} {}",
-            v["issuer"]["credit_code"].as_str().unwrap_or("?"),
-            v["issuer"]["name"].as_str().unwrap_or("")
+            "  issued at {}",
+            v.issued_at.to_rfc3339().unwrap_or_default()
         );
-        println!("  total     {}", v["total"].as_str().unwrap_or("?"));
-        println!("  issued at {}", v["issued_at"].as_str().unwrap_or("?"));
-        if let Some(h) = v["height"].as_u64() {
-            println!("  block     {h} {}", v["block_hash"].as_str().unwrap_or(""));
-        }
-        for step in v["history"].as_array().into_iter().flatten() {
+        println!("  block     {} {}", v.height, v.block_hash);
+        for step in &v.history {
             println!(
                 "  - {} by {} at height {} ({})",
-                step["action"].as_str().unwrap_or("?"),
-                step["by"].as_str().unwrap_or("?"),
-                step["height"],
-                step["time"].as_str().unwrap_or("")
+                step.action,
+                step.by,
+                step.height,
+                step.time.to_rfc3339().unwrap_or_default()
             );
         }
     }
@@ -1673,26 +1674,20 @@ fn block(cli: &Cli, height: &str) -> Result<Outcome> {
     }
     let node = Node::new(&cli.node)?;
     let answer = node.get(&format!("/v1/blocks/{height}"))?;
-    let v = answer.clone().ok_json()?;
+    let v: BlockView = answer.clone().ok_typed()?;
     if cli.json {
         println!("{}", answer.text().trim_end());
     } else {
-        println!(
-            "block     {} {}",
-            v["height"],
-            v["hash"].as_str().unwrap_or("?")
-        );
-        println!("time      {}", v["time"].as_str().unwrap_or("?"));
-        println!("prev      {}", v["prev_hash"].as_str().unwrap_or("?"));
-        println!("tx root   {}", v["tx_root"].as_str().unwrap_or("?"));
-        println!("txs       {}", v["tx_count"]);
-        for id in v["tx_ids"].as_array().into_iter().flatten() {
-            println!("  {}", id.as_str().unwrap_or("?"));
+        println!("block     {} {}", v.height, v.hash);
+        println!("time      {}", v.time.to_rfc3339().unwrap_or_default());
+        println!("prev      {}", v.prev_hash);
+        println!("tx root   {}", v.tx_root);
+        println!("state     {}", v.state_root);
+        println!("txs       {}", v.tx_count);
+        for id in &v.tx_ids {
+            println!("  {id}");
         }
-        let signers = v["certificate"]["signatures"]
-            .as_array()
-            .map(Vec::len)
-            .unwrap_or(0);
+        let signers = v.certificate.map_or(0, |c| c.signatures.len());
         println!("certified by {signers} validators");
     }
     Ok(Outcome::Success)

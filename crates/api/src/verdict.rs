@@ -9,12 +9,12 @@
 
 use std::sync::{Mutex, MutexGuard};
 
+pub use ebill_api_types::{HistoryView, IssuerView, Verdict};
 use ebill_ledger::{BillRecord, TxLocation};
 use ebill_store::Store;
-use ebill_types::bill::Currency;
 use ebill_types::{
-    Bill, BillCode, BillId, BillKind, BillNumber, CheckCode, CreditCode, Fen, Genesis, Hash32,
-    Item, Payer, SignedTx, Timestamp, TxBody, TxId,
+    Bill, BillCode, BillId, BillNumber, CheckCode, CreditCode, Genesis, Hash32, SignedTx,
+    Timestamp, TxBody, TxId,
 };
 use serde::Serialize;
 
@@ -165,71 +165,6 @@ pub fn find_bill(
     }))
 }
 
-/// The issuing unit as the public sees it.
-#[derive(Clone, Debug, Serialize)]
-pub struct IssuerView {
-    /// Unified social credit code.
-    pub credit_code: CreditCode,
-    /// Registered name.
-    pub name: String,
-}
-
-/// One step of a bill's life as the public sees it.
-#[derive(Clone, Debug, Serialize)]
-pub struct HistoryView {
-    /// `issue_bill`, `lock`, `unlock`, `confirm_reimbursed`, `red_reverse`,
-    /// `exchange_paper`.
-    pub action: &'static str,
-    /// The unit that did it.
-    pub by: CreditCode,
-    /// Height of its block.
-    pub height: u64,
-    /// Its block's time (RFC 3339, UTC).
-    pub time: Timestamp,
-    /// The transaction.
-    pub tx_id: TxId,
-}
-
-/// The verdict on an authentic bill.
-#[derive(Clone, Debug, Serialize)]
-pub struct Verdict {
-    /// Always true here: the bill is on chain with this check code.
-    pub authentic: bool,
-    /// True: the block holding it is final (has a commit certificate).
-    #[serde(rename = "final")]
-    pub is_final: bool,
-    /// `issued`, `locked`, `reimbursed`, `reversed` or `paper_exchanged`.
-    pub status: &'static str,
-    /// 票据代码.
-    pub code: BillCode,
-    /// 票据号码.
-    pub number: BillNumber,
-    /// 校验码.
-    pub check_code: CheckCode,
-    /// The kind of bill.
-    pub kind: BillKind,
-    /// The issuing unit.
-    pub issuer: IssuerView,
-    /// The total, a two-decimal string.
-    pub total: Fen,
-    /// Always `CNY`.
-    pub currency: Currency,
-    /// When it was issued (RFC 3339 with the issuer's offset).
-    pub issued_at: Timestamp,
-    /// The payer, masked.
-    pub payer: Payer,
-    /// The lines of the bill.
-    pub items: Vec<Item>,
-    /// Height of the block holding the IssueBill transaction.
-    pub height: u64,
-    /// Hash of that block.
-    pub block_hash: Hash32,
-    /// The IssueBill transaction id.
-    pub tx_id: TxId,
-    /// Every step from the issue on.
-    pub history: Vec<HistoryView>,
-}
-
 /// The registered name of `code`: from the store's registry, else the genesis, else empty.
 fn unit_name(store: &dyn Store, genesis: &Genesis, code: &CreditCode) -> Result<String, ApiError> {
     if let Some(u) = store.find_unit(code).map_err(storage)? {
@@ -249,19 +184,19 @@ fn utc(ms: u64) -> Timestamp {
     Timestamp::from_unix_ms(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
-impl Verdict {
-    /// The verdict on a bill found by [`find_bill`].
-    pub fn build(
-        store: &dyn Store,
-        genesis: &Genesis,
-        found: &OnChainBill,
-    ) -> Result<Self, ApiError> {
+/// The verdict on a bill found by [`find_bill`].
+pub fn build_verdict(
+    store: &dyn Store,
+    genesis: &Genesis,
+    found: &OnChainBill,
+) -> Result<Verdict, ApiError> {
+    {
         let bill = &found.bill;
         let record = &found.record;
-        Ok(Self {
+        Ok(Verdict {
             authentic: true,
             is_final: true,
-            status: record.status.as_str(),
+            status: record.status.as_str().to_owned(),
             code: bill.code,
             number: bill.number,
             check_code: record.check_code,
@@ -282,7 +217,7 @@ impl Verdict {
                 .history
                 .iter()
                 .map(|h| HistoryView {
-                    action: h.action.as_str(),
+                    action: h.action.as_str().to_owned(),
                     by: h.by,
                     height: h.height,
                     time: utc(h.time_ms),

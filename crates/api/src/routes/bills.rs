@@ -14,7 +14,7 @@ use super::{AppState, blocking};
 use crate::error::{ApiError, ApiResult, codes, json};
 use crate::extract::{ApiPath, ApiQuery};
 use crate::proof::{BundleError, build_bundle_with};
-use crate::verdict::{Verdict, find_bill};
+use crate::verdict::find_bill;
 
 /// `?check_code=...`
 #[derive(Debug, Default, Deserialize)]
@@ -65,7 +65,7 @@ pub async fn verdict(
     let backend = &st.backend;
     let store = backend.store().as_ref();
     let verdict = match find_bill(store, &st.decoys, &id, &check_code)? {
-        Some(found) => Verdict::build(store, backend.genesis(), &found)?,
+        Some(found) => crate::verdict::build_verdict(store, backend.genesis(), &found)?,
         None => return Err(ApiError::bill_not_found()),
     };
     Ok(json(StatusCode::OK, &verdict))

@@ -3,41 +3,14 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use ebill_types::{CommitCertificate, Hash32, Timestamp, TxId};
-use serde::Serialize;
+use ebill_types::Timestamp;
 
 use super::{AppState, blocking};
 use crate::error::{ApiError, ApiResult, codes, json};
 use crate::extract::ApiPath;
 
-/// A block as answered.
-#[derive(Debug, Serialize)]
-pub struct BlockView {
-    /// Height (1 for the first block).
-    pub height: u64,
-    /// Block hash (of the header).
-    pub hash: Hash32,
-    /// Chain id.
-    pub chain_id: String,
-    /// Previous block's hash (the genesis hash for block 1).
-    pub prev_hash: Hash32,
-    /// Block time (RFC 3339, UTC).
-    pub time: Timestamp,
-    /// Index of the proposer in the validator set.
-    pub proposer: u32,
-    /// RFC 6962 root of the transactions.
-    pub tx_root: Hash32,
-    /// Number of transactions.
-    pub tx_count: u32,
-    /// Hash of the validator set.
-    pub validator_set_hash: Hash32,
-    /// State root (zeros until the state tree exists).
-    pub state_root: Hash32,
-    /// Transaction ids, in block order.
-    pub tx_ids: Vec<TxId>,
-    /// The commit certificate that makes it final.
-    pub certificate: Option<CommitCertificate>,
-}
+/// A block as answered (shared with the client).
+pub use ebill_api_types::BlockView;
 
 fn block_not_found(message: String) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, codes::BLOCK_NOT_FOUND, message)

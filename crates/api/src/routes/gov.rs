@@ -4,10 +4,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use ebill_ledger::{GovState, ProposalOutcome, ProposalRecord, ProposalStatus};
+use ebill_ledger::{GovState, ProposalRecord, ProposalStatus};
+use ebill_types::Hash32;
 use ebill_types::genesis::Regulators;
-use ebill_types::{Hash32, PublicKey, TxBody, TxId};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AppState, blocking};
 use crate::error::{ApiError, ApiResult, codes, json};
@@ -25,63 +25,7 @@ pub struct StatusQuery {
     pub status: Option<String>,
 }
 
-/// A regulator as a proposal names it.
-#[derive(Debug, Serialize)]
-pub struct RegulatorView {
-    /// Index in the proposal's regulator set (what a vote's signature names).
-    pub index: u16,
-    /// Name.
-    pub name: String,
-    /// Governance key.
-    pub public_key: PublicKey,
-}
-
-/// One vote.
-#[derive(Debug, Serialize)]
-pub struct VoteView {
-    /// The regulator.
-    pub regulator: RegulatorView,
-    /// Height of its block.
-    pub height: u64,
-    /// The transaction.
-    pub tx_id: TxId,
-}
-
-/// A proposal as answered.
-#[derive(Debug, Serialize)]
-pub struct ProposalView {
-    /// Its id.
-    pub id: Hash32,
-    /// The action's kind.
-    pub kind: &'static str,
-    /// The action.
-    pub action: TxBody,
-    /// Status at the next height.
-    pub status: &'static str,
-    /// Whether a governance action executed since it was written (it can no longer
-    /// pass; approvals are refused `stale_proposal`).
-    pub stale: bool,
-    /// The governance sequence it was written against.
-    pub base_gov_seq: u64,
-    /// Last height at which it may pass.
-    pub expires_at_height: u64,
-    /// Height of the proposal.
-    pub proposed_height: u64,
-    /// The proposer.
-    pub proposer: Option<RegulatorView>,
-    /// Approvals needed (the threshold of its regulator set).
-    pub threshold: u16,
-    /// Approvals still missing.
-    pub approvals_missing: usize,
-    /// The regulators who count, the set in force when it was proposed.
-    pub regulators: Vec<RegulatorView>,
-    /// Approvals, the proposer's first.
-    pub approvals: Vec<VoteView>,
-    /// Rejections.
-    pub rejections: Vec<VoteView>,
-    /// How it ended (`pending` until then, also when expired).
-    pub outcome: ProposalOutcome,
-}
+pub use ebill_api_types::{ProposalAnswer, ProposalList, ProposalView, RegulatorView, VoteView};
 
 fn regulator(set: &Regulators, index: u16) -> Option<RegulatorView> {
     set.keys.get(usize::from(index)).map(|r| RegulatorView {
@@ -91,9 +35,9 @@ fn regulator(set: &Regulators, index: u16) -> Option<RegulatorView> {
     })
 }
 
-impl ProposalView {
-    /// The view of `rec` for a transaction at `next_height` under `gov`.
-    pub fn new(rec: &ProposalRecord, next_height: u64, gov: &GovState) -> Self {
+/// The view of `rec` for a transaction at `next_height` under `gov`.
+pub fn proposal_view(rec: &ProposalRecord, next_height: u64, gov: &GovState) -> ProposalView {
+    {
         let votes = |v: &[ebill_ledger::Vote]| -> Vec<VoteView> {
             v.iter()
                 .filter_map(|v| {
@@ -106,11 +50,11 @@ impl ProposalView {
                 .collect()
         };
         let status = rec.status_at(next_height);
-        Self {
+        ProposalView {
             id: rec.id,
-            kind: rec.action.kind().as_str(),
+            kind: rec.action.kind().as_str().to_owned(),
             action: rec.action.clone(),
-            status: status.as_str(),
+            status,
             stale: status == ProposalStatus::Pending && rec.base_gov_seq != gov.gov_seq,
             base_gov_seq: rec.base_gov_seq,
             expires_at_height: rec.expires_at_height,
@@ -126,21 +70,6 @@ impl ProposalView {
             outcome: rec.outcome,
         }
     }
-}
-
-/// The list answer.
-#[derive(Debug, Serialize)]
-pub struct ProposalList {
-    /// The tip height the statuses are read at (statuses are for the next block).
-    pub height: u64,
-    /// The governance sequence number now (what a new proposal is written against).
-    pub gov_seq: u64,
-    /// The regulators in force and their threshold.
-    pub regulators: Regulators,
-    /// How many proposals matched (the list holds at most the newest 1000).
-    pub total: usize,
-    /// The proposals, newest first.
-    pub proposals: Vec<ProposalView>,
 }
 
 fn storage(e: ebill_store::StoreError) -> ApiError {
@@ -181,7 +110,7 @@ pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<StatusQuery>
         let proposals = all
             .iter()
             .take(MAX_LISTED_PROPOSALS)
-            .map(|p| ProposalView::new(p, height + 1, &gov))
+            .map(|p| proposal_view(p, height + 1, &gov))
             .collect();
         Ok(ProposalList {
             height,
@@ -193,17 +122,6 @@ pub async fn list(State(st): State<AppState>, ApiQuery(q): ApiQuery<StatusQuery>
     })
     .await?;
     Ok(json(StatusCode::OK, &answer))
-}
-
-/// The answer about one proposal.
-#[derive(Debug, Serialize)]
-pub struct ProposalAnswer {
-    /// The tip height.
-    pub height: u64,
-    /// The governance sequence number now.
-    pub gov_seq: u64,
-    /// The proposal.
-    pub proposal: ProposalView,
 }
 
 /// `GET /v1/gov/proposals/{id}`
@@ -226,7 +144,7 @@ pub async fn show(State(st): State<AppState>, ApiPath(id): ApiPath<String>) -> A
         Ok(ProposalAnswer {
             height,
             gov_seq: gov.gov_seq,
-            proposal: ProposalView::new(&rec, height + 1, &gov),
+            proposal: proposal_view(&rec, height + 1, &gov),
         })
     })
     .await?;

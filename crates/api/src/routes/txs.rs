@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use ebill_ledger::TxLocation;
 use ebill_types::{Hash32, SignedTx, TxId};
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use tokio::time::Instant;
 
@@ -36,7 +36,8 @@ pub enum Wait {
     Commit,
 }
 
-pub use ebill_api_types::{TxAnswer, TxState};
+use ebill_api_types::ErrorObject;
+pub use ebill_api_types::{BatchAnswer, BatchItem, TxAnswer, TxState};
 
 fn answer_pending(tx_id: TxId) -> TxAnswer {
     TxAnswer {
@@ -215,51 +216,16 @@ pub struct BatchRequest {
 /// Items carry their own errors; the batch itself is only its `txs` key.
 impl RequestBody for BatchRequest {}
 
-/// One item of a batch answer: a status, or an error (with the transaction id where it
-/// is known).
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-enum BatchItem {
-    Ok(TxAnswer),
-    Err {
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tx_id: Option<TxId>,
-        error: OwnedError,
-    },
-}
-
-#[derive(Debug, Serialize)]
-struct OwnedError {
-    code: String,
-    message: String,
-}
-
-impl BatchItem {
-    fn error(tx_id: Option<TxId>, e: &ApiError) -> Self {
-        BatchItem::Err {
-            tx_id,
-            error: OwnedError {
-                code: e.code.to_string(),
-                message: e.message.clone(),
-            },
-        }
+/// The error of one batch item.
+fn batch_error(tx_id: Option<TxId>, e: &ApiError) -> BatchItem {
+    BatchItem::Err {
+        tx_id,
+        error: ErrorObject {
+            code: e.code.to_string(),
+            message: e.message.clone(),
+            tx_id: None,
+        },
     }
-}
-
-/// The answer of `POST /v1/txs/batch`.
-#[derive(Debug, Serialize)]
-struct BatchAnswer {
-    results: Vec<BatchItem>,
-    /// Items not in error.
-    accepted: usize,
-    /// Items in error.
-    rejected: usize,
-    /// With `?wait=commit`: items committed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    committed: Option<usize>,
-    /// With `?wait=commit`: items still pending when the wait timed out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pending: Option<usize>,
 }
 
 /// `POST /v1/txs/batch`: `{"txs": [...]}`, per-item results in order. 202, or 200 with
@@ -289,7 +255,7 @@ pub async fn submit_batch(
                 to_submit.push(tx);
                 results.push(None);
             }
-            Err(e) => results.push(Some(BatchItem::error(None, &e))),
+            Err(e) => results.push(Some(batch_error(None, &e))),
         }
     }
     let backend = st.backend.clone();
@@ -313,7 +279,7 @@ pub async fn submit_batch(
                 accepted_ids.push(id);
                 *slot = Some(BatchItem::Ok(answer_pending(id)));
             }
-            Err(r) => *slot = Some(BatchItem::error(Some(id), &ApiError::rejection(&r))),
+            Err(r) => *slot = Some(batch_error(Some(id), &ApiError::rejection(&r))),
         }
     }
     // Watch every accepted transaction before waiting on any, so that none is missed
@@ -352,7 +318,7 @@ pub async fn submit_batch(
                     *item = BatchItem::Ok(answer_committed(id, loc));
                 }
                 Some(TxOutcome::Rejected(r)) => {
-                    *item = BatchItem::error(Some(id), &ApiError::rejection(&r));
+                    *item = batch_error(Some(id), &ApiError::rejection(&r));
                 }
                 None => p += 1,
             }

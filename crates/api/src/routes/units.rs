@@ -5,63 +5,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ebill_ledger::{UnitRecord, UnitRole};
 use ebill_types::state_tree::StateKey;
-use ebill_types::{Canonical, CodePrefix, CreditCode, Hash32, PublicKey, Timestamp, TxId};
-use serde::Serialize;
+use ebill_types::{Canonical, CreditCode};
 
 use super::{AppState, blocking};
 use crate::error::{ApiError, ApiResult, codes, json};
 use crate::extract::ApiPath;
 
-/// One registry change.
-#[derive(Debug, Serialize)]
-pub struct EventView {
-    /// What happened.
-    pub action: &'static str,
-    /// At which height.
-    pub height: u64,
-    /// The transaction (for a change by proposal: the approval that executed it).
-    pub tx_id: TxId,
-}
+pub use ebill_api_types::{EventView, RecordProof, UnitAnswer, UnitList, UnitView};
 
-/// A unit as answered.
-#[derive(Debug, Serialize)]
-pub struct UnitView {
-    /// Credit code.
-    pub credit_code: CreditCode,
-    /// Name.
-    pub name: String,
-    /// `issuer` or `reimburser`.
-    pub role: &'static str,
-    /// Bill-code prefixes of an issuer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub code_prefixes: Option<Vec<CodePrefix>>,
-    /// Current key.
-    pub public_key: PublicKey,
-    /// `active`, `revoked`, or `qualification_expired` (by the tip block's time).
-    pub status: &'static str,
-    /// Height of the revocation.
-    pub revoked_at: Option<u64>,
-    /// End of its qualification, if it lapses.
-    pub valid_until: Option<Timestamp>,
-    /// Whether it was registered by the genesis.
-    pub in_genesis: bool,
-    /// Its registry changes after genesis.
-    pub history: Vec<EventView>,
-}
-
-impl UnitView {
-    /// The view of `u` at block time `time_ms`; `in_genesis` from the genesis list.
-    pub fn new(u: &UnitRecord, time_ms: u64, in_genesis: bool) -> Self {
+/// The view of `u` at block time `time_ms`; `in_genesis` from the genesis list.
+pub fn unit_view(u: &UnitRecord, time_ms: u64, in_genesis: bool) -> UnitView {
+    {
         let lapsed = u
             .valid_until
             .is_some_and(|v| i128::from(time_ms) > i128::from(v.unix_ms));
-        Self {
+        UnitView {
             credit_code: u.credit_code,
             name: u.name.clone(),
             role: match u.role {
                 UnitRole::Issuer { .. } => "issuer",
                 UnitRole::Reimburser => "reimburser",
-            },
+            }
+            .to_owned(),
             code_prefixes: match &u.role {
                 UnitRole::Issuer { code_prefixes } => Some(code_prefixes.clone()),
                 UnitRole::Reimburser => None,
@@ -71,7 +36,8 @@ impl UnitView {
                 (Some(_), _) => "revoked",
                 (None, true) => "qualification_expired",
                 (None, false) => "active",
-            },
+            }
+            .to_owned(),
             revoked_at: u.revoked_at,
             valid_until: u.valid_until,
             in_genesis,
@@ -79,7 +45,7 @@ impl UnitView {
                 .events
                 .iter()
                 .map(|e| EventView {
-                    action: e.action.as_str(),
+                    action: e.action.as_str().to_owned(),
                     height: e.height,
                     tx_id: e.tx_id,
                 })
@@ -112,15 +78,6 @@ fn in_genesis(st: &AppState, code: &CreditCode) -> bool {
         || g.reimbursers.iter().any(|u| u.credit_code == *code)
 }
 
-/// The registry.
-#[derive(Debug, Serialize)]
-pub struct UnitList {
-    /// The tip height the statuses are read at.
-    pub height: u64,
-    /// Every unit, by credit code.
-    pub units: Vec<UnitView>,
-}
-
 /// `GET /v1/units`
 pub async fn list(State(st): State<AppState>) -> ApiResult {
     let answer = blocking(move || {
@@ -130,39 +87,12 @@ pub async fn list(State(st): State<AppState>) -> ApiResult {
             height,
             units: units
                 .iter()
-                .map(|u| UnitView::new(u, time_ms, in_genesis(&st, &u.credit_code)))
+                .map(|u| unit_view(u, time_ms, in_genesis(&st, &u.credit_code)))
                 .collect(),
         })
     })
     .await?;
     Ok(json(StatusCode::OK, &answer))
-}
-
-/// A proof of the unit's record in the state tree.
-#[derive(Debug, Serialize)]
-pub struct RecordProof {
-    /// The height whose header's `state_root` the proof leads to.
-    pub height: u64,
-    /// That state root.
-    pub state_root: Hash32,
-    /// The record's canonical bytes (the leaf's value: its hash is the leaf's value
-    /// hash under namespace 2, docs/spec/governance.md), hex.
-    #[serde(with = "ebill_types::hexfmt::bytes")]
-    pub record: Vec<u8>,
-    /// The canonical `StateProof`, hex.
-    #[serde(with = "ebill_types::hexfmt::bytes")]
-    pub proof: Vec<u8>,
-}
-
-/// One unit.
-#[derive(Debug, Serialize)]
-pub struct UnitAnswer {
-    /// The tip height.
-    pub height: u64,
-    /// The unit.
-    pub unit: UnitView,
-    /// The proof of its record as of `height`.
-    pub state_proof: RecordProof,
 }
 
 /// `GET /v1/units/{credit_code}`
@@ -194,7 +124,7 @@ pub async fn show(State(st): State<AppState>, ApiPath(code): ApiPath<String>) ->
             }
             return Ok(UnitAnswer {
                 height,
-                unit: UnitView::new(&unit, time_ms, in_genesis(&st, &code)),
+                unit: unit_view(&unit, time_ms, in_genesis(&st, &code)),
                 state_proof: RecordProof {
                     height,
                     state_root: root,

@@ -18,7 +18,7 @@ use ebill_types::{CheckCode, SignedBill, SignedTx};
 use super::{AppState, blocking};
 use crate::error::{ApiError, ApiResult, json};
 use crate::extract::StrictJson;
-use crate::verdict::{NotAuthentic, Verdict, differing_fields, find_bill};
+use crate::verdict::{NotAuthentic, differing_fields, find_bill};
 
 /// `POST /v1/verify`.
 pub async fn verify(
@@ -77,7 +77,7 @@ pub async fn verify(
                 vec!["check_code"],
             ));
         }
-        let verdict = Verdict::build(store, genesis, &found)?;
+        let verdict = crate::verdict::build_verdict(store, genesis, &found)?;
         Ok(json(StatusCode::OK, &verdict))
     })
     .await

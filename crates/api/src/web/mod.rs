@@ -42,7 +42,7 @@ use serde::Deserialize;
 
 use crate::error::{ApiError, codes, json};
 use crate::routes::AppState;
-use crate::verdict::{Verdict, find_bill};
+use crate::verdict::find_bill;
 use lookup_limits::{LookupCounters, LookupLimits, Refusal};
 use pages::{BillPage, Evidence, FormErrors, FormValues, Lang};
 
@@ -430,7 +430,8 @@ fn look_up(
         return Ok((Looked::NotFound, count));
     };
     let genesis = backend.genesis();
-    let verdict = Verdict::build(store, genesis, &found).map_err(LookupFailure::Api)?;
+    let verdict =
+        crate::verdict::build_verdict(store, genesis, &found).map_err(LookupFailure::Api)?;
     let signers = match store.certificate(found.location.height) {
         Ok(Some(cert)) => cert
             .signatures

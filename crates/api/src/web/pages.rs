@@ -398,7 +398,7 @@ pub fn limited_page(lang: Lang, r: Refusal) -> String {
 
 fn banner(lang: Lang, v: &Verdict) -> Markup {
     let last = |action: &str| v.history.iter().rev().find(|h| h.action == action);
-    let (class, title, detail) = match v.status {
+    let (class, title, detail) = match v.status.as_str() {
         "issued" => (
             "status-ok",
             lang.t("真实有效", "Genuine"),
@@ -441,12 +441,12 @@ fn banner(lang: Lang, v: &Verdict) -> Markup {
         ),
         _ => ("status-none", lang.t("未知状态", "Unknown status"), ""),
     };
-    let by = match v.status {
+    let by = match v.status.as_str() {
         "reimbursed" => last("confirm_reimbursed"),
         "locked" => last("lock"),
         _ => None,
     };
-    let english = match v.status {
+    let english = match v.status.as_str() {
         "issued" => "Genuine",
         "locked" => "Locked",
         "reimbursed" => "Reimbursed",
@@ -527,7 +527,7 @@ fn timeline(lang: Lang, v: &Verdict) -> Markup {
             ol {
                 @for h in &v.history {
                     li {
-                        strong { (action_name(lang, h.action)) }
+                        strong { (action_name(lang, &h.action)) }
                         " · " (show_time(&in_offset(&h.time, &v.issued_at)))
                         " · " (lang.t("区块高度 ", "height ")) (h.height)
                         @if h.action != "issue_bill" {
