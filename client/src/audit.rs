@@ -5,7 +5,9 @@
 use std::io::{BufRead, BufReader, Write};
 
 use clap::Subcommand;
-use serde_json::Value;
+use ebill_api_types::audit::{
+    AnomaliesReport, BillDetail, BillEvent, BillRow, BillsPage, StatsReport,
+};
 
 use crate::CliError;
 use crate::http::Node;
@@ -112,20 +114,20 @@ fn encode(s: &str) -> String {
     out
 }
 
-fn print_json(v: &Value) {
+fn print_json(v: &impl serde::Serialize) {
     let mut out = std::io::stdout().lock();
     let _ = serde_json::to_writer(&mut out, v);
     let _ = writeln!(out);
 }
 
-fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
+/// Fen as yuan with two decimals, for the tables.
+fn yuan(fen: u64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
 }
 
-/// Fen as yuan with two decimals, for the tables.
-fn yuan(v: &Value) -> String {
-    let fen = v.as_u64().unwrap_or(0);
-    format!("{}.{:02}", fen / 100, fen % 100)
+/// A time as the API gives it (RFC 3339), for the tables.
+fn rfc3339(t: &ebill_types::Timestamp) -> String {
+    t.to_rfc3339().unwrap_or_else(|_| "-".to_owned())
 }
 
 /// Runs an audit command against `node_url`.
@@ -138,7 +140,7 @@ pub fn run(node_url: &str, json_out: bool, cmd: &AuditCommand) -> Result<bool, C
                 ("from", from.clone()),
                 ("to", to.clone()),
             ]);
-            let v = node.get(&format!("/admin/v1/stats{q}"))?.ok_json()?;
+            let v: StatsReport = node.get(&format!("/admin/v1/stats{q}"))?.ok_typed()?;
             if json_out {
                 print_json(&v);
             } else {
@@ -159,7 +161,7 @@ pub fn run(node_url: &str, json_out: bool, cmd: &AuditCommand) -> Result<bool, C
             all,
         } => {
             let mut cursor = cursor.clone();
-            let mut bills: Vec<Value> = Vec::new();
+            let mut bills: Vec<BillRow> = Vec::new();
             let mut next: Option<String>;
             let mut pages = 0;
             loop {
@@ -175,9 +177,9 @@ pub fn run(node_url: &str, json_out: bool, cmd: &AuditCommand) -> Result<bool, C
                     ("limit", Some(limit.to_string())),
                     ("cursor", cursor.clone()),
                 ]);
-                let v = node.get(&format!("/admin/v1/bills{q}"))?.ok_json()?;
-                bills.extend(v["bills"].as_array().cloned().unwrap_or_default());
-                next = v["next_cursor"].as_str().map(str::to_owned);
+                let v: BillsPage = node.get(&format!("/admin/v1/bills{q}"))?.ok_typed()?;
+                bills.extend(v.bills);
+                next = v.next_cursor;
                 pages += 1;
                 if !*all || next.is_none() || pages == MAX_PAGES {
                     break;
@@ -185,7 +187,10 @@ pub fn run(node_url: &str, json_out: bool, cmd: &AuditCommand) -> Result<bool, C
                 cursor = next.clone();
             }
             if json_out {
-                print_json(&serde_json::json!({"bills": bills, "next_cursor": next}));
+                print_json(&BillsPage {
+                    bills,
+                    next_cursor: next,
+                });
             } else {
                 println!(
                     "{:<8} {:<10} {:<18} {:<20} {:>12} {:<16} issued at",
@@ -194,13 +199,13 @@ pub fn run(node_url: &str, json_out: bool, cmd: &AuditCommand) -> Result<bool, C
                 for b in &bills {
                     println!(
                         "{:<8} {:<10} {:<18} {:<20} {:>12} {:<16} {}",
-                        s(&b["code"]),
-                        s(&b["number"]),
-                        s(&b["issuer"]),
-                        s(&b["kind"]),
-                        yuan(&b["total_fen"]),
-                        s(&b["status"]),
-                        s(&b["issued_at"])
+                        b.code,
+                        b.number,
+                        b.issuer.as_str(),
+                        b.kind.as_str(),
+                        yuan(b.total_fen),
+                        b.status.as_str(),
+                        rfc3339(&b.issued_at)
                     );
                 }
                 println!("{} bills", bills.len());
@@ -210,40 +215,40 @@ pub fn run(node_url: &str, json_out: bool, cmd: &AuditCommand) -> Result<bool, C
             }
         }
         AuditCommand::Bill { code, number } => {
-            let v = node
+            let v: BillDetail = node
                 .get(&format!(
                     "/admin/v1/bills/{}/{}",
                     encode(code),
                     encode(number)
                 ))?
-                .ok_json()?;
+                .ok_typed()?;
             if json_out {
                 print_json(&v);
             } else {
-                let b = &v["bill"];
+                let b = &v.bill;
                 println!(
                     "{}/{}  {}  {}  ¥{}  {}",
-                    s(&b["code"]),
-                    s(&b["number"]),
-                    s(&b["issuer"]),
-                    s(&b["kind"]),
-                    s(&b["total"]),
-                    s(&v["status"]["status"])
+                    b.code,
+                    b.number,
+                    b.issuer.as_str(),
+                    b.kind.as_str(),
+                    b.total,
+                    v.status.as_str()
                 );
                 println!(
                     "  payer   {} {} ({})",
-                    s(&b["payer"]["name"]),
-                    s(&b["payer"]["id"]),
-                    s(&b["payer"]["type"])
+                    b.payer.name,
+                    b.payer.id,
+                    b.payer.payer_type.as_str()
                 );
-                println!("  issued  {}", s(&b["issued_at"]));
-                for h in v["history"].as_array().into_iter().flatten() {
+                println!("  issued  {}", rfc3339(&b.issued_at));
+                for h in &v.history {
                     println!(
                         "  h{:<8} {:<20} {}  tx {}",
-                        h["height"],
-                        s(&h["action"]),
-                        s(&h["by"]),
-                        s(&h["tx_id"])
+                        h.height,
+                        h.action.as_str(),
+                        h.by.as_str(),
+                        h.tx_id
                     );
                 }
             }
@@ -254,45 +259,31 @@ pub fn run(node_url: &str, json_out: bool, cmd: &AuditCommand) -> Result<bool, C
                 ("from", from.clone()),
                 ("to", to.clone()),
             ]);
-            let v = node.get(&format!("/admin/v1/anomalies{q}"))?.ok_json()?;
+            let v: AnomaliesReport = node.get(&format!("/admin/v1/anomalies{q}"))?.ok_typed()?;
             if json_out {
                 print_json(&v);
             } else {
-                let hits = v["hits"].as_array().cloned().unwrap_or_default();
-                for h in &hits {
-                    let subject = match (h["bill"].is_object(), h["issuer"].as_str()) {
-                        (true, _) => {
-                            format!("{}/{}", s(&h["bill"]["code"]), s(&h["bill"]["number"]))
-                        }
-                        (false, Some(i)) => i.to_owned(),
-                        (false, None) => "-".to_owned(),
+                for h in &v.hits {
+                    let subject = match (&h.bill, &h.issuer) {
+                        (Some(b), _) => format!("{}/{}", b.code, b.number),
+                        (None, Some(i)) => i.as_str().to_owned(),
+                        (None, None) => "-".to_owned(),
                     };
-                    println!(
-                        "{} v{}  {}  {}",
-                        s(&h["rule"]),
-                        h["version"],
-                        subject,
-                        s(&h["detail"])
-                    );
-                    let ev: Vec<&str> = h["evidence"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .collect();
-                    println!("    evidence ({}): {}", h["evidence_count"], ev.join(" "));
+                    println!("{} v{}  {}  {}", h.rule, h.version, subject, h.detail);
+                    let ev: Vec<String> = h.evidence.iter().map(|t| t.to_hex()).collect();
+                    println!("    evidence ({}): {}", h.evidence_count, ev.join(" "));
                 }
-                println!("{} hits at height {}", hits.len(), v["height"]);
+                println!("{} hits at height {}", v.hits.len(), v.height);
             }
         }
     }
     Ok(true)
 }
 
-fn print_stats(v: &Value) {
+fn print_stats(v: &StatsReport) {
     println!(
         "{:<20} {:>8} {:>14} {:>8} {:>8} {:>8} {:>8} {:>12} {:>7} {:>7} {:>7}",
-        s(&v["group_by"]),
+        v.group_by,
         "issued",
         "amount ¥",
         "reversed",
@@ -304,24 +295,23 @@ fn print_stats(v: &Value) {
         "locked",
         "open"
     );
-    let groups = v["groups"].as_array().cloned().unwrap_or_default();
-    for g in groups.iter().chain(std::iter::once(&v["total"])) {
-        let median = g["median_ms_to_reimbursement"]
-            .as_u64()
+    for g in v.groups.iter().chain(std::iter::once(&v.total)) {
+        let median = g
+            .median_ms_to_reimbursement
             .map_or("-".to_owned(), |ms| format!("{:.1}", ms as f64 / 1000.0));
         println!(
             "{:<20} {:>8} {:>14} {:>8} {:>7.1}% {:>8} {:>7.1}% {:>12} {:>7} {:>7} {:>7}",
-            s(&g["key"]),
-            g["issued"]["count"],
-            yuan(&g["issued"]["amount_fen"]),
-            g["reversed"]["count"],
-            g["reversed_rate"].as_f64().unwrap_or(0.0) * 100.0,
-            g["reimbursed"]["count"],
-            g["reimbursed_share"].as_f64().unwrap_or(0.0) * 100.0,
+            g.key,
+            g.issued.count,
+            yuan(g.issued.amount_fen),
+            g.reversed.count,
+            g.reversed_rate * 100.0,
+            g.reimbursed.count,
+            g.reimbursed_share * 100.0,
             median,
-            g["paper_exchanged"]["count"],
-            g["locked"]["count"],
-            g["open"]["count"]
+            g.paper_exchanged.count,
+            g.locked.count,
+            g.open.count
         );
     }
 }
@@ -358,20 +348,24 @@ pub fn watch(
         else {
             continue;
         };
-        let v: Value = serde_json::from_str(data)
-            .map_err(|e| CliError::new("bad_answer", format!("a stream event is not JSON: {e}")))?;
+        let v: BillEvent = serde_json::from_str(data).map_err(|e| {
+            CliError::new(
+                "bad_answer",
+                format!("a stream event is not a bill event: {e}"),
+            )
+        })?;
         if json_out {
             print_json(&v);
         } else {
             println!(
                 "h{}  {}/{}  {}  ¥{}  issued {}  tx {}",
-                v["height"],
-                s(&v["code"]),
-                s(&v["number"]),
-                s(&v["kind"]),
-                yuan(&v["total_fen"]),
-                s(&v["issued_at"]),
-                s(&v["tx_id"])
+                v.height,
+                v.code,
+                v.number,
+                v.kind.as_str(),
+                yuan(v.total_fen),
+                rfc3339(&v.issued_at),
+                v.tx_id
             );
         }
         let _ = std::io::stdout().flush();
@@ -399,6 +393,7 @@ mod tests {
             ]),
             "?from=2026-12-01T08%3A00%3A00%2B08%3A00&kind=medical_outpatient"
         );
-        assert_eq!(yuan(&serde_json::json!(12345)), "123.45");
+        assert_eq!(yuan(12345), "123.45");
+        assert_eq!(yuan(7), "0.07");
     }
 }

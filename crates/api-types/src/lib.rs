@@ -6,8 +6,10 @@
 //! OpenAPI document (`GET /v1/openapi.json`) describes the same shapes.
 //!
 //! So far: the error body, a transaction's status, a batch's results, a block, the
-//! verdict on a bill, governance proposals, the registry and the node's status. The operator's audit
-//! answers are still read as JSON values by the client.
+//! verdict on a bill, governance proposals, the registry, the node's status, and the
+//! operator's audit answers ([`audit`]).
+
+pub mod audit;
 
 use ebill_ledger::{ProposalOutcome, ProposalStatus};
 use ebill_types::bill::Currency;

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::backend::Backend;
 use crate::error::{ApiError, ApiResult, json};
@@ -182,17 +182,6 @@ pub struct AnomaliesQuery {
     to: Option<String>,
 }
 
-/// The answer of `anomalies`.
-#[derive(Debug, Serialize)]
-struct AnomaliesReport<'a> {
-    height: u64,
-    now_ms: u64,
-    from_ms: u64,
-    to_ms: u64,
-    rules: Vec<rules::RuleInfo>,
-    hits: &'a [rules::Hit],
-}
-
 /// `GET /admin/v1/anomalies`.
 pub(crate) async fn anomalies(
     State(st): State<AdminState>,
@@ -224,17 +213,21 @@ pub(crate) async fn anomalies(
         Ok((input, hits))
     })
     .await?;
-    let report = AnomaliesReport {
+    let report = ebill_api_types::audit::AnomaliesReport {
         height: input.height,
         now_ms: input.now_ms,
         from_ms: window.from_ms,
         to_ms: window.to_ms,
         rules: rules::RULES
             .iter()
-            .copied()
             .filter(|r| only.as_deref().is_none_or(|o| o == r.id))
+            .map(|r| ebill_api_types::audit::RuleView {
+                id: r.id.to_owned(),
+                version: r.version,
+                description: r.description.to_owned(),
+            })
             .collect(),
-        hits: &hits,
+        hits,
     };
     Ok(json(StatusCode::OK, &report))
 }

@@ -4,12 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use ebill_ledger::{BillRecord, BillStatus, HistoryEntry};
+pub use ebill_api_types::audit::{BillDetail, BillRow, BillsPage, GroupStats, StatsReport, Tally};
+use ebill_ledger::{BillRecord, BillStatus};
 use ebill_store::index::{self, BillFacts, Index};
 use ebill_store::{Store, StoreError};
 use ebill_types::bill::BillKind;
-use ebill_types::{Bill, BillId, CreditCode, Fen, TxBody, TxKind};
-use serde::Serialize;
+use ebill_types::{BillId, CreditCode, Fen, TxBody, TxKind};
 
 use super::params::{Window, china_day, civil_from_days, codes};
 use super::rules::AuditBill;
@@ -45,33 +45,9 @@ pub struct BillFilter {
     pub max_total: Option<Fen>,
 }
 
-/// One bill in a list: no payer (that is in the full record only).
-#[derive(Clone, Debug, Serialize)]
-pub struct BillRow {
-    /// Bill code.
-    pub code: String,
-    /// Bill number.
-    pub number: String,
-    /// Issuer.
-    pub issuer: CreditCode,
-    /// Kind.
-    pub kind: BillKind,
-    /// Total, fen.
-    pub total_fen: u64,
-    /// The issuer's `issued_at`.
-    pub issued_at: ebill_types::Timestamp,
-    /// Block time of the issue, ms.
-    pub issue_time_ms: u64,
-    /// Height of the issue.
-    pub issue_height: u64,
-    /// Status now (`status`, and `by` and `height` where the status has them).
-    #[serde(flatten)]
-    pub status: BillStatus,
-}
-
-impl BillRow {
-    fn of(rec: &BillRecord, facts: &BillFacts) -> Self {
-        Self {
+fn bill_row(rec: &BillRecord, facts: &BillFacts) -> BillRow {
+    {
+        BillRow {
             code: rec.id.code.as_str().to_owned(),
             number: rec.id.number.as_str().to_owned(),
             issuer: rec.issuer,
@@ -83,15 +59,6 @@ impl BillRow {
             status: rec.status,
         }
     }
-}
-
-/// A page of bills.
-#[derive(Clone, Debug, Serialize)]
-pub struct BillsPage {
-    /// The bills, in the order of the index read.
-    pub bills: Vec<BillRow>,
-    /// Pass as `cursor` for the next page; absent on the last.
-    pub next_cursor: Option<String>,
 }
 
 fn issue_time_ms(rec: &BillRecord) -> u64 {
@@ -271,7 +238,7 @@ pub fn list_bills(
                 return Ok(false);
             };
             if matches(filter, &rec, &facts, drive.tag) {
-                bills.push(BillRow::of(&rec, &facts));
+                bills.push(bill_row(&rec, &facts));
             }
             Ok(true)
         })
@@ -287,22 +254,6 @@ pub fn list_bills(
             None
         },
     })
-}
-
-/// One bill in full, for the operator: the bill as issued (payer unmasked), its
-/// record with every step, and its facts.
-#[derive(Clone, Debug, Serialize)]
-pub struct BillDetail {
-    /// The bill as its issuer signed it.
-    pub bill: Bill,
-    /// Status now.
-    pub status: BillStatus,
-    /// Every step, from the issue on.
-    pub history: Vec<HistoryEntry>,
-    /// The check code.
-    pub check_code: ebill_types::CheckCode,
-    /// Height of the issue.
-    pub issue_height: u64,
 }
 
 /// The full record of `id`, or `None` if no such bill.
@@ -363,63 +314,41 @@ impl GroupBy {
     }
 }
 
-/// A count and an amount.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Tally {
-    /// Bills.
-    pub count: u64,
-    /// Their totals, fen.
-    pub amount_fen: u64,
+fn tally(t: &mut Tally, fen: u64) {
+    t.count += 1;
+    t.amount_fen = t.amount_fen.saturating_add(fen);
 }
 
-impl Tally {
-    fn add(&mut self, fen: u64) {
-        self.count += 1;
-        self.amount_fen = self.amount_fen.saturating_add(fen);
-    }
-}
-
-/// The statistics of one group. Every bill counts once in `issued` and once in the
-/// tally of its status now (`reimbursed`, `reversed`, `paper_exchanged`, `locked`,
-/// `open`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct GroupStats {
-    /// The group's key: a credit code, a kind, `YYYY-MM-DD` or `YYYY-MM`.
-    pub key: String,
-    /// Issued.
-    pub issued: Tally,
-    /// Red-reversed.
-    pub reversed: Tally,
-    /// `reversed.count / issued.count`.
-    pub reversed_rate: f64,
-    /// Reimbursed.
-    pub reimbursed: Tally,
-    /// `reimbursed.count / issued.count`.
-    pub reimbursed_share: f64,
-    /// Median block time from issue to reimbursement, ms (the lower median); absent
-    /// when none was reimbursed.
-    pub median_ms_to_reimbursement: Option<u64>,
-    /// Exchanged for paper.
-    pub paper_exchanged: Tally,
-    /// Locked now.
-    pub locked: Tally,
-    /// Still open (issued, neither locked nor final).
-    pub open: Tally,
-    #[serde(skip)]
+/// A group's statistics as they are gathered: the answer's, and the times to
+/// reimbursement its median is taken from.
+#[derive(Default)]
+struct GroupAcc {
+    stats: GroupStats,
     to_reimbursement_ms: Vec<u64>,
 }
 
-impl GroupStats {
+impl GroupAcc {
+    fn new(key: String) -> Self {
+        Self {
+            stats: GroupStats {
+                key,
+                ..GroupStats::default()
+            },
+            to_reimbursement_ms: Vec::new(),
+        }
+    }
+
     fn add(&mut self, rec: &BillRecord, facts: &BillFacts) {
         let fen = facts.total.0;
-        self.issued.add(fen);
+        let g = &mut self.stats;
+        tally(&mut g.issued, fen);
         match rec.status {
-            BillStatus::Issued => self.open.add(fen),
-            BillStatus::Locked { .. } => self.locked.add(fen),
-            BillStatus::Reversed { .. } => self.reversed.add(fen),
-            BillStatus::PaperExchanged { .. } => self.paper_exchanged.add(fen),
+            BillStatus::Issued => tally(&mut g.open, fen),
+            BillStatus::Locked { .. } => tally(&mut g.locked, fen),
+            BillStatus::Reversed { .. } => tally(&mut g.reversed, fen),
+            BillStatus::PaperExchanged { .. } => tally(&mut g.paper_exchanged, fen),
             BillStatus::Reimbursed { .. } => {
-                self.reimbursed.add(fen);
+                tally(&mut g.reimbursed, fen);
                 if let Some(h) = rec
                     .history
                     .iter()
@@ -432,34 +361,19 @@ impl GroupStats {
         }
     }
 
-    fn finish(&mut self) {
-        let n = self.issued.count.max(1) as f64;
-        self.reversed_rate = self.reversed.count as f64 / n;
-        self.reimbursed_share = self.reimbursed.count as f64 / n;
+    fn finish(mut self) -> GroupStats {
+        let g = &mut self.stats;
+        let n = g.issued.count.max(1) as f64;
+        g.reversed_rate = g.reversed.count as f64 / n;
+        g.reimbursed_share = g.reimbursed.count as f64 / n;
         let v = &mut self.to_reimbursement_ms;
         if !v.is_empty() {
             let mid = (v.len() - 1) / 2;
             let (_, m, _) = v.select_nth_unstable(mid);
-            self.median_ms_to_reimbursement = Some(*m);
+            g.median_ms_to_reimbursement = Some(*m);
         }
+        self.stats
     }
-}
-
-/// `stats`: every group, by key, and the whole.
-#[derive(Clone, Debug, Serialize)]
-pub struct StatsReport {
-    /// How the groups are made.
-    pub group_by: &'static str,
-    /// The window (block time of issue), ms: `from_ms` inclusive, `to_ms` exclusive.
-    pub from_ms: u64,
-    /// See `from_ms`.
-    pub to_ms: u64,
-    /// Height of the tip the statistics are of.
-    pub height: u64,
-    /// The groups, by key.
-    pub groups: Vec<GroupStats>,
-    /// Every bill in the window.
-    pub total: GroupStats,
 }
 
 fn group_key(
@@ -489,11 +403,8 @@ fn group_key(
 /// The statistics of the bills issued in `window`, grouped.
 pub fn stats(store: &dyn Store, by: GroupBy, window: Window) -> Result<StatsReport, ApiError> {
     let height = store.tip().map_err(store_err)?.map_or(0, |t| t.height);
-    let mut groups: BTreeMap<String, GroupStats> = BTreeMap::new();
-    let mut total = GroupStats {
-        key: "total".to_owned(),
-        ..GroupStats::default()
-    };
+    let mut groups: BTreeMap<String, GroupAcc> = BTreeMap::new();
+    let mut total = GroupAcc::new("total".to_owned());
     let mut days = BTreeMap::new();
     store
         .scan_bills(&[], &mut |rec, facts| {
@@ -502,25 +413,16 @@ pub fn stats(store: &dyn Store, by: GroupBy, window: Window) -> Result<StatsRepo
                 total.add(rec, facts);
                 groups
                     .entry(key.clone())
-                    .or_insert_with(|| GroupStats {
-                        key,
-                        ..GroupStats::default()
-                    })
+                    .or_insert_with(|| GroupAcc::new(key))
                     .add(rec, facts);
             }
             Ok(true)
         })
         .map_err(store_err)?;
-    total.finish();
-    let groups = groups
-        .into_values()
-        .map(|mut g| {
-            g.finish();
-            g
-        })
-        .collect();
+    let groups = groups.into_values().map(GroupAcc::finish).collect();
+    let total = total.finish();
     Ok(StatsReport {
-        group_by: by.as_str(),
+        group_by: by.as_str().to_owned(),
         from_ms: window.from_ms,
         to_ms: window.to_ms,
         height,

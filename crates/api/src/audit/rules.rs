@@ -177,26 +177,7 @@ impl AuditBill {
     }
 }
 
-/// One hit of a rule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Hit {
-    /// The rule's id.
-    pub rule: &'static str,
-    /// The rule's version.
-    pub version: u32,
-    /// The bill concerned, if one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bill: Option<BillId>,
-    /// The issuer concerned.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issuer: Option<CreditCode>,
-    /// What was found, in words.
-    pub detail: String,
-    /// The transactions that show it (at most [`MAX_EVIDENCE`]).
-    pub evidence: Vec<TxId>,
-    /// How many evidence transactions there were in all.
-    pub evidence_count: usize,
-}
+pub use ebill_api_types::audit::Hit;
 
 fn hit(
     rule: RuleInfo,
@@ -208,7 +189,7 @@ fn hit(
     let evidence_count = evidence.len();
     evidence.truncate(MAX_EVIDENCE);
     Hit {
-        rule: rule.id,
+        rule: rule.id.to_owned(),
         version: rule.version,
         bill,
         issuer,
@@ -629,8 +610,8 @@ mod tests {
             message: String::new(),
         }
     }
-    fn rule_ids(hits: &[Hit]) -> Vec<(&'static str, Option<BillId>)> {
-        hits.iter().map(|h| (h.rule, h.bill)).collect()
+    fn rule_ids(hits: &[Hit]) -> Vec<(&str, Option<BillId>)> {
+        hits.iter().map(|h| (h.rule.as_str(), h.bill)).collect()
     }
 
     #[test]

@@ -14,9 +14,8 @@ use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use ebill_store::Store;
-use ebill_types::bill::BillKind;
-use ebill_types::{CreditCode, Timestamp, TxBody, TxId};
-use serde::{Deserialize, Serialize};
+use ebill_types::{CreditCode, TxBody};
+use serde::Deserialize;
 
 use super::AdminState;
 use super::params;
@@ -38,28 +37,7 @@ pub struct StreamQuery {
     from_height: Option<String>,
 }
 
-/// One bill in the stream.
-#[derive(Clone, Debug, Serialize)]
-pub struct BillEvent {
-    /// Bill code.
-    pub code: String,
-    /// Bill number.
-    pub number: String,
-    /// Issuer (the watched code).
-    pub issuer: CreditCode,
-    /// Kind.
-    pub kind: BillKind,
-    /// Total, fen.
-    pub total_fen: u64,
-    /// The issuer's `issued_at`.
-    pub issued_at: Timestamp,
-    /// Height of the block.
-    pub height: u64,
-    /// Block time, ms.
-    pub block_time_ms: u64,
-    /// The IssueBill transaction.
-    pub tx_id: TxId,
-}
+pub use ebill_api_types::audit::BillEvent;
 
 /// The bills of `issuer` in block `height`.
 fn events_of(store: &dyn Store, issuer: &CreditCode, height: u64) -> Vec<BillEvent> {
