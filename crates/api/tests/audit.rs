@@ -686,3 +686,42 @@ async fn the_manifest_is_signed_by_the_node_and_hashes_each_export() {
         assert!(a.text().contains(code), "{uri}: {}", a.text());
     }
 }
+
+/// An export larger than one chunk of the streamed answer arrives whole: the same bytes
+/// the signed manifest hashed, every row in it.
+#[tokio::test]
+async fn an_export_of_many_chunks_streams_whole_and_hashes_to_its_manifest() {
+    use ebill_api::audit::streamed::CHUNK_BYTES;
+    let b = TestBackend::new();
+    let public = router(b.clone());
+    let admin = admin_router(b.clone());
+    let bills = 1_000u64;
+    for n in 1..=bills {
+        submit(&public, &issue(n, n, BillKind::MedicalOutpatient)).await;
+    }
+    let signed = ebill_api::admin_router_signed(
+        b.clone(),
+        ebill_api::AuditConfig::default(),
+        Some(dev::dev_validator_key()),
+    );
+    let m = get(&signed, "/admin/v1/export/manifest?tables=bills").await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.text());
+    let m: ebill_types::export::ExportManifest = serde_json::from_slice(&m.body).unwrap();
+    let a = get(
+        &admin,
+        &format!(
+            "/admin/v1/export?table=bills&from_height={}&to_height={}",
+            m.body.from_height, m.body.to_height
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text());
+    assert!(
+        a.body.len() > 2 * CHUNK_BYTES,
+        "{} bytes: not enough to need several chunks",
+        a.body.len()
+    );
+    assert_eq!(csv_rows(&a.text()).len(), 1 + 1_000);
+    assert_eq!(m.body.files[0].rows, bills);
+    assert_eq!(ebill_types::Hash32::digest(&a.body), m.body.files[0].sha256);
+}

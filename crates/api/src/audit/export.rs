@@ -18,6 +18,8 @@
 //! Money is integer fen; every time is given twice, unix ms and RFC 3339 (block times
 //! in China Standard Time, +08:00; a bill's `issued_at` in the offset its issuer gave).
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use ebill_ledger::UnitRole;
@@ -257,7 +259,10 @@ pub(crate) async fn export(
     let format = format(&q.format)?;
     let from = height("from_height", &q.from_height)?;
     let to = height("to_height", &q.to_height)?;
-    let permit = export_permit(&st)?;
+    let permit = match export_permit(&st.exports) {
+        Ok(p) => p,
+        Err(e) => return Ok(with_retry_after(e)),
+    };
     let backend = st.backend.clone();
     let range = blocking(move || export_range(backend.store().as_ref(), format, from, to)).await?;
     let mut h = HeaderMap::new();
@@ -279,9 +284,20 @@ pub(crate) async fn export(
     .await
 }
 
+/// The answer of an overloaded export: its error with `retry-after`.
+fn with_retry_after(e: ApiError) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut resp = e.into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(EXPORT_RETRY_AFTER_S));
+    resp
+}
+
 /// One of the [`MAX_CONCURRENT_EXPORTS`] places, held until the export is written.
-fn export_permit(st: &AdminState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-    st.exports.clone().try_acquire_owned().map_err(|_| {
+fn export_permit(
+    exports: &Arc<tokio::sync::Semaphore>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    exports.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             crate::error::codes::OVERLOADED,
@@ -603,7 +619,10 @@ pub(crate) async fn manifest(
     let to = height("to_height", &q.to_height)?;
     let format = format(&q.format)?;
     let tables = tables(&q.tables)?;
-    let permit = export_permit(&st)?;
+    let permit = match export_permit(&st.exports) {
+        Ok(p) => p,
+        Err(e) => return Ok(with_retry_after(e)),
+    };
     let backend = st.backend.clone();
     let m = blocking(move || {
         let _permit = permit;
@@ -651,5 +670,24 @@ impl std::io::Write for HashingSink {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_third_export_at_once_is_refused_until_one_ends() {
+        let exports = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_EXPORTS));
+        let held: Vec<_> = (0..MAX_CONCURRENT_EXPORTS)
+            .map(|_| export_permit(&exports).unwrap())
+            .collect();
+        let refused = export_permit(&exports).err().unwrap();
+        assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.code, crate::error::codes::OVERLOADED);
+        drop(held);
+        assert!(export_permit(&exports).is_ok());
     }
 }
