@@ -78,12 +78,12 @@ where
             tx,
             buf: Vec::with_capacity(CHUNK_BYTES),
         };
-        let written = write(&mut w).and_then(|()| {
-            w.send_buffered()
-                .map_err(|e| ApiError::internal("an answer's body", &e))
-        });
-        let last = match written {
-            Ok(()) => Piece::End,
+        let last = match write(&mut w) {
+            Ok(()) => match w.send_buffered() {
+                Ok(()) => Piece::End,
+                // It fails only when the client went away: no one is left to tell.
+                Err(_) => return,
+            },
             Err(e) => Piece::Failed(e),
         };
         // Fails only when the client went away, which needs no answer.
