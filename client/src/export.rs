@@ -115,8 +115,8 @@ fn parquet_rows(path: &Path, name: &str) -> Result<u64, CliError> {
     })
 }
 
-/// Most bytes of one file `ebill export` downloads: 10^6 rows (the node's limit per
-/// export) of the widest table are about 300 MB in any format.
+/// Most bytes of one file `ebill export` downloads: the node's limit per export, blocks
+/// of 2,000,000 transactions, is about 600 MB of the widest table in any format.
 const MAX_EXPORT_FILE_BYTES: u64 = 2 << 30;
 
 /// Streams the answer of `url` into `dir/name`, hashing it on the way: written first as
