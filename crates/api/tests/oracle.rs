@@ -166,10 +166,19 @@ impl Store for LoggingStore {
     }
     fn scan_bills(
         &self,
-        from: &[u8],
+        keys: ebill_store::index::BillKeys<'_>,
         visit: &mut ebill_store::index::BillVisitor<'_>,
     ) -> Result<(), StoreError> {
-        self.inner.scan_bills(from, visit)
+        self.inner.scan_bills(keys, visit)
+    }
+    fn scan_bill_runs(
+        &self,
+        runs: &mut [ebill_store::index::BillRun<'_>],
+    ) -> Result<(), StoreError> {
+        self.inner.scan_bill_runs(runs)
+    }
+    fn bill_splits(&self, parts: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.bill_splits(parts)
     }
     fn reindex(&self) -> Result<u64, StoreError> {
         self.inner.reindex()

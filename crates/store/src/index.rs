@@ -377,8 +377,98 @@ impl Canonical for RefusedTx {
 /// A visitor of index entries in key order: returns `Ok(false)` to stop.
 pub type EntryVisitor<'a> = dyn FnMut(&[u8], &[u8]) -> Result<bool, StoreError> + 'a;
 
+/// A run of bill keys ([`BillId::key`](ebill_types::BillId::key)) a scan visits:
+/// from `from` (inclusive; empty: the first bill) to `until` (exclusive; `None`: past
+/// the last bill).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BillKeys<'k> {
+    /// The first key visited, if a bill has it.
+    pub from: &'k [u8],
+    /// The first key not visited.
+    pub until: Option<&'k [u8]>,
+}
+
+impl<'k> BillKeys<'k> {
+    /// Every bill.
+    pub const ALL: BillKeys<'static> = BillKeys {
+        from: &[],
+        until: None,
+    };
+
+    /// Whether `key`, at or above `from`, is still inside the run.
+    pub fn holds(&self, key: &[u8]) -> bool {
+        self.until.is_none_or(|u| key < u)
+    }
+
+    /// The runs that `splits` (strictly increasing keys, [`Store::bill_splits`]) cut every
+    /// bill into, in key order.
+    ///
+    /// [`Store::bill_splits`]: crate::Store::bill_splits
+    pub fn runs(splits: &'k [Vec<u8>]) -> Vec<BillKeys<'k>> {
+        let mut from: &[u8] = &[];
+        let mut out = Vec::with_capacity(splits.len() + 1);
+        for s in splits {
+            out.push(BillKeys {
+                from,
+                until: Some(s.as_slice()),
+            });
+            from = s.as_slice();
+        }
+        out.push(BillKeys { from, until: None });
+        out
+    }
+}
+
+/// Keys in order from a first key on, and how many entries they hold: a table file of
+/// a column family, or one key of the memory store.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct KeyRun {
+    /// The run's first key.
+    pub first_key: Vec<u8>,
+    /// Entries from it on, up to the next run.
+    pub entries: u64,
+}
+
+/// Up to `parts - 1` first keys of `runs` (sorted by first key) that cut them into
+/// parts of about equal entries: the first key of each run at which the entries before
+/// it reach the next part's share.
+pub(crate) fn even_splits(runs: &[KeyRun], parts: usize) -> Vec<Vec<u8>> {
+    let total: u128 = runs.iter().map(|r| u128::from(r.entries)).sum();
+    let parts = u128::try_from(parts).unwrap_or(u128::MAX);
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut before: u128 = 0;
+    for run in runs {
+        let next = u128::try_from(out.len()).unwrap_or(u128::MAX) + 1;
+        if next >= parts {
+            break;
+        }
+        let share = total * next / parts;
+        let after_last = out.last().is_none_or(|last| *last < run.first_key);
+        if before > 0 && before >= share && after_last && !run.first_key.is_empty() {
+            out.push(run.first_key.clone());
+        }
+        before += u128::from(run.entries);
+    }
+    out
+}
+
 /// A visitor of bills with their facts in bill-key order: returns `Ok(false)` to stop.
 pub type BillVisitor<'a> = dyn FnMut(&BillRecord, &BillFacts) -> Result<bool, StoreError> + 'a;
+
+/// A [`BillVisitor`] that may run on another thread.
+pub type SendBillVisitor<'a> =
+    dyn FnMut(&BillRecord, &BillFacts) -> Result<bool, StoreError> + Send + 'a;
+
+/// One run of a scan on several threads ([`Store::scan_bill_runs`]): its keys, and the
+/// visitor of its bills, which runs on a thread of its own.
+///
+/// [`Store::scan_bill_runs`]: crate::Store::scan_bill_runs
+pub struct BillRun<'a> {
+    /// The bills it visits.
+    pub keys: BillKeys<'a>,
+    /// Their visitor.
+    pub visit: Box<SendBillVisitor<'a>>,
+}
 
 /// Decodes a facts value read from the store.
 pub(crate) fn decode_facts(key: &[u8], v: &[u8]) -> Result<BillFacts, StoreError> {
@@ -402,5 +492,75 @@ pub(crate) fn facts_from_issue(
                 record.issue_tx()
             ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn runs(entries: &[u64]) -> Vec<KeyRun> {
+        entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| KeyRun {
+                first_key: vec![u8::try_from(i).unwrap() + 1],
+                entries: *e,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn even_splits_cut_at_run_starts_near_equal_shares() {
+        // 10 runs of 10: two parts cut at the sixth run's start, four at 3, 6 and 8.
+        assert_eq!(even_splits(&runs(&[10; 10]), 2), vec![vec![6]]);
+        assert_eq!(
+            even_splits(&runs(&[10; 10]), 4),
+            vec![vec![4], vec![6], vec![9]]
+        );
+        // One big run cannot be cut; nor can anything into one part.
+        assert!(even_splits(&runs(&[100]), 4).is_empty());
+        assert!(even_splits(&runs(&[10; 10]), 1).is_empty());
+        assert!(even_splits(&runs(&[10; 10]), 0).is_empty());
+        assert!(even_splits(&[], 4).is_empty());
+        // A run that holds several shares gives one cut after it, not several at one key.
+        assert_eq!(even_splits(&runs(&[1, 100, 1]), 4), vec![vec![3]]);
+        // Never more than parts - 1 keys, each above the one before.
+        for parts in 2..12 {
+            let s = even_splits(&runs(&[3, 0, 7, 1, 1, 9, 2, 2, 5, 4]), parts);
+            assert!(s.len() < parts);
+            assert!(s.windows(2).all(|w| w[0] < w[1]));
+        }
+    }
+
+    #[test]
+    fn runs_of_splits_cover_the_key_space_once() {
+        let splits = vec![vec![5], vec![9]];
+        let r = BillKeys::runs(&splits);
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            r[0],
+            BillKeys {
+                from: &[],
+                until: Some(&[5][..])
+            }
+        );
+        assert_eq!(
+            r[1],
+            BillKeys {
+                from: &[5],
+                until: Some(&[9][..])
+            }
+        );
+        assert_eq!(
+            r[2],
+            BillKeys {
+                from: &[9],
+                until: None
+            }
+        );
+        assert!(r[0].holds(&[4, 255]) && !r[0].holds(&[5]));
+        assert_eq!(BillKeys::runs(&[]), vec![BillKeys::ALL]);
     }
 }

@@ -41,7 +41,7 @@ use ebill_types::{
 };
 use thiserror::Error;
 
-use crate::index::{BillFacts, BillVisitor, EntryVisitor, Index, RefusedTx};
+use crate::index::{BillFacts, BillKeys, BillRun, BillVisitor, EntryVisitor, Index, RefusedTx};
 
 #[cfg(feature = "rocksdb")]
 pub use keys::cf;
@@ -302,10 +302,22 @@ pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
         }
     }
 
-    /// Visits every bill with its facts in bill-key order, from the bill key `from`
-    /// (inclusive), until the visitor returns `Ok(false)`. A bill without facts is
-    /// [`StoreError::Corrupt`]: run [`Store::reindex`].
-    fn scan_bills(&self, from: &[u8], visit: &mut BillVisitor<'_>) -> Result<(), StoreError>;
+    /// Visits every bill of `keys` with its facts in bill-key order, until the visitor
+    /// returns `Ok(false)`. A bill without facts is [`StoreError::Corrupt`]: run
+    /// [`Store::reindex`].
+    fn scan_bills(&self, keys: BillKeys<'_>, visit: &mut BillVisitor<'_>)
+    -> Result<(), StoreError>;
+
+    /// Visits the bills of each run with its visitor, the runs on threads of their own
+    /// at once, all of them as of one moment: a commit meanwhile is seen by every run or
+    /// by none. Fails with the first run's failure (in run order); the others still end.
+    fn scan_bill_runs(&self, runs: &mut [BillRun<'_>]) -> Result<(), StoreError>;
+
+    /// Up to `parts - 1` bill keys, strictly increasing, that cut the bills into runs of
+    /// about equal size, so that a scan of every bill can run on several cores (each run
+    /// a [`BillKeys`] between two of them). An estimate: the runs may differ in size, and
+    /// a store that cannot tell, or holds few bills, gives fewer keys or none.
+    fn bill_splits(&self, parts: usize) -> Result<Vec<Vec<u8>>, StoreError>;
 
     /// Rebuilds every audit index from the stored bills and their issue transactions:
     /// drops what the indexes hold and writes [`index::bill_entries`] of every bill.

@@ -12,7 +12,10 @@ use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
 };
 
-use crate::index::{self, BillVisitor, EntryVisitor, Index, IndexOp, RefusedTx};
+use crate::index::{
+    self, BillKeys, BillRun, BillVisitor, EntryVisitor, Index, IndexOp, KeyRun, RefusedTx,
+    even_splits,
+};
 use crate::{Store, StoreError, Tip, check_commit, tree_update_of};
 
 #[derive(Default)]
@@ -88,6 +91,42 @@ impl MemStore {
 
     fn write(&self) -> RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`Store::scan_bills`] over `inner`, read-locked by the caller.
+    fn scan_locked(
+        inner: &Inner,
+        keys: BillKeys<'_>,
+        visit: &mut BillVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let mut ids: Vec<&BillId> = inner
+            .bills
+            .keys()
+            .filter(|id| {
+                let key = id.key();
+                key.as_slice() >= keys.from && keys.holds(&key)
+            })
+            .collect();
+        ids.sort_unstable_by_key(|id| id.key());
+        for id in ids {
+            let Some(rec) = inner.bills.get(id) else {
+                continue;
+            };
+            let key = id.key();
+            let facts = match inner.indexes[Index::Facts.position()].get(key.as_slice()) {
+                Some(v) => index::decode_facts(&key, v)?,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        what: format!("idx_bill_facts/{id}"),
+                        reason: "the bill has no facts: reindex".to_owned(),
+                    });
+                }
+            };
+            if !visit(rec, &facts)? {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -316,33 +355,35 @@ impl Store for MemStore {
         Ok(self.read().indexes[index.position()].get(key).cloned())
     }
 
-    fn scan_bills(&self, from: &[u8], visit: &mut BillVisitor<'_>) -> Result<(), StoreError> {
-        let inner = self.read();
-        let mut ids: Vec<&BillId> = inner
-            .bills
-            .keys()
-            .filter(|id| id.key().as_slice() >= from)
-            .collect();
-        ids.sort_unstable_by_key(|id| id.key());
-        for id in ids {
-            let Some(rec) = inner.bills.get(id) else {
-                continue;
-            };
-            let key = id.key();
-            let facts = match inner.indexes[Index::Facts.position()].get(key.as_slice()) {
-                Some(v) => index::decode_facts(&key, v)?,
-                None => {
-                    return Err(StoreError::Corrupt {
-                        what: format!("idx_bill_facts/{id}"),
-                        reason: "the bill has no facts: reindex".to_owned(),
-                    });
-                }
-            };
-            if !visit(rec, &facts)? {
-                break;
-            }
+    fn scan_bills(
+        &self,
+        keys: BillKeys<'_>,
+        visit: &mut BillVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        Self::scan_locked(&self.read(), keys, visit)
+    }
+
+    fn scan_bill_runs(&self, runs: &mut [BillRun<'_>]) -> Result<(), StoreError> {
+        // One after the other under one read lock: the same moment for every run.
+        let moment = self.read();
+        for run in runs.iter_mut() {
+            Self::scan_locked(&moment, run.keys, &mut *run.visit)?;
         }
         Ok(())
+    }
+
+    fn bill_splits(&self, parts: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut runs: Vec<KeyRun> = self
+            .read()
+            .bills
+            .keys()
+            .map(|id| KeyRun {
+                first_key: id.key().to_vec(),
+                entries: 1,
+            })
+            .collect();
+        runs.sort();
+        Ok(even_splits(&runs, parts))
     }
 
     fn reindex(&self) -> Result<u64, StoreError> {

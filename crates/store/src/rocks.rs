@@ -30,7 +30,10 @@ use rocksdb::{
     WriteOptions,
 };
 
-use crate::index::{self, BillVisitor, EntryVisitor, Index, IndexOp, RefusedTx};
+use crate::index::{
+    self, BillKeys, BillRun, BillVisitor, EntryVisitor, Index, IndexOp, KeyRun, RefusedTx,
+    even_splits,
+};
 use crate::keys::{self, cf};
 use crate::page_cache::{PageCache, SharedPage, TREE_CACHE_PAGES};
 use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_update_of};
@@ -433,6 +436,46 @@ impl RocksStore {
         }
         Ok(total)
     }
+
+    /// [`Store::scan_bills`] over `snapshot`.
+    fn scan_run(
+        &self,
+        snapshot: &rocksdb::SnapshotWithThreadMode<'_, Db>,
+        keys: BillKeys<'_>,
+        visit: &mut BillVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        let bills = snapshot.iterator_cf(
+            self.cf(cf::BILLS)?,
+            IteratorMode::From(keys.from, Direction::Forward),
+        );
+        let mut facts = snapshot.iterator_cf(
+            self.index_cf(Index::Facts)?,
+            IteratorMode::From(keys.from, Direction::Forward),
+        );
+        for item in bills {
+            let (k, v) = item.map_err(rocks_err)?;
+            if !keys.holds(&k) {
+                break;
+            }
+            let what = || format!("bills/{}", String::from_utf8_lossy(&k));
+            let rec = keys::decode::<BillRecord>(what, &v)?;
+            let (fk, fv) = match facts.next() {
+                Some(f) => f.map_err(rocks_err)?,
+                None => (Box::default(), Box::default()),
+            };
+            if fk != k {
+                return Err(StoreError::Corrupt {
+                    what: format!("idx_bill_facts/{}", rec.id),
+                    reason: "the facts do not line up with the bills: reindex".to_owned(),
+                });
+            }
+            let f = index::decode_facts(&fk, &fv)?;
+            if !visit(&rec, &f)? {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl StateView for RocksStore {
@@ -479,6 +522,15 @@ impl RocksStore {
     pub fn bench_write_indexes(&self, on: bool) {
         self.bench_skip_indexes
             .store(!on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Waits until RocksDB has no flush or compaction running or pending: for benchmarks
+    /// that time reads of a store just filled, so that they measure a store at rest and
+    /// not the compactions the fill left behind.
+    pub fn bench_settle(&self) -> Result<(), StoreError> {
+        let mut opts = rocksdb::WaitForCompactOptions::default();
+        opts.set_flush(true);
+        self.db.wait_for_compact(&opts).map_err(rocks_err)
     }
 
     /// Applies `updates` (sorted by key, each once) to the state tree and writes the
@@ -885,35 +937,50 @@ impl Store for RocksStore {
         self.get(index.cf_name(), key)
     }
 
-    fn scan_bills(&self, from: &[u8], visit: &mut BillVisitor<'_>) -> Result<(), StoreError> {
-        let bills = self.db.iterator_cf(
-            self.cf(cf::BILLS)?,
-            IteratorMode::From(from, Direction::Forward),
-        );
-        let mut facts = self.db.iterator_cf(
-            self.index_cf(Index::Facts)?,
-            IteratorMode::From(from, Direction::Forward),
-        );
-        for item in bills {
-            let (k, v) = item.map_err(rocks_err)?;
-            let what = || format!("bills/{}", String::from_utf8_lossy(&k));
-            let rec = keys::decode::<BillRecord>(what, &v)?;
-            let (fk, fv) = match facts.next() {
-                Some(f) => f.map_err(rocks_err)?,
-                None => (Box::default(), Box::default()),
-            };
-            if fk != k {
-                return Err(StoreError::Corrupt {
-                    what: format!("idx_bill_facts/{}", rec.id),
-                    reason: "the facts do not line up with the bills: reindex".to_owned(),
-                });
-            }
-            let f = index::decode_facts(&fk, &fv)?;
-            if !visit(&rec, &f)? {
-                break;
-            }
-        }
-        Ok(())
+    fn scan_bills(
+        &self,
+        keys: BillKeys<'_>,
+        visit: &mut BillVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        // One snapshot for both iterators: a commit between their creation would
+        // otherwise show one of them a bill the other lacks.
+        let snapshot = self.db.snapshot();
+        self.scan_run(&snapshot, keys, visit)
+    }
+
+    fn scan_bill_runs(&self, runs: &mut [BillRun<'_>]) -> Result<(), StoreError> {
+        let snapshot = self.db.snapshot();
+        let snapshot = &snapshot;
+        std::thread::scope(|s| {
+            let scans: Vec<_> = runs
+                .iter_mut()
+                .map(|run| s.spawn(move || self.scan_run(snapshot, run.keys, &mut *run.visit)))
+                .collect();
+            scans.into_iter().try_for_each(|scan| {
+                scan.join()
+                    .unwrap_or_else(|_| Err(StoreError::RocksDb("a scan thread panicked".into())))
+            })
+        })
+    }
+
+    fn bill_splits(&self, parts: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        // The table files of the bills' column family, each with its first key and its
+        // number of entries (overwritten versions of a record included: an estimate).
+        let mut files: Vec<KeyRun> = self
+            .db
+            .live_files()
+            .map_err(rocks_err)?
+            .into_iter()
+            .filter(|f| f.column_family_name == cf::BILLS)
+            .filter_map(|f| {
+                f.start_key.map(|first_key| KeyRun {
+                    first_key,
+                    entries: f.num_entries,
+                })
+            })
+            .collect();
+        files.sort();
+        Ok(even_splits(&files, parts))
     }
 
     fn reindex(&self) -> Result<u64, StoreError> {

@@ -82,7 +82,7 @@ fn check_contents(store: &dyn Store, history: &[common::Committed]) {
     // scan_bills: every bill with its facts, in key order, once.
     let mut seen = Vec::new();
     store
-        .scan_bills(&[], &mut |rec, facts| {
+        .scan_bills(index::BillKeys::ALL, &mut |rec, facts| {
             assert_eq!(Some(*facts), store.bill_facts(&rec.id).unwrap());
             assert_eq!(Some(rec), bills.get(&rec.id));
             seen.push(rec.id.key());
@@ -91,9 +91,34 @@ fn check_contents(store: &dyn Store, history: &[common::Committed]) {
         .unwrap();
     assert_eq!(seen.len(), bills.len());
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    runs_cover_every_bill_once(store, &seen);
 }
 
-fn rebuild_is_identical<S: Store>(store: &S) {
+/// The runs that `bill_splits` cuts the bills into visit, one after the other, exactly
+/// the bills one whole scan visits (`all`, their keys in order).
+fn runs_cover_every_bill_once(store: &dyn Store, all: &[[u8; 18]]) {
+    for parts in [1, 2, 3, 4, 16] {
+        let splits = store.bill_splits(parts).unwrap();
+        assert!(
+            splits.len() < parts.max(1),
+            "{parts} parts: {} splits",
+            splits.len()
+        );
+        assert!(splits.windows(2).all(|w| w[0] < w[1]));
+        let mut seen = Vec::new();
+        for run in index::BillKeys::runs(&splits) {
+            store
+                .scan_bills(run, &mut |rec, _| {
+                    seen.push(rec.id.key());
+                    Ok(true)
+                })
+                .unwrap();
+        }
+        assert_eq!(seen, all, "{parts} parts");
+    }
+}
+
+fn rebuild_is_identical<S: Store>(store: &S) -> Vec<common::Committed> {
     let g = genesis();
     store.init_genesis(&g).unwrap();
     let history = small_history(store, &g);
@@ -102,6 +127,7 @@ fn rebuild_is_identical<S: Store>(store: &S) {
     assert_eq!(store.reindex().unwrap(), 15);
     assert_eq!(snapshot(store), committed, "reindex rebuilt other contents");
     check_contents(store, &history);
+    history
 }
 
 #[test]
@@ -113,19 +139,21 @@ fn mem_reindex_rebuilds_identical_contents() {
 fn rocks_reindex_rebuilds_identical_contents_and_matches_memory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let rocks_snapshot = {
+    let (rocks_snapshot, history) = {
         let store = RocksStore::open(&path).unwrap();
-        rebuild_is_identical(&store);
-        snapshot(&store)
+        let history = rebuild_is_identical(&store);
+        (snapshot(&store), history)
     };
     // Both stores index the same history identically.
     let mem = MemStore::new();
     mem.init_genesis(&genesis()).unwrap();
     small_history(&mem, &genesis());
     assert_eq!(snapshot(&mem), rocks_snapshot);
-    // And the indexes survive a reopen.
+    // And the indexes survive a reopen (which writes the bills to a table file, so
+    // that `bill_splits` reads them from the files).
     let store = RocksStore::open(&path).unwrap();
     assert_eq!(snapshot(&store), rocks_snapshot);
+    check_contents(&store, &history);
 }
 
 fn refused(n: u64) -> RefusedTx {

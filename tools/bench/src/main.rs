@@ -123,7 +123,14 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores")
 }
 
+/// The node's allocator, set as the node sets it: the sections that run the node's code
+/// in this process (`limits`, `state`, `audit`) then measure it as a node runs it (glibc's
+/// allocator made the audit section's threads wait on each other's arenas).
+#[global_allocator]
+static ALLOCATOR: ebill_node::alloc::Allocator = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
+    ebill_node::alloc::keep_freed_memory();
     let args = Args::parse();
     let bin = node::sibling_bin(args.node_bin.clone(), "ebill-node")?;
     eprintln!("limits: measuring");
