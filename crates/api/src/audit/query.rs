@@ -422,6 +422,10 @@ pub const MAX_STATS_THREADS: usize = 4;
 #[derive(Default)]
 struct Partial {
     groups: BTreeMap<String, GroupAcc>,
+    /// The group of the last bill added, taken out of `groups`: in key order bills
+    /// mostly come in runs of one group (an issuer's numbers, issued day by day), so
+    /// most of them find their group without a lookup.
+    current: Option<GroupAcc>,
     total: GroupAcc,
     days: BTreeMap<i64, String>,
 }
@@ -430,18 +434,31 @@ impl Partial {
     fn add(&mut self, by: GroupBy, rec: &BillRecord, facts: &BillFacts) {
         let key = group_key(by, rec, facts, &mut self.days);
         self.total.add(rec, facts);
-        match self.groups.get_mut(key) {
-            Some(g) => g.add(rec, facts),
-            None => {
-                let mut g = GroupAcc::new(key.to_owned());
-                g.add(rec, facts);
-                self.groups.insert(key.to_owned(), g);
+        if self.current.as_ref().is_none_or(|c| c.stats.key != key) {
+            let next = self
+                .groups
+                .remove(key)
+                .unwrap_or_else(|| GroupAcc::new(key.to_owned()));
+            if let Some(done) = self.current.replace(next) {
+                self.groups.insert(done.stats.key.clone(), done);
             }
+        }
+        if let Some(group) = self.current.as_mut() {
+            group.add(rec, facts);
+        }
+    }
+
+    /// Puts the current group back among the others.
+    fn settle(&mut self) {
+        if let Some(done) = self.current.take() {
+            self.groups.insert(done.stats.key.clone(), done);
         }
     }
 
     /// Adds the bills of `other`, a run of other bills.
-    fn merge(&mut self, other: Partial) {
+    fn merge(&mut self, mut other: Partial) {
+        self.settle();
+        other.settle();
         self.total.merge(other.total);
         for (key, acc) in other.groups {
             match self.groups.get_mut(&key) {
@@ -485,6 +502,7 @@ pub fn stats(store: &dyn Store, by: GroupBy, window: Window) -> Result<StatsRepo
     for p in partials {
         all.merge(p);
     }
+    all.settle();
     let groups = all.groups.into_values().map(GroupAcc::finish).collect();
     let mut total = all.total.finish();
     total.key = "total".to_owned();
