@@ -311,6 +311,16 @@ async fn stats_count_and_sum_each_status() {
         .collect();
     assert_eq!(keys, vec!["medical_inpatient", "medical_outpatient"]);
     assert_eq!(v["groups"][0]["issued"]["count"], 4);
+    // In key order the scan meets bills 1..=8 (outpatient), then 9..=12 (inpatient):
+    // it leaves one group for the other, and every bill still counts once.
+    assert_eq!(v["groups"][1]["issued"]["count"], 8);
+    let amounts: u64 = v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["issued"]["amount_fen"].as_u64().unwrap())
+        .sum();
+    assert_eq!(amounts, fen(&(1..=12).collect::<Vec<_>>()));
     let v = get(&admin, "/admin/v1/stats?group_by=day").await.json();
     let day = v["groups"][0]["key"].as_str().unwrap();
     assert_eq!(day.len(), 10, "{day}");
