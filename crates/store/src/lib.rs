@@ -310,7 +310,7 @@ pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
 
     /// Visits the bills of each run with its visitor, the runs on threads of their own
     /// at once, all of them as of one moment: a commit meanwhile is seen by every run or
-    /// by none. Fails with the first run's failure (in run order); the others still end.
+    /// by none. Fails with the first failure in run order.
     fn scan_bill_runs(&self, runs: &mut [BillRun<'_>]) -> Result<(), StoreError>;
 
     /// Up to `parts - 1` bill keys, strictly increasing, that cut the bills into runs of
