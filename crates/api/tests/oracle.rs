@@ -62,16 +62,22 @@ impl StateView for LoggingStore {
     }
 }
 
-impl ebill_types::state_tree::NodeReader for LoggingStore {
-    fn tree_node(
-        &self,
-        key: &ebill_types::state_tree::NodeKey,
-    ) -> Result<Option<ebill_types::state_tree::TreeNode>, ebill_types::state_tree::TreeError> {
-        self.inner.tree_node(key)
-    }
-}
-
 impl Store for LoggingStore {
+    fn state_root(&self) -> Result<Hash32, StoreError> {
+        self.inner.state_root()
+    }
+    fn prove_state(
+        &self,
+        key: &ebill_types::state_tree::StateKey,
+    ) -> Result<ebill_types::state_tree::StateProof, StoreError> {
+        self.inner.prove_state(key)
+    }
+    fn tree_change(
+        &self,
+        updates: &[ebill_types::state_tree::LeafUpdate],
+    ) -> Result<ebill_types::state_store::TreeChange, StoreError> {
+        self.inner.tree_change(updates)
+    }
     fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
         self.inner.init_genesis(genesis)
     }

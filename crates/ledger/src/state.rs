@@ -280,7 +280,7 @@ pub struct ChangeSet {
     /// The state tree's update for these changes, once computed against the state they
     /// apply to (the engine computes it to check a block's state root; a store computes
     /// it itself when it is absent).
-    pub tree: Option<ebill_types::state_tree::TreeUpdate>,
+    pub tree: Option<ebill_types::state_store::TreeChange>,
 }
 
 /// A whole state in memory: for tests, the simulator and the in-memory store.

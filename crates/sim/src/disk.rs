@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use ebill_ledger::{BillRecord, ChangeSet, StateError, StateView, TxLocation, UnitRecord};
 use ebill_store::{MemStore, Store, StoreError, Tip};
-use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
+use ebill_types::state_store::TreeChange;
 use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
 };
@@ -123,13 +123,22 @@ impl StateView for FaultyStore {
     }
 }
 
-impl NodeReader for FaultyStore {
-    fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
-        self.inner.tree_node(key)
-    }
-}
-
 impl Store for FaultyStore {
+    fn state_root(&self) -> Result<Hash32, StoreError> {
+        self.inner.state_root()
+    }
+    fn prove_state(
+        &self,
+        key: &ebill_types::state_tree::StateKey,
+    ) -> Result<ebill_types::state_tree::StateProof, StoreError> {
+        self.inner.prove_state(key)
+    }
+    fn tree_change(
+        &self,
+        updates: &[ebill_types::state_tree::LeafUpdate],
+    ) -> Result<ebill_types::state_store::TreeChange, StoreError> {
+        self.inner.tree_change(updates)
+    }
     fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
         self.inner.init_genesis(genesis)
     }
@@ -171,9 +180,10 @@ impl Store for FaultyStore {
             CommitFault::SkipStateUpdate => {
                 lock(&self.injected).skipped_state_updates += 1;
                 let mut forgetful = changes.clone();
-                forgetful.tree = Some(TreeUpdate {
+                forgetful.tree = Some(TreeChange {
                     root: block.header.state_root,
-                    writes: Vec::new(),
+                    leaves: Vec::new(),
+                    levels: Vec::new(),
                 });
                 self.inner.commit_block(block, cert, &forgetful)
             }

@@ -29,8 +29,9 @@ pub mod cf {
     pub const CONSENSUS_WAL: &str = "consensus_wal";
     /// `tip`, `genesis_hash`, `format_version`.
     pub const META: &str = "meta";
-    /// `NodeKey::to_bytes()` (depth u16 BE, path prefix) -> canonical `TreeNode`: the
-    /// latest version of the state tree.
+    /// The latest version of the state tree (`ebill_types::state_store`): `l` ‖ key
+    /// hash (32 bytes) -> value hash (32 bytes), one record per leaf; `b` ‖ bucket index
+    /// (u32 BE) -> the bucket's `Slot` (hash, leaf class: 33 bytes).
     pub const STATE_TREE: &str = "state_tree";
 
     /// `state` -> canonical `GovState`; `proposal/` ‖ id (32 bytes) -> canonical
@@ -84,6 +85,44 @@ pub(crate) fn proposal_key(id: &Hash32) -> Vec<u8> {
     k
 }
 
+/// First byte of a state tree leaf's key in `state_tree`.
+pub(crate) const TREE_LEAF: u8 = b'l';
+/// First byte of a state tree bucket's key in `state_tree`.
+pub(crate) const TREE_BUCKET: u8 = b'b';
+
+/// `l` ‖ key hash.
+pub(crate) fn tree_leaf_key(key: &Hash32) -> [u8; 33] {
+    let mut out = [TREE_LEAF; 33];
+    out[1..].copy_from_slice(&key.0);
+    out
+}
+
+/// A leaf record: [`tree_leaf_key`] and a 32-byte value hash; `None` for any other form.
+pub(crate) fn decode_tree_leaf(k: &[u8], v: &[u8]) -> Option<ebill_types::state_tree::LeafUpdate> {
+    let (&tag, key) = k.split_first()?;
+    if tag != TREE_LEAF {
+        return None;
+    }
+    Some(ebill_types::state_tree::LeafUpdate {
+        key: Hash32(key.try_into().ok()?),
+        value: Hash32(v.try_into().ok()?),
+    })
+}
+
+/// `b` ‖ bucket index (u32 BE).
+pub(crate) fn tree_bucket_key(index: u32) -> [u8; 5] {
+    let mut out = [TREE_BUCKET; 5];
+    out[1..].copy_from_slice(&index.to_be_bytes());
+    out
+}
+
+/// Reads [`tree_bucket_key`]; `None` for any other form.
+pub(crate) fn decode_tree_bucket_key(k: &[u8]) -> Option<u32> {
+    let (&tag, index) = k.split_first()?;
+    (tag == TREE_BUCKET).then_some(())?;
+    Some(u32::from_be_bytes(index.try_into().ok()?))
+}
+
 /// Meta key of the tip: height (u64 BE) then hash (32 bytes).
 pub(crate) const META_TIP: &[u8] = b"tip";
 /// Meta key of the genesis hash (32 bytes).
@@ -93,6 +132,24 @@ pub(crate) const META_GENESIS: &[u8] = b"genesis_hash";
 pub(crate) const META_COSIGNED: &[u8] = b"last_cosigned";
 /// Meta key of the format version (u32 BE).
 pub(crate) const META_FORMAT: &[u8] = b"format_version";
+/// `meta` key of the state tree's bucket depth (u32 BE), written with the genesis.
+pub(crate) const META_TREE_CUT: &[u8] = b"tree_cut";
+
+/// Reads the stored bucket depth, refusing one above `max`.
+pub(crate) fn decode_tree_cut(v: &[u8], max: usize) -> Result<usize, StoreError> {
+    let bad = |reason: String| StoreError::Corrupt {
+        what: "meta/tree_cut".to_owned(),
+        reason,
+    };
+    let bytes: [u8; 4] = v
+        .try_into()
+        .map_err(|_| bad(format!("{} bytes, not 4", v.len())))?;
+    let cut = u32::from_be_bytes(bytes) as usize;
+    if cut > max {
+        return Err(bad(format!("{cut} above the largest, {max}")));
+    }
+    Ok(cut)
+}
 
 /// Key of a height.
 pub(crate) fn height_key(height: u64) -> [u8; 8] {

@@ -27,14 +27,13 @@ pub mod index;
 mod keys;
 mod mem;
 #[cfg(feature = "rocksdb")]
-mod page_cache;
-#[cfg(feature = "rocksdb")]
 mod rocks;
 
 use ebill_ledger::{
     BillRecord, ChangeSet, GovState, ProposalRecord, StateError, TxLocation, UnitRecord,
 };
-use ebill_types::state_tree::{self, NodeReader, StateKey, StateProof, TreeError, TreeUpdate};
+use ebill_types::state_store::TreeChange;
+use ebill_types::state_tree::{LeafUpdate, StateKey, StateProof, TreeError};
 use ebill_types::tx::ProposalId;
 use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
@@ -47,9 +46,7 @@ use crate::index::{BillFacts, BillKeys, BillRun, BillVisitor, EntryVisitor, Inde
 pub use keys::cf;
 pub use mem::MemStore;
 #[cfg(feature = "rocksdb")]
-pub use page_cache::TREE_CACHE_PAGES;
-#[cfg(feature = "rocksdb")]
-pub use rocks::{RocksConfig, RocksStore};
+pub use rocks::{RocksConfig, RocksStore, TREE_CUT};
 
 /// Version of the on-disk layout; a store written with another version is refused.
 /// 2: the state tree (column family `state_tree`) and a state root in every header.
@@ -59,7 +56,9 @@ pub use rocks::{RocksConfig, RocksStore};
 /// (`ebill_types::state_page`), not one record per binary node.
 /// 5: the audit indexes (column families `idx_*`, [`index`]) and the refused-transaction
 /// log (`refused_log`).
-pub const FORMAT_VERSION: u32 = 5;
+/// 6: the state tree stored as its leaves and the slots of its buckets
+/// (`ebill_types::state_store`, ADR 0014), not in pages.
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -166,7 +165,7 @@ impl From<StoreError> for StateError {
 
 /// Storage of the chain and the committed ledger state. Implementations are safe to
 /// share between threads; commits are serialised inside.
-pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
+pub trait Store: ebill_ledger::StateView + Send + Sync {
     /// On first open: records the genesis hash, the genesis units
     /// ([`ebill_ledger::genesis_changes`]) and the state tree of the genesis state in
     /// one synced batch. Later: refuses a different genesis
@@ -337,37 +336,37 @@ pub trait Store: ebill_ledger::StateView + NodeReader + Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// The state root as of the tip (of the genesis state before block 1).
-    fn state_root(&self) -> Result<Hash32, StoreError> {
-        Ok(self.tree_root()?)
-    }
+    fn state_root(&self) -> Result<Hash32, StoreError>;
 
     /// The path of `key` in the state tree as of the tip: a membership proof if it has
-    /// a value, an absence proof if not.
-    fn prove_state(&self, key: &StateKey) -> Result<StateProof, StoreError> {
-        Ok(state_tree::prove(self, &key.hash())?)
-    }
+    /// a value, an absence proof if not. The store checks the proof against its root
+    /// before it answers.
+    fn prove_state(&self, key: &StateKey) -> Result<StateProof, StoreError>;
+
+    /// What `updates` (sorted by key, each key once) would do to the state tree as of
+    /// the tip: the new root and what to write. Computed, not written: a commit writes
+    /// it ([`Store::commit_block`] with `changes.tree`).
+    fn tree_change(&self, updates: &[LeafUpdate]) -> Result<TreeChange, StoreError>;
 }
 
-/// The state tree's update for `changes` applied to the state `tree` holds (its tip):
-/// the new root, for a block's header, and the nodes to write with the block.
-pub fn state_update<R: NodeReader + ?Sized>(
-    tree: &R,
+/// The state tree's change for `changes` applied to `store`'s tip: the new root, for a
+/// block's header, and what to write with the block.
+pub fn state_update<S: Store + ?Sized>(
+    store: &S,
     changes: &ChangeSet,
-) -> Result<TreeUpdate, StoreError> {
-    Ok(state_tree::apply(
-        tree,
-        &ebill_ledger::state_updates(changes),
-    )?)
+) -> Result<TreeChange, StoreError> {
+    store.tree_change(&ebill_ledger::state_updates(changes))
 }
 
-/// `changes.tree`, or the update computed now if the changes do not carry one.
-pub(crate) fn tree_update_of<R: NodeReader + ?Sized>(
-    tree: &R,
-    changes: &ChangeSet,
-) -> Result<TreeUpdate, StoreError> {
+/// `changes.tree`, or the change computed now if the changes do not carry one.
+#[cfg(feature = "rocksdb")]
+pub(crate) fn tree_change_of<'a, S: Store + ?Sized>(
+    store: &S,
+    changes: &'a ChangeSet,
+) -> Result<std::borrow::Cow<'a, TreeChange>, StoreError> {
     match &changes.tree {
-        Some(u) => Ok(u.clone()),
-        None => state_update(tree, changes),
+        Some(c) => Ok(std::borrow::Cow::Borrowed(c)),
+        None => Ok(std::borrow::Cow::Owned(state_update(store, changes)?)),
     }
 }
 

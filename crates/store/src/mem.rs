@@ -6,7 +6,8 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use ebill_ledger::{
     BillRecord, ChangeSet, GovState, ProposalRecord, StateError, StateView, TxLocation, UnitRecord,
 };
-use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
+use ebill_types::state_store::{self, LeafSource, StoredTree, TreeChange};
+use ebill_types::state_tree::{LeafUpdate, StateKey, StateProof, TreeError};
 use ebill_types::tx::ProposalId;
 use ebill_types::{
     BillId, Block, CommitCertificate, CreditCode, Genesis, Hash32, Header, SignedTx, TxId,
@@ -16,7 +17,7 @@ use crate::index::{
     self, BillKeys, BillRun, BillVisitor, EntryVisitor, Index, IndexOp, KeyRun, RefusedTx,
     even_splits,
 };
-use crate::{Store, StoreError, Tip, check_commit, tree_update_of};
+use crate::{Store, StoreError, Tip, check_commit};
 
 #[derive(Default)]
 struct Inner {
@@ -31,7 +32,7 @@ struct Inner {
     governance: Option<GovState>,
     proposals: BTreeMap<ProposalId, ProposalRecord>,
     wal: BTreeMap<(u64, u32), Vec<u8>>,
-    tree: HashMap<NodeKey, TreeNode>,
+    tree: MemTree,
     last_cosigned: Option<crate::Cosigned>,
     /// The audit indexes, by [`Index::position`].
     indexes: [BTreeMap<Vec<u8>, Vec<u8>>; 5],
@@ -53,19 +54,76 @@ impl Inner {
         }
     }
 
-    fn write_tree(&mut self, update: TreeUpdate) {
-        for w in update.writes {
-            self.tree.insert(w.key, w.node);
+    /// `changes.tree`, or the change computed now.
+    fn tree_change_of<'a>(
+        &self,
+        changes: &'a ChangeSet,
+    ) -> Result<std::borrow::Cow<'a, TreeChange>, StoreError> {
+        match &changes.tree {
+            Some(c) => Ok(std::borrow::Cow::Borrowed(c)),
+            None => Ok(std::borrow::Cow::Owned(
+                self.tree.change(&ebill_ledger::state_updates(changes))?,
+            )),
         }
     }
 }
 
-/// The tree of a locked store's state, for computing an update under the write lock.
-struct TreeOf<'a>(&'a Inner);
+/// Depth of the in-memory store's buckets (`ebill_types::state_store`): small, so that
+/// the stores of a simulation cost little and the tests go below the cut at a few
+/// hundred keys.
+const MEM_TREE_CUT: usize = 8;
 
-impl NodeReader for TreeOf<'_> {
-    fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
-        Ok(self.0.tree.get(key).copied())
+/// The state tree in memory: the same top a [`crate::RocksStore`] keeps, over leaves in
+/// a sorted map.
+struct MemTree {
+    top: StoredTree,
+    leaves: BTreeMap<ebill_types::Hash32, ebill_types::Hash32>,
+}
+
+impl Default for MemTree {
+    fn default() -> Self {
+        MemTree {
+            top: StoredTree::new(MEM_TREE_CUT),
+            leaves: BTreeMap::new(),
+        }
+    }
+}
+
+impl MemTree {
+    fn change(&self, updates: &[LeafUpdate]) -> Result<TreeChange, TreeError> {
+        self.top.change(self, updates)
+    }
+
+    fn commit(&mut self, change: &TreeChange) {
+        for l in &change.leaves {
+            self.leaves.insert(l.key, l.value);
+        }
+        self.top.commit(change);
+    }
+}
+
+impl LeafSource for MemTree {
+    fn leaves_under(
+        &self,
+        depth: usize,
+        positions: &[u32],
+    ) -> Result<Vec<Vec<LeafUpdate>>, TreeError> {
+        Ok(positions
+            .iter()
+            .map(|&p| {
+                let range = state_store::KeyRange::of(depth, p);
+                let leaves = match range.end {
+                    Some(end) => self.leaves.range(range.start..end),
+                    None => self.leaves.range(range.start..),
+                };
+                leaves
+                    .map(|(key, value)| LeafUpdate {
+                        key: *key,
+                        value: *value,
+                    })
+                    .collect()
+            })
+            .collect())
     }
 }
 
@@ -148,12 +206,6 @@ impl StateView for MemStore {
     }
 }
 
-impl NodeReader for MemStore {
-    fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
-        Ok(self.read().tree.get(key).copied())
-    }
-}
-
 impl Store for MemStore {
     fn init_genesis(&self, genesis: &Genesis) -> Result<(), StoreError> {
         let given = genesis.hash();
@@ -163,8 +215,8 @@ impl Store for MemStore {
             Some(stored) => Err(StoreError::GenesisMismatch { stored, given }),
             None => {
                 let changes = ebill_ledger::genesis_changes(genesis);
-                let update = tree_update_of(&TreeOf(&inner), &changes)?;
-                inner.write_tree(update);
+                let change = inner.tree_change_of(&changes)?;
+                inner.tree.commit(&change);
                 inner.units.extend(changes.units);
                 inner.governance = changes.governance;
                 inner.proposals.extend(changes.proposals);
@@ -190,7 +242,7 @@ impl Store for MemStore {
     ) -> Result<(), StoreError> {
         let hash = block.header.hash();
         let mut inner = self.write();
-        let update = tree_update_of(&TreeOf(&inner), changes)?;
+        let change = inner.tree_change_of(changes)?;
         check_commit(
             inner.genesis_hash,
             inner.tip,
@@ -198,10 +250,10 @@ impl Store for MemStore {
             hash,
             cert,
             changes,
-            update.root,
+            change.root,
         )?;
         let index_ops = index::block_ops(block, changes)?;
-        inner.write_tree(update);
+        inner.tree.commit(&change);
         inner.apply_index(index_ops);
         let height = block.header.height;
         for (i, id) in changes.txs.iter().enumerate() {
@@ -427,6 +479,19 @@ impl Store for MemStore {
             }
         }
         Ok(())
+    }
+
+    fn state_root(&self) -> Result<ebill_types::Hash32, StoreError> {
+        Ok(self.read().tree.top.root())
+    }
+
+    fn prove_state(&self, key: &StateKey) -> Result<StateProof, StoreError> {
+        let inner = self.read();
+        Ok(inner.tree.top.prove(&inner.tree, &key.hash())?)
+    }
+
+    fn tree_change(&self, updates: &[LeafUpdate]) -> Result<TreeChange, StoreError> {
+        Ok(self.read().tree.change(updates)?)
     }
 
     fn compact(&self) -> Result<(), StoreError> {

@@ -14,7 +14,7 @@
 //! block never waits for a flush. Values are compressed with LZ4.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use ebill_ledger::{
     BillRecord, ChangeSet, GovState, ProposalRecord, StateError, StateView, TxLocation, UnitRecord,
@@ -35,10 +35,11 @@ use crate::index::{
     even_splits,
 };
 use crate::keys::{self, cf};
-use crate::page_cache::{PageCache, SharedPage, TREE_CACHE_PAGES};
-use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_update_of};
-use ebill_types::state_page::{self, Page, PageKey};
-use ebill_types::state_tree::{NodeKey, NodeReader, TreeError, TreeNode, TreeUpdate};
+use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_change_of};
+use ebill_types::state_store::{
+    KeyRange, LeafSource, MAX_CUT, Slot, SlotWrite, StoredTree, TreeChange,
+};
+use ebill_types::state_tree::{LeafUpdate, StateKey, StateProof, TreeError};
 
 type Db = DBWithThreadMode<SingleThreaded>;
 
@@ -54,8 +55,9 @@ pub struct RocksConfig {
     pub write_buffer_bytes: usize,
     /// Background flush and compaction threads.
     pub background_jobs: i32,
-    /// State tree pages kept in memory (see [`TREE_CACHE_PAGES`]); 0 keeps none.
-    pub tree_cache_pages: usize,
+    /// Depth of the state tree's buckets for a store created now (≤
+    /// `ebill_types::state_store::MAX_CUT`); a store keeps the depth it was created with.
+    pub tree_cut: usize,
 }
 
 impl Default for RocksConfig {
@@ -64,7 +66,7 @@ impl Default for RocksConfig {
             block_cache_bytes: 256 * MIB,
             write_buffer_bytes: 64 * MIB,
             background_jobs: 4,
-            tree_cache_pages: TREE_CACHE_PAGES,
+            tree_cut: TREE_CUT,
         }
     }
 }
@@ -81,24 +83,20 @@ pub struct RocksStore {
     /// The next sequence number of the refused-transaction log; its lock serialises
     /// appends.
     refused_next: Mutex<u64>,
-    /// Committed state tree pages (updated after each commit's write returns).
-    pages: PageCache,
+    /// The committed top of the state tree (`ebill_types::state_store`). A commit holds
+    /// its write lock from the write of its batch until the top matches it, and a proof
+    /// its read lock while it reads leaves, so a proof never mixes two versions.
+    tree: RwLock<StoredTree>,
     /// Benchmarks only: commits write no audit index entries, to time what they cost.
     #[cfg(feature = "bench")]
     bench_skip_indexes: std::sync::atomic::AtomicBool,
 }
 
-/// The pages a commit writes, to enter the page cache once the write has returned.
-struct PageWrites(Vec<(PageKey, SharedPage)>);
-
-/// A page's name in errors: its level and path bits in hex.
-fn page_name(key: &PageKey) -> String {
-    let hex: String = key.to_bytes()[1..]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("page/{}/{hex}", key.level)
-}
+/// Default depth of a [`RocksStore`]'s state tree buckets (`ebill_types::state_store`):
+/// the top keeps 2^21 slots (about 69 MiB once every bucket holds a leaf), and at 10^7
+/// keys a bucket holds about 10 leaves. Part of a store's layout (its bucket records are
+/// the slots of this depth): recorded when the store is created.
+pub const TREE_CUT: usize = 20;
 
 /// Upper bound of every audit index key (the longest is 44 bytes).
 const INDEX_KEY_END: [u8; 64] = [0xff; 64];
@@ -115,6 +113,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // one leaves the cached tip equal to what is on disk, so a poisoned lock is still
     // consistent.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// The top's write lock is held over a batch's write and `StoredTree::commit`, which
+// only assigns slots: a panic there can leave the top behind the disk, which the next
+// open rebuilds from the bucket records.
+fn read_tree(t: &RwLock<StoredTree>) -> RwLockReadGuard<'_, StoredTree> {
+    t.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write_tree(t: &RwLock<StoredTree>) -> RwLockWriteGuard<'_, StoredTree> {
+    t.write().unwrap_or_else(|e| e.into_inner())
 }
 
 fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
@@ -188,7 +197,7 @@ impl RocksStore {
             path,
             tip: Mutex::new(None),
             wal_lock: Mutex::new(()),
-            pages: PageCache::new(config.tree_cache_pages),
+            tree: RwLock::new(StoredTree::new(0)),
             refused_next: Mutex::new(0),
             #[cfg(feature = "bench")]
             bench_skip_indexes: std::sync::atomic::AtomicBool::new(false),
@@ -216,6 +225,29 @@ impl RocksStore {
                     reason: format!(
                         "tip is height {} hash {}, but the stored header there hashes to {:?}",
                         t.height, t.hash, stored
+                    ),
+                });
+            }
+        }
+        if config.tree_cut > MAX_CUT {
+            return Err(StoreError::Inconsistent(format!(
+                "state tree cut {} above the largest, {MAX_CUT}",
+                config.tree_cut
+            )));
+        }
+        let cut = match store.get(cf::META, keys::META_TREE_CUT)? {
+            Some(v) => keys::decode_tree_cut(&v, MAX_CUT)?,
+            None => config.tree_cut,
+        };
+        *write_tree(&store.tree) = store.load_tree(cut)?;
+        if let Some(t) = tip {
+            let root = read_tree(&store.tree).root();
+            let header_root = store.header(t.height)?.map(|h| h.state_root);
+            if header_root != Some(root) {
+                return Err(StoreError::Corrupt {
+                    what: "state_tree".to_owned(),
+                    reason: format!(
+                        "the stored tree's root {root} is not the tip's state root {header_root:?}"
                     ),
                 });
             }
@@ -272,86 +304,61 @@ impl RocksStore {
         Ok(())
     }
 
-    /// Puts the pages `update` changes into `batch`; the caller hands the result to
-    /// [`RocksStore::pages_committed`] once the batch is written.
-    fn put_tree(
-        &self,
-        batch: &mut WriteBatch,
-        update: &TreeUpdate,
-    ) -> Result<PageWrites, StoreError> {
-        let tree = self.cf(cf::STATE_TREE)?;
-        let pages = state_page::page_writes(&update.writes, |keys| self.stored_pages(keys))?;
-        let mut written = Vec::with_capacity(pages.len());
-        for (key, page) in pages {
-            batch.put_cf(tree, key.to_bytes(), page.encode());
-            written.push((key, std::sync::Arc::new(page)));
-        }
-        Ok(PageWrites(written))
-    }
-
-    fn pages_committed(&self, written: &PageWrites) {
-        self.pages.committed(&written.0);
-    }
-
-    /// The committed pages at `keys` (sorted, distinct): from the cache, else from disk
-    /// (one batched read), which then fills the cache.
-    fn stored_pages(&self, keys: &[PageKey]) -> Result<Vec<Option<Page>>, StoreError> {
-        let (mut pages, generation) = self.pages.pages(keys);
-        let missing: Vec<PageKey> = keys
-            .iter()
-            .zip(&pages)
-            .filter(|(_, p)| p.is_none())
-            .map(|(k, _)| *k)
-            .collect();
-        let read = if missing.is_empty() {
-            Vec::new()
-        } else {
-            self.read_pages(&missing)?
-        };
-        let mut read_iter = read.iter();
-        let mut out = Vec::with_capacity(keys.len());
-        for (cached, key) in pages.iter_mut().zip(keys) {
-            out.push(match cached.take() {
-                Some(page) => Some(*page),
-                None => match read_iter.next() {
-                    Some((k, page)) if k == key => page.as_deref().copied(),
-                    _ => unreachable!("read_pages answers every key asked, in order"),
-                },
-            });
-        }
-        self.pages.fill(
-            generation,
-            read.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))),
-        );
-        Ok(out)
-    }
-
-    /// Reads and decodes the pages at `keys` from disk (sorted keys: one batched
-    /// multi-get).
-    fn read_pages(
-        &self,
-        keys: &[PageKey],
-    ) -> Result<Vec<(PageKey, Option<SharedPage>)>, StoreError> {
+    /// The top of the stored tree, rebuilt from its bucket records.
+    fn load_tree(&self, cut: usize) -> Result<StoredTree, StoreError> {
         let handle = self.cf(cf::STATE_TREE)?;
-        let raw: Vec<Vec<u8>> = keys.iter().map(PageKey::to_bytes).collect();
-        let sorted = raw.windows(2).all(|w| w[0] < w[1]);
-        self.db
-            .batched_multi_get_cf(handle, &raw, sorted)
-            .into_iter()
-            .zip(keys)
-            .map(|(got, key)| {
-                let page = match got.map_err(rocks_err)? {
-                    Some(v) => Some(std::sync::Arc::new(Page::decode(key, &v).map_err(|e| {
-                        StoreError::Corrupt {
-                            what: format!("state_tree/{}", page_name(key)),
-                            reason: e.to_string(),
-                        }
-                    })?)),
-                    None => None,
-                };
-                Ok((*key, page))
-            })
-            .collect()
+        let mut buckets = Vec::new();
+        let mut it = self.db.raw_iterator_cf(handle);
+        it.seek([keys::TREE_BUCKET]);
+        while let (Some(k), Some(v)) = (it.key(), it.value()) {
+            if k.first() != Some(&keys::TREE_BUCKET) {
+                break;
+            }
+            let bad = |reason: &str| StoreError::Corrupt {
+                what: format!("state_tree/bucket {k:02x?}"),
+                reason: reason.to_owned(),
+            };
+            let index = keys::decode_tree_bucket_key(k).ok_or_else(|| bad("malformed key"))?;
+            let slot = Slot::from_bytes(v).ok_or_else(|| bad("malformed slot"))?;
+            buckets.push(SlotWrite { index, slot });
+            it.next();
+        }
+        it.status().map_err(rocks_err)?;
+        Ok(StoredTree::from_buckets(cut, buckets)?)
+    }
+
+    /// Puts the leaves and bucket slots `change` writes into `batch`.
+    fn put_tree(&self, batch: &mut WriteBatch, change: &TreeChange) -> Result<(), StoreError> {
+        let tree = self.cf(cf::STATE_TREE)?;
+        for leaf in &change.leaves {
+            batch.put_cf(tree, keys::tree_leaf_key(&leaf.key), leaf.value.0);
+        }
+        for bucket in change.buckets() {
+            batch.put_cf(
+                tree,
+                keys::tree_bucket_key(bucket.index),
+                bucket.slot.to_bytes(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes `batch` (synced if `sync`) and makes `change` the committed top, both
+    /// under the top's write lock.
+    fn write_with_tree(
+        &self,
+        batch: WriteBatch,
+        change: &TreeChange,
+        sync: bool,
+    ) -> Result<(), StoreError> {
+        let mut tree = write_tree(&self.tree);
+        if sync {
+            self.sync_write(batch)?;
+        } else {
+            self.db.write(batch).map_err(rocks_err)?;
+        }
+        tree.commit(change);
+        Ok(())
     }
 
     /// The directory of the database.
@@ -541,53 +548,53 @@ impl RocksStore {
         &self,
         updates: &[ebill_types::state_tree::LeafUpdate],
     ) -> Result<Hash32, StoreError> {
-        let update = ebill_types::state_tree::apply(self, updates)?;
+        let change = self.tree_change(updates)?;
         let mut batch = WriteBatch::default();
-        let written = self.put_tree(&mut batch, &update)?;
-        self.db.write(batch).map_err(rocks_err)?;
-        self.pages_committed(&written);
-        Ok(update.root)
+        self.put_tree(&mut batch, &change)?;
+        self.write_with_tree(batch, &change, false)?;
+        Ok(change.root)
+    }
+
+    /// The state proof of a key hash (a `state` benchmark's keys are hashes of no
+    /// [`StateKey`]).
+    pub fn bench_prove_tree(&self, key: &Hash32) -> Result<StateProof, StoreError> {
+        Ok(read_tree(&self.tree).prove(self, key)?)
     }
 }
 
-impl NodeReader for RocksStore {
-    fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
-        let mut nodes = self.tree_nodes(std::slice::from_ref(key))?;
-        Ok(nodes.pop().flatten())
-    }
-
-    /// The nodes' pages, from the page cache or in one batched multi-get of the pages
-    /// missing from it (the keys come sorted, so their pages do too).
-    fn tree_nodes(&self, keys: &[NodeKey]) -> Result<Vec<Option<TreeNode>>, TreeError> {
-        let slots: Vec<state_page::PageSlot> = keys.iter().map(PageKey::of).collect();
-        let found = self.pages.nodes(&slots);
-        let mut missing: Vec<PageKey> = slots
-            .iter()
-            .zip(&found.nodes)
-            .filter(|(_, n)| n.is_none())
-            .map(|(s, _)| s.page)
-            .collect();
-        if missing.is_empty() {
-            return Ok(found.nodes.into_iter().map(Option::flatten).collect());
+/// Leaves by position: one iterator for the whole batch, seeking forward from each
+/// position's first key (the positions come sorted).
+impl LeafSource for RocksStore {
+    fn leaves_under(
+        &self,
+        depth: usize,
+        positions: &[u32],
+    ) -> Result<Vec<Vec<LeafUpdate>>, TreeError> {
+        let handle = self.cf(cf::STATE_TREE)?;
+        let mut it = self.db.raw_iterator_cf(handle);
+        let mut out = Vec::with_capacity(positions.len());
+        for &p in positions {
+            let range = KeyRange::of(depth, p);
+            let end = range.end.map(|e| keys::tree_leaf_key(&e));
+            let mut leaves = Vec::new();
+            it.seek(keys::tree_leaf_key(&range.start));
+            while let (Some(k), Some(v)) = (it.key(), it.value()) {
+                if k.first() != Some(&keys::TREE_LEAF)
+                    || end.as_ref().is_some_and(|e| k >= e.as_slice())
+                {
+                    break;
+                }
+                let leaf = keys::decode_tree_leaf(k, v).ok_or_else(|| TreeError::Unreadable {
+                    what: format!("state_tree/leaf {k:02x?}"),
+                    reason: "malformed leaf record".to_owned(),
+                })?;
+                leaves.push(leaf);
+                it.next();
+            }
+            it.status()
+                .map_err(|e| TreeError::Storage(e.into_string()))?;
+            out.push(leaves);
         }
-        missing.sort_unstable();
-        missing.dedup();
-        let read = self.read_pages(&missing)?;
-        let out = slots
-            .iter()
-            .zip(found.nodes)
-            .map(|(s, cached)| match cached {
-                Some(node) => node,
-                None => match read.binary_search_by(|(k, _)| k.cmp(&s.page)) {
-                    Ok(i) => read[i].1.as_ref().and_then(|p| p.get(s.slot)),
-                    Err(_) => unreachable!("every missing page was read"),
-                },
-            })
-            .collect();
-        self.pages.fill(
-            found.generation,
-            read.into_iter().filter_map(|(k, p)| p.map(|p| (k, p))),
-        );
         Ok(out)
     }
 }
@@ -604,7 +611,7 @@ impl Store for RocksStore {
             };
         }
         let changes = ebill_ledger::genesis_changes(genesis);
-        let update = tree_update_of(self, &changes)?;
+        let change = tree_change_of(self, &changes)?;
         let units = self.cf(cf::UNITS)?;
         let meta = self.cf(cf::META)?;
         let mut batch = WriteBatch::default();
@@ -612,12 +619,12 @@ impl Store for RocksStore {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
         self.put_governance(&mut batch, &changes)?;
-        let written = self.put_tree(&mut batch, &update)?;
+        self.put_tree(&mut batch, &change)?;
         batch.put_cf(meta, keys::META_FORMAT, FORMAT_VERSION.to_be_bytes());
         batch.put_cf(meta, keys::META_GENESIS, given.0);
-        self.sync_write(batch)?;
-        self.pages_committed(&written);
-        Ok(())
+        let cut = read_tree(&self.tree).cut();
+        batch.put_cf(meta, keys::META_TREE_CUT, (cut as u32).to_be_bytes());
+        self.write_with_tree(batch, &change, true)
     }
 
     fn genesis_hash(&self) -> Result<Option<Hash32>, StoreError> {
@@ -639,7 +646,7 @@ impl Store for RocksStore {
         let header_bytes = block.header.to_canonical_bytes();
         let hash = Hash32::digest(&header_bytes);
         let mut tip = lock(&self.tip);
-        let update = tree_update_of(self, changes)?;
+        let change = tree_change_of(self, changes)?;
         check_commit(
             self.genesis_hash()?,
             *tip,
@@ -647,7 +654,7 @@ impl Store for RocksStore {
             hash,
             cert,
             changes,
-            update.root,
+            change.root,
         )?;
         let height = block.header.height;
 
@@ -691,14 +698,13 @@ impl Store for RocksStore {
             batch.put_cf(units, code.as_bytes(), rec.to_canonical_bytes());
         }
         self.put_governance(&mut batch, changes)?;
-        let written = self.put_tree(&mut batch, &update)?;
+        self.put_tree(&mut batch, &change)?;
         if self.writes_indexes() {
             self.put_index(&mut batch, &index::block_ops(block, changes)?)?;
         }
         let new_tip = Tip { height, hash };
         batch.put_cf(meta, keys::META_TIP, keys::tip_value(new_tip));
-        self.sync_write(batch)?;
-        self.pages_committed(&written);
+        self.write_with_tree(batch, &change, true)?;
         *tip = Some(new_tip);
         Ok(())
     }
@@ -1071,6 +1077,18 @@ impl Store for RocksStore {
             }
         }
         Ok(total)
+    }
+
+    fn state_root(&self) -> Result<Hash32, StoreError> {
+        Ok(read_tree(&self.tree).root())
+    }
+
+    fn prove_state(&self, key: &StateKey) -> Result<StateProof, StoreError> {
+        Ok(read_tree(&self.tree).prove(self, &key.hash())?)
+    }
+
+    fn tree_change(&self, updates: &[LeafUpdate]) -> Result<TreeChange, StoreError> {
+        Ok(read_tree(&self.tree).change(self, updates)?)
     }
 
     fn compact(&self) -> Result<(), StoreError> {

@@ -281,6 +281,7 @@ fn corrupt_values_are_errors_not_panics() {
     };
     let tx_of_block2 = history[1].changes.txs[0];
     let tx_of_block3 = history[2].changes.txs[1];
+    let bill7_leaf = ebill_types::state_tree::StateKey::Bill(common::bill_id(7)).hash();
     {
         let db = raw_db(&path);
         let put = |family: &str, key: &[u8], value: &[u8]| {
@@ -288,11 +289,10 @@ fn corrupt_values_are_errors_not_panics() {
                 .unwrap();
         };
         put(cf::BILLS, &common::bill_id(7).key(), b"\x00garbage");
-        put(
-            cf::STATE_TREE,
-            &ebill_types::state_page::PageKey::ROOT.to_bytes(),
-            b"\x07",
-        );
+        // Bill 7's state tree leaf: `l` ‖ key hash -> a value hash cut short.
+        let mut leaf = vec![b'l'];
+        leaf.extend_from_slice(&bill7_leaf.0);
+        put(cf::STATE_TREE, &leaf, b"\x07");
         put(cf::BLOCKS, &1u64.to_be_bytes(), b"not a header");
         put(cf::CERTIFICATES, &2u64.to_be_bytes(), &[0xff; 3]);
         put(cf::TX_INDEX, &tx_of_block2.0, &[0; 5]);
@@ -321,7 +321,12 @@ fn corrupt_values_are_errors_not_panics() {
         "bills/33010126/0000000007",
     );
     assert!(store.bill(&common::bill_id(7)).is_err(), "StateView too");
-    corrupt(store.state_root().unwrap_err(), "state_tree/");
+    corrupt(
+        store
+            .prove_state(&ebill_types::state_tree::StateKey::Bill(common::bill_id(7)))
+            .unwrap_err(),
+        "state_tree/",
+    );
     corrupt(store.header(1).unwrap_err(), "blocks/1");
     corrupt(store.block(1).unwrap_err(), "blocks/1");
     corrupt(store.certificate(2).unwrap_err(), "certificates/2");
@@ -392,12 +397,13 @@ fn corrupt_values_are_errors_not_panics() {
     ));
 }
 
-/// The state tree in pages: the same roots and proofs as the tree of binary nodes in a
-/// `MemStore`, with the page cache on, tiny (evicting all the time) or off, and after
-/// a reopen (an empty cache, every page read from disk).
+/// The state tree of a `RocksStore` gives the same roots and proofs as a `MemStore`'s
+/// (cut at depth 8), with its buckets at the default depth (each leaf alone in its
+/// bucket here), at depth 2 (several leaves a bucket, proofs below the cut) and at 0
+/// (one bucket), and again after a reopen (the top rebuilt from the bucket records,
+/// the depth read from the store, not from the configuration).
 #[test]
-fn the_paged_state_tree_matches_the_binary_one_and_survives_reopen() {
-    use ebill_store::RocksConfig;
+fn the_state_tree_matches_across_stores_and_survives_reopen() {
     use ebill_types::state_tree::StateKey;
     let g = genesis();
     let mem = MemStore::new();
@@ -410,21 +416,21 @@ fn the_paged_state_tree_matches_the_binary_one_and_survives_reopen() {
             StateKey::Unit(ebill_types::dev::dev_issuer_code()),
         ])
         .collect();
-    for cache_pages in [ebill_store::TREE_CACHE_PAGES, 4, 0] {
+    for cut in [ebill_store::TREE_CUT, 2, 0] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let config = RocksConfig {
-            tree_cache_pages: cache_pages,
-            ..RocksConfig::default()
-        };
         {
+            let config = ebill_store::RocksConfig {
+                tree_cut: cut,
+                ..ebill_store::RocksConfig::default()
+            };
             let store = RocksStore::open_with(&path, &config).unwrap();
             store.init_genesis(&g).unwrap();
             let history = common::small_history(&store, &g);
             for (a, b) in history.iter().zip(&mem_history) {
                 assert_eq!(
                     a.block.header.state_root, b.block.header.state_root,
-                    "block {} with a cache of {cache_pages} pages",
+                    "block {} with a cut at {cut}",
                     a.block.header.height
                 );
             }
@@ -432,7 +438,7 @@ fn the_paged_state_tree_matches_the_binary_one_and_survives_reopen() {
                 assert_eq!(store.prove_state(k).unwrap(), mem.prove_state(k).unwrap());
             }
         }
-        let store = RocksStore::open_with(&path, &config).unwrap();
+        let store = RocksStore::open(&path).unwrap();
         assert_eq!(store.state_root().unwrap(), mem.state_root().unwrap());
         for k in &keys {
             assert_eq!(store.prove_state(k).unwrap(), mem.prove_state(k).unwrap());

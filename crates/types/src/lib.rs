@@ -28,7 +28,7 @@ pub mod merkle;
 pub mod money;
 pub mod proof;
 pub mod receipt_link;
-pub mod state_page;
+pub mod state_store;
 pub mod state_tree;
 pub mod status;
 pub mod text;

@@ -19,9 +19,13 @@
 //!
 //! Keys are only inserted or updated, never deleted (a bill, a unit, a proposal and the
 //! governance record stay in the state for good), so a position in the tree, once used, stays used.
-//! [`apply`] takes one block's updates as one sorted batch and reads and hashes each
-//! node it touches once; a [`StateProof`] proves a key's value (membership) or that no
-//! value exists for it (absence) against a root.
+//! A [`StateProof`] proves a key's value (membership) or that no value exists for it
+//! (absence) against a root.
+//!
+//! [`apply`] and [`prove`] work on the tree's binary nodes ([`NodeReader`]): they are the
+//! reference form of the tree, against which the golden vectors and the property tests
+//! hold the form stores keep, [`crate::state_store`] (the top in memory, the leaves on
+//! disk, no interior nodes stored).
 
 use std::ops::Range;
 
@@ -354,12 +358,13 @@ pub enum TreeError {
         /// Why.
         reason: String,
     },
-    /// A node the tree names is missing or does not hash to what its parent says.
+    /// A node the tree names is missing or does not hash to what its parent says, or
+    /// stored leaves disagree with the top that counts them.
     #[error("state tree node at depth {depth} is {problem}")]
     Corrupt {
         /// Its depth.
         depth: u16,
-        /// "missing" or "not the node its parent names".
+        /// What is wrong there ("missing", "not the node its parent names", ...).
         problem: &'static str,
     },
     /// The updates given were not sorted by key or named a key twice.
@@ -601,6 +606,24 @@ fn build(at: NodeKey, leaves: &[LeafUpdate], writes: &mut Vec<NodeWrite>) -> Has
             let node = TreeNode::Internal { left, right };
             writes.push(NodeWrite { key: at, node });
             node.hash()
+        }
+    }
+}
+
+/// The hash of the subtree at depth `depth` that holds exactly `leaves` (sorted,
+/// distinct, all sharing their first `depth` bits): the tree's hashing rule over a set
+/// of leaves, without the nodes ([`build`] also returns them).
+pub fn subtree_hash(depth: usize, leaves: &[LeafUpdate]) -> Hash32 {
+    match leaves {
+        [] => EMPTY,
+        [one] => leaf_hash(&one.key, &one.value),
+        _ => {
+            assert!(depth < KEY_BITS, "two distinct keys part before bit 256");
+            let split = leaves.partition_point(|u| !bit(&u.key, depth));
+            node_hash(
+                &subtree_hash(depth + 1, &leaves[..split]),
+                &subtree_hash(depth + 1, &leaves[split..]),
+            )
         }
     }
 }
