@@ -137,22 +137,24 @@ fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     opts.set_level_compaction_dynamic_level_bytes(true);
     match name {
-        cf::BILLS
-        | cf::TX_INDEX
-        | cf::BLOCK_INDEX
-        | cf::UNITS
-        | cf::STATE_TREE
-        | cf::IDX_BILL_FACTS => {
+        cf::BILLS | cf::TX_INDEX | cf::BLOCK_INDEX | cf::UNITS | cf::IDX_BILL_FACTS => {
             table.set_bloom_filter(10.0, false);
             table.set_whole_key_filtering(true);
             opts.set_memtable_prefix_bloom_ratio(0.05);
             opts.set_memtable_whole_key_filtering(true);
-            let big = name == cf::BILLS || name == cf::TX_INDEX || name == cf::STATE_TREE;
+            let big = name == cf::BILLS || name == cf::TX_INDEX;
             opts.set_write_buffer_size(if big {
                 config.write_buffer_bytes
             } else {
                 8 * MIB
             });
+        }
+        cf::STATE_TREE => {
+            // Hashes do not compress, and the tree reads its leaves by range (a seek
+            // per bucket), which bloom filters do not serve: neither is paid for.
+            opts.set_compression_type(DBCompressionType::None);
+            opts.set_bottommost_compression_type(DBCompressionType::None);
+            opts.set_write_buffer_size(config.write_buffer_bytes);
         }
         cf::BLOCK_TXS => {
             // Read back by block (a contiguous key range) or by one point get through
