@@ -6,7 +6,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use ebill_ledger::{
     BillRecord, ChangeSet, GovState, ProposalRecord, StateError, StateView, TxLocation, UnitRecord,
 };
-use ebill_types::state_store::{self, LeafSource, StoredTree, TreeChange};
+use ebill_types::state_store::{LeafMap, StoredTree, TreeChange};
 use ebill_types::state_tree::{LeafUpdate, StateKey, StateProof, TreeError};
 use ebill_types::tx::ProposalId;
 use ebill_types::{
@@ -77,53 +77,26 @@ const MEM_TREE_CUT: usize = 8;
 /// a sorted map.
 struct MemTree {
     top: StoredTree,
-    leaves: BTreeMap<ebill_types::Hash32, ebill_types::Hash32>,
+    leaves: LeafMap,
 }
 
 impl Default for MemTree {
     fn default() -> Self {
         MemTree {
             top: StoredTree::new(MEM_TREE_CUT),
-            leaves: BTreeMap::new(),
+            leaves: LeafMap::default(),
         }
     }
 }
 
 impl MemTree {
     fn change(&self, updates: &[LeafUpdate]) -> Result<TreeChange, TreeError> {
-        self.top.change(self, updates)
+        self.top.change(&self.leaves, updates)
     }
 
     fn commit(&mut self, change: &TreeChange) {
-        for l in &change.leaves {
-            self.leaves.insert(l.key, l.value);
-        }
+        self.leaves.commit(change);
         self.top.commit(change);
-    }
-}
-
-impl LeafSource for MemTree {
-    fn leaves_under(
-        &self,
-        depth: usize,
-        positions: &[u32],
-    ) -> Result<Vec<Vec<LeafUpdate>>, TreeError> {
-        Ok(positions
-            .iter()
-            .map(|&p| {
-                let range = state_store::KeyRange::of(depth, p);
-                let leaves = match range.end {
-                    Some(end) => self.leaves.range(range.start..end),
-                    None => self.leaves.range(range.start..),
-                };
-                leaves
-                    .map(|(key, value)| LeafUpdate {
-                        key: *key,
-                        value: *value,
-                    })
-                    .collect()
-            })
-            .collect())
     }
 }
 
@@ -487,7 +460,7 @@ impl Store for MemStore {
 
     fn prove_state(&self, key: &StateKey) -> Result<StateProof, StoreError> {
         let inner = self.read();
-        Ok(inner.tree.top.prove(&inner.tree, &key.hash())?)
+        Ok(inner.tree.top.prove(&inner.tree.leaves, &key.hash())?)
     }
 
     fn tree_change(&self, updates: &[LeafUpdate]) -> Result<TreeChange, StoreError> {

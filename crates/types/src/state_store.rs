@@ -184,6 +184,44 @@ pub trait LeafSource {
     ) -> Result<Vec<Vec<LeafUpdate>>, TreeError>;
 }
 
+/// Leaves in a sorted map: the leaf source of a store in memory, and of tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LeafMap(pub std::collections::BTreeMap<Hash32, Hash32>);
+
+impl LeafMap {
+    /// Writes the leaves of `change`.
+    pub fn commit(&mut self, change: &TreeChange) {
+        for l in &change.leaves {
+            self.0.insert(l.key, l.value);
+        }
+    }
+}
+
+impl LeafSource for LeafMap {
+    fn leaves_under(
+        &self,
+        depth: usize,
+        positions: &[u32],
+    ) -> Result<Vec<Vec<LeafUpdate>>, TreeError> {
+        Ok(positions
+            .iter()
+            .map(|&p| {
+                let range = KeyRange::of(depth, p);
+                let leaves = match range.end {
+                    Some(end) => self.0.range(range.start..end),
+                    None => self.0.range(range.start..),
+                };
+                leaves
+                    .map(|(key, value)| LeafUpdate {
+                        key: *key,
+                        value: *value,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
 /// A changed slot of the top.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SlotWrite {

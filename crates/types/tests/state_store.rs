@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use common::deterministic;
 
 use ebill_types::hash::Hash32;
-use ebill_types::state_store::{KeyRange, LeafSource, SlotWrite, StoredTree, position};
+use ebill_types::state_store::{LeafMap as Leaves, SlotWrite, StoredTree, position};
 use ebill_types::state_tree::{
     self, LeafUpdate, NodeKey, NodeReader, TreeError, TreeNode, node_hash,
 };
@@ -27,30 +27,6 @@ struct Nodes(HashMap<NodeKey, TreeNode>);
 impl NodeReader for Nodes {
     fn tree_node(&self, key: &NodeKey) -> Result<Option<TreeNode>, TreeError> {
         Ok(self.0.get(key).copied())
-    }
-}
-
-/// Leaves in a sorted map, as a store keeps them.
-#[derive(Default)]
-struct Leaves(BTreeMap<Hash32, Hash32>);
-
-impl LeafSource for Leaves {
-    fn leaves_under(
-        &self,
-        depth: usize,
-        positions: &[u32],
-    ) -> Result<Vec<Vec<LeafUpdate>>, TreeError> {
-        Ok(positions
-            .iter()
-            .map(|&p| {
-                let r = KeyRange::of(depth, p);
-                self.0
-                    .range(r.start..)
-                    .take_while(|(k, _)| r.end.is_none_or(|e| **k < e))
-                    .map(|(k, v)| LeafUpdate { key: *k, value: *v })
-                    .collect()
-            })
-            .collect())
     }
 }
 
@@ -77,9 +53,7 @@ impl Both {
         }
         let change = self.top.change(&self.leaves, updates).unwrap();
         assert_eq!(change.root, reference.root, "cut {}", self.top.cut());
-        for l in &change.leaves {
-            self.leaves.0.insert(l.key, l.value);
-        }
+        self.leaves.commit(&change);
         self.top.commit(&change);
         assert_eq!(self.top.root(), reference.root);
         reference.root
