@@ -52,8 +52,8 @@ pub use rocks::{RocksConfig, RocksStore, TREE_CUT};
 /// 2: the state tree (column family `state_tree`) and a state root in every header.
 /// 3: governance (column family `governance`: the governance record and proposals) and
 /// qualification dates in unit records.
-/// 4: the state tree stored in pages of four binary levels
-/// (`ebill_types::state_page`), not one record per binary node.
+/// 4: the state tree stored in pages of four binary levels (ADR 0011), not one record
+/// per binary node.
 /// 5: the audit indexes (column families `idx_*`, [`index`]) and the refused-transaction
 /// log (`refused_log`).
 /// 6: the state tree stored as its leaves and the slots of its buckets
@@ -358,15 +358,17 @@ pub fn state_update<S: Store + ?Sized>(
     store.tree_change(&ebill_ledger::state_updates(changes))
 }
 
-/// `changes.tree`, or the change computed now if the changes do not carry one.
-#[cfg(feature = "rocksdb")]
-pub(crate) fn tree_change_of<'a, S: Store + ?Sized>(
-    store: &S,
+/// `changes.tree`, or the change `compute` makes of the changes' leaf updates if they
+/// do not carry one (each store computes it against its tip under its own lock).
+pub(crate) fn tree_change_of<'a>(
     changes: &'a ChangeSet,
+    compute: impl FnOnce(&[LeafUpdate]) -> Result<TreeChange, StoreError>,
 ) -> Result<std::borrow::Cow<'a, TreeChange>, StoreError> {
     match &changes.tree {
         Some(c) => Ok(std::borrow::Cow::Borrowed(c)),
-        None => Ok(std::borrow::Cow::Owned(state_update(store, changes)?)),
+        None => Ok(std::borrow::Cow::Owned(compute(
+            &ebill_ledger::state_updates(changes),
+        )?)),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::index::{
     self, BillKeys, BillRun, BillVisitor, EntryVisitor, Index, IndexOp, KeyRun, RefusedTx,
     even_splits,
 };
-use crate::{Store, StoreError, Tip, check_commit};
+use crate::{Store, StoreError, Tip, check_commit, tree_change_of};
 
 #[derive(Default)]
 struct Inner {
@@ -51,19 +51,6 @@ impl Inner {
                     map.remove(&op.key);
                 }
             }
-        }
-    }
-
-    /// `changes.tree`, or the change computed now.
-    fn tree_change_of<'a>(
-        &self,
-        changes: &'a ChangeSet,
-    ) -> Result<std::borrow::Cow<'a, TreeChange>, StoreError> {
-        match &changes.tree {
-            Some(c) => Ok(std::borrow::Cow::Borrowed(c)),
-            None => Ok(std::borrow::Cow::Owned(
-                self.tree.change(&ebill_ledger::state_updates(changes))?,
-            )),
         }
     }
 }
@@ -188,7 +175,7 @@ impl Store for MemStore {
             Some(stored) => Err(StoreError::GenesisMismatch { stored, given }),
             None => {
                 let changes = ebill_ledger::genesis_changes(genesis);
-                let change = inner.tree_change_of(&changes)?;
+                let change = tree_change_of(&changes, |u| Ok(inner.tree.change(u)?))?;
                 inner.tree.commit(&change);
                 inner.units.extend(changes.units);
                 inner.governance = changes.governance;
@@ -215,7 +202,7 @@ impl Store for MemStore {
     ) -> Result<(), StoreError> {
         let hash = block.header.hash();
         let mut inner = self.write();
-        let change = inner.tree_change_of(changes)?;
+        let change = tree_change_of(changes, |u| Ok(inner.tree.change(u)?))?;
         check_commit(
             inner.genesis_hash,
             inner.tip,

@@ -11,7 +11,8 @@
 //! bill, a new transaction id); index and filter blocks live in one shared LRU block
 //! cache. Memtables are 64 MiB for the families a 5,000-transaction block fills
 //! (about 1.3 MB of transactions and 0.6 MB of bill records per block), so that a
-//! block never waits for a flush. Values are compressed with LZ4.
+//! block never waits for a flush. Values are compressed with LZ4, except the state tree's
+//! (hashes, which do not compress; read by range, so it has no bloom filters either).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -613,7 +614,7 @@ impl Store for RocksStore {
             };
         }
         let changes = ebill_ledger::genesis_changes(genesis);
-        let change = tree_change_of(self, &changes)?;
+        let change = tree_change_of(&changes, |u| self.tree_change(u))?;
         let units = self.cf(cf::UNITS)?;
         let meta = self.cf(cf::META)?;
         let mut batch = WriteBatch::default();
@@ -648,7 +649,7 @@ impl Store for RocksStore {
         let header_bytes = block.header.to_canonical_bytes();
         let hash = Hash32::digest(&header_bytes);
         let mut tip = lock(&self.tip);
-        let change = tree_change_of(self, changes)?;
+        let change = tree_change_of(changes, |u| self.tree_change(u))?;
         check_commit(
             self.genesis_hash()?,
             *tip,
