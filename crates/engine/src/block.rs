@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 
 use ebill_ledger::{
-    BlockError, ChangeSet, Context, Prepared, StateError, TxError, apply_block_prepared,
-    select_prepared,
+    BlockError, ChangeSet, Context, Prepared, StateError, TxError, VerifiedSignatures,
+    apply_block_prepared, select_prepared,
 };
 use ebill_store::Store;
 use ebill_types::{Block, Genesis, Hash32, Header, SignedTx, TxId, ValidatorSet};
@@ -133,14 +133,46 @@ fn root_of(changes: &ChangeSet) -> Hash32 {
     changes.tree.as_ref().map_or(Hash32::ZERO, |t| t.root)
 }
 
+/// The valid signatures of `prepared` (a block's transactions): those of transactions
+/// that wait in `mempool` were verified at admission; the others are checked here on up
+/// to `cores` threads against the keys `store` holds, unless `checked_ahead` holds them
+/// already (see [`check_block`]).
+pub fn block_signatures(
+    store: &dyn Store,
+    genesis: &Genesis,
+    mempool: &Mutex<Mempool>,
+    prepared: &[Prepared<'_>],
+    cores: usize,
+    checked_ahead: Option<VerifiedSignatures>,
+) -> Result<VerifiedSignatures, StateError> {
+    let ids: Vec<TxId> = prepared.iter().map(|p| p.id).collect();
+    let known = lock(mempool).verified_for(&ids);
+    let mut verified = known.verified;
+    match checked_ahead {
+        Some(ahead) => verified.extend(ahead),
+        None if !known.unseen.is_empty() => {
+            let rest: Vec<&Prepared<'_>> = known.unseen.iter().map(|&i| &prepared[i]).collect();
+            verified.extend(preverify_parallel(store, genesis, &rest, cores)?);
+        }
+        None => {}
+    }
+    Ok(verified)
+}
+
 /// Every rule a block must meet on top of `rules.tip`: the changes it makes if it does.
 /// The outer error is a local failure; the inner one the block's fault. Signatures that
-/// wait in `mempool` were verified at admission and are not verified again.
+/// wait in `mempool` were verified at admission and are not verified again; nor are
+/// those in `checked_ahead`, the [`block_signatures`] of this block computed while the
+/// block before it was being committed. Either is only a set of signatures known to be
+/// valid for a given key: execution checks every signature against the key in force
+/// and verifies itself any that the set lacks (a key the block before changed), so a
+/// set computed on an older state is never wrong, only less complete.
 pub fn check_block(
     rules: &BlockRules<'_>,
     store: &dyn Store,
     mempool: &Mutex<Mempool>,
     block: &Block,
+    checked_ahead: Option<VerifiedSignatures>,
 ) -> Result<Result<ChangeSet, InvalidBlock>, StateError> {
     let h = &block.header;
     let genesis = rules.genesis;
@@ -200,13 +232,14 @@ pub fn check_block(
             limit,
         }));
     }
-    let ids: Vec<TxId> = prepared.iter().map(|p| p.id).collect();
-    let known = lock(mempool).verified_for(&ids);
-    let mut verified = known.verified;
-    if !known.unseen.is_empty() {
-        let rest: Vec<&Prepared<'_>> = known.unseen.iter().map(|&i| &prepared[i]).collect();
-        verified.extend(preverify_parallel(store, genesis, &rest, rules.cores)?);
-    }
+    let verified = block_signatures(
+        store,
+        genesis,
+        mempool,
+        &prepared,
+        rules.cores,
+        checked_ahead,
+    )?;
     let ctx = Context {
         genesis,
         height: h.height,

@@ -8,15 +8,18 @@ use std::sync::{Arc, Mutex};
 use ebill_consensus::{
     Config as ConsensusConfig, Consensus, Effect, Event, Message, Step, TimeoutStep,
 };
-use ebill_ledger::ChangeSet;
+use ebill_ledger::{ChangeSet, Prepared, VerifiedSignatures};
 use ebill_store::{Store, StoreError};
 use ebill_types::{Block, CommitCertificate, Genesis, Hash32, SignedVote, ValidatorSet, VoteKind};
 use thiserror::Error;
 use tracing::{debug, error, info, warn};
 
-use crate::block::{BlockRules, ChainTip, InvalidBlock, build_block, check_block};
+use crate::block::{
+    BlockRules, ChainTip, InvalidBlock, block_signatures, build_block, check_block,
+};
 use crate::io::{CertifiedBlock, Committed, Input, Outbound, Output};
 use crate::mempool::{Mempool, lock};
+use crate::sync::{SYNC_REQUESTS_IN_FLIGHT, SyncWindow};
 use crate::wal;
 
 /// Most blocks received from peers and kept for the current height.
@@ -25,8 +28,6 @@ const MAX_RECEIVED_BLOCKS: usize = 64;
 const MAX_RECEIVED_VOTES_PER_VALIDATOR: usize = 128;
 /// Most certified blocks of future heights kept while the gap is synced.
 const MAX_FUTURE_BLOCKS: usize = 512;
-/// Blocks asked for in one sync request.
-pub const SYNC_BATCH_BLOCKS: u32 = 64;
 /// Earlier rounds whose own votes are re-sent while a round is stuck.
 const RESEND_OLDER_ROUNDS: u32 = 8;
 /// Proposed blocks this node lacks and fetches at once, per height.
@@ -111,6 +112,14 @@ struct Candidate {
     changes: ChangeSet,
 }
 
+/// The signatures of a synced block, checked while the block before it was committed.
+struct SignaturesAhead {
+    /// The block's hash.
+    block: Hash32,
+    /// Its valid signatures ([`block_signatures`]).
+    verified: VerifiedSignatures,
+}
+
 /// A decision whose block this node does not hold yet.
 struct AwaitedBlock {
     height: u64,
@@ -157,7 +166,8 @@ impl StepKey {
 pub struct Engine {
     store: Arc<dyn Store>,
     mempool: Arc<Mutex<Mempool>>,
-    genesis: Genesis,
+    /// Shared with the thread that checks the next synced block's signatures.
+    genesis: Arc<Genesis>,
     validators: ValidatorSet,
     /// `None` on an observer.
     consensus_config: Option<ConsensusConfig>,
@@ -176,6 +186,8 @@ pub struct Engine {
     /// Received votes read back from the WAL at start, for consensus once it runs.
     replay_votes: Vec<SignedVote>,
     future: BTreeMap<u64, CertifiedBlock>,
+    /// Sync requests in flight.
+    sync: SyncWindow,
     awaiting_block: Option<AwaitedBlock>,
     /// Proposed blocks consensus asked to check whose bytes are being fetched.
     pending_checks: BTreeSet<Hash32>,
@@ -233,7 +245,7 @@ impl Engine {
         let mut engine = Self {
             store,
             mempool,
-            genesis,
+            genesis: Arc::new(genesis),
             validators,
             consensus_config: consensus,
             cfg: config,
@@ -246,6 +258,7 @@ impl Engine {
             saved_votes: HashSet::new(),
             replay_votes: Vec::new(),
             future: BTreeMap::new(),
+            sync: SyncWindow::new(),
             awaiting_block: None,
             pending_checks: BTreeSet::new(),
             timers: BinaryHeap::new(),
@@ -422,6 +435,26 @@ impl Engine {
 
     fn send(&mut self, m: Outbound) {
         self.out.push(Output::Send(m));
+    }
+
+    /// Asks peers for the final blocks above the tip that are neither held nor asked
+    /// for, so that up to `requests` sync requests are in flight. A request unanswered
+    /// for a tick is taken as lost.
+    fn request_blocks(&mut self, requests: usize) {
+        let plan = self.sync.plan(
+            self.now_ms,
+            self.cfg.tick_ms,
+            self.tip.height,
+            &self.future,
+            requests,
+            MAX_FUTURE_BLOCKS as u64,
+        );
+        for r in plan {
+            self.send(Outbound::RequestBlocks {
+                from_height: r.from_height,
+                max: r.max,
+            });
+        }
     }
 
     fn rules(&self, latest_time_ms: Option<u64>) -> BlockRules<'_> {
@@ -604,10 +637,7 @@ impl Engine {
         let stuck = now.saturating_sub(self.last_progress_ms) >= self.cfg.tick_ms;
         let deciding = self.started() && !stuck;
         if !deciding || self.behind() || !self.future.is_empty() {
-            self.send(Outbound::RequestBlocks {
-                from_height: self.height,
-                max: SYNC_BATCH_BLOCKS,
-            });
+            self.request_blocks(1);
         }
         let missing: Vec<Hash32> = self
             .awaiting_block
@@ -779,6 +809,7 @@ impl Engine {
             self.store.as_ref(),
             &self.mempool,
             &block,
+            None,
         )?;
         match verdict {
             Ok(changes) => {
@@ -846,7 +877,7 @@ impl Engine {
             return self.commit(c, certificate, true);
         }
         if let Some(block) = self.received.remove(&hash) {
-            return self.commit_certified(block, certificate);
+            return self.commit_certified(block, certificate, None);
         }
         warn!(height, %hash, "decided a block this node does not hold: fetching it");
         self.fetch_certified(height, hash, certificate);
@@ -876,15 +907,20 @@ impl Engine {
         if let Some(block) = self.received.remove(&hash)
             && let Some(awaited) = self.awaiting_block.take()
         {
-            return self.commit_certified(block, awaited.certificate);
+            return self.commit_certified(block, awaited.certificate, None);
         }
         Ok(())
     }
 
     /// Certified blocks from peers: commit those that extend the tip, in order (through
     /// consensus while it runs at that height, so its log sees the certificate's
-    /// precommits); keep later ones until the gap is filled.
+    /// precommits); keep later ones until the gap is filled. While catching up, keep
+    /// [`SYNC_REQUESTS_IN_FLIGHT`] requests for the next blocks in flight, so that the
+    /// next answers are on their way while these are committed.
     fn on_blocks(&mut self, blocks: Vec<CertifiedBlock>) -> Result<(), EngineError> {
+        let answer = blocks
+            .first()
+            .is_some_and(|cb| self.sync.answered(cb.block.header.height, blocks.len()));
         for cb in blocks {
             let h = cb.block.header.height;
             if h <= self.tip.height {
@@ -896,31 +932,42 @@ impl Engine {
             }
         }
         let before = self.tip.height;
+        let mut ahead: Option<SignaturesAhead> = None;
         while let Some(cb) = self.future.remove(&(self.tip.height + 1)) {
             let tip = self.tip.height;
-            self.commit_synced(cb)?;
+            let hash = cb.block.header.hash();
+            let checked = ahead.take().filter(|a| a.block == hash).map(|a| a.verified);
+            let next = self.future.get(&(tip + 2)).map(|n| Arc::clone(&n.block));
+            ahead = self.commit_synced(cb, checked, next)?;
             if self.tip.height == tip {
                 break;
             }
         }
-        // Catching up: ask for the next range at once rather than at the next tick.
-        if (self.tip.height > before + 1 && self.behind()) || !self.future.is_empty() {
-            self.send(Outbound::RequestBlocks {
-                from_height: self.height,
-                max: SYNC_BATCH_BLOCKS,
-            });
-        }
         let tip = self.tip.height;
         self.future.retain(|h, _| *h > tip);
+        // Catching up: ask for the next ranges at once rather than at the next tick.
+        if ((answer || tip > before + 1) && self.behind()) || !self.future.is_empty() {
+            self.request_blocks(SYNC_REQUESTS_IN_FLIGHT);
+        }
         self.maybe_start()
     }
 
-    /// A certified block of the next height from a peer.
-    fn commit_synced(&mut self, cb: CertifiedBlock) -> Result<(), EngineError> {
+    /// A certified block of the next height from a peer. On an engine that does not run
+    /// consensus at this height (an observer, a validator catching up), `checked` holds
+    /// the block's signatures checked while the block before it was committed, and the
+    /// signatures of `next`, the block after it if held, are checked on other threads
+    /// while this one is executed and written: returned for its turn.
+    fn commit_synced(
+        &mut self,
+        cb: CertifiedBlock,
+        checked: Option<VerifiedSignatures>,
+        next: Option<Arc<Block>>,
+    ) -> Result<Option<SignaturesAhead>, EngineError> {
         let hash = cb.block.header.hash();
         if self.awaiting_block.as_ref().is_some_and(|a| a.hash == hash) {
             self.received.insert(hash, cb.block);
-            return self.retry_awaiting_block();
+            self.retry_awaiting_block()?;
+            return Ok(None);
         }
         if self.started() {
             // Consensus verifies the certificate and decides by it (paper line 49); its
@@ -932,18 +979,52 @@ impl Engine {
                 // not hold): the block is not final here.
                 debug!(height = cb.block.header.height, %hash, "synced certificate not taken");
             }
-            return Ok(());
+            return Ok(None);
         }
-        self.commit_certified(cb.block, cb.certificate)
+        let cores = self.cfg.verify_cores;
+        let Some(next) = next.filter(|_| cores >= 2) else {
+            self.commit_certified(cb.block, cb.certificate, checked)?;
+            return Ok(None);
+        };
+        let store = Arc::clone(&self.store);
+        let mempool = Arc::clone(&self.mempool);
+        let genesis = Arc::clone(&self.genesis);
+        std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                let prepared = Prepared::all(&next.txs, genesis.chain_id.as_str());
+                block_signatures(store.as_ref(), &genesis, &mempool, &prepared, cores, None).map(
+                    |verified| SignaturesAhead {
+                        block: next.header.hash(),
+                        verified,
+                    },
+                )
+            });
+            self.commit_certified(cb.block, cb.certificate, checked)?;
+            // A failure here costs only the head start: the block's own check verifies
+            // its signatures again in its turn.
+            Ok(match worker.join() {
+                Ok(Ok(ahead)) => Some(ahead),
+                Ok(Err(e)) => {
+                    debug!("checking the next synced block's signatures ahead: {e}");
+                    None
+                }
+                Err(_) => {
+                    warn!("the thread checking the next synced block's signatures panicked");
+                    None
+                }
+            })
+        })
     }
 
     /// Commits a block that comes with a certificate: the certificate must verify
     /// against the genesis validator set and the block must re-execute here. A
     /// certified block that fails is a fault of 2f+1 validators or of this node: halt.
+    /// `checked`: its signatures checked ahead ([`check_block`]).
     fn commit_certified(
         &mut self,
         block: Arc<Block>,
         certificate: CommitCertificate,
+        checked: Option<VerifiedSignatures>,
     ) -> Result<(), EngineError> {
         let height = block.header.height;
         let hash = block.header.hash();
@@ -958,6 +1039,7 @@ impl Engine {
             self.store.as_ref(),
             &self.mempool,
             &block,
+            checked,
         )?;
         match verdict {
             Ok(changes) => self.commit(Candidate { block, changes }, certificate, false),

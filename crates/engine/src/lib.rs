@@ -26,11 +26,16 @@ mod block;
 mod engine;
 mod io;
 pub mod mempool;
+pub mod sync;
 pub mod verify;
 pub mod wal;
 pub mod witness;
 
-pub use block::{BlockRules, Built, ChainTip, DroppedTx, InvalidBlock, build_block, check_block};
-pub use engine::{Engine, EngineConfig, EngineError, EngineSetup, SYNC_BATCH_BLOCKS};
+pub use block::{
+    BlockRules, Built, ChainTip, DroppedTx, InvalidBlock, block_signatures, build_block,
+    check_block,
+};
+pub use engine::{Engine, EngineConfig, EngineError, EngineSetup};
 pub use io::{CertifiedBlock, Committed, Input, Outbound, Output};
 pub use mempool::Mempool;
+pub use sync::SYNC_BATCH_BLOCKS;

@@ -83,8 +83,16 @@ pub fn corrupt(rng: &mut Rng, payload: &Payload) -> Corrupted {
             }
         },
         Payload::Tx(tx) => flip::<SignedTx>(rng, tx.as_ref()).map(|t| Payload::Tx(Arc::new(t))),
-        Payload::SyncRequest { from_height } => Some(Payload::SyncRequest {
-            from_height: from_height ^ (1 << rng.below(64)),
+        Payload::SyncRequest { from_height, max } => Some(if rng.below(2) == 0 {
+            Payload::SyncRequest {
+                from_height: from_height ^ (1 << rng.below(64)),
+                max: *max,
+            }
+        } else {
+            Payload::SyncRequest {
+                from_height: *from_height,
+                max: max ^ (1 << rng.below(32)),
+            }
         }),
         Payload::SyncResponse { blocks } => {
             flip_certified(rng, blocks).map(|blocks| Payload::SyncResponse { blocks })

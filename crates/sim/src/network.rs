@@ -25,10 +25,12 @@ pub enum Payload {
     },
     /// A transaction, from a client or gossiped by a validator.
     Tx(Arc<SignedTx>),
-    /// "Send me your final blocks from this height on."
+    /// "Send me your final blocks from this height on, at most this many."
     SyncRequest {
         /// The first height wanted.
         from_height: u64,
+        /// Most blocks wanted.
+        max: u32,
     },
     /// Final blocks with their commit certificates, in height order.
     SyncResponse {
@@ -60,7 +62,7 @@ impl Payload {
                 u64::from(msg.signer()),
             ],
             Payload::Tx(_) => [2, 0, 0, 0],
-            Payload::SyncRequest { from_height } => [3, *from_height, 0, 0],
+            Payload::SyncRequest { from_height, max } => [3, *from_height, u64::from(*max), 0],
             Payload::SyncResponse { blocks } => [4, blocks.len() as u64, 0, 0],
             Payload::BlockRequest { .. } => [5, 0, 0, 0],
             Payload::BlockResponse { .. } => [6, 0, 0, 0],

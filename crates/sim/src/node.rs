@@ -413,9 +413,9 @@ impl Node {
                 self.drive(now_ms, rng, Input::Consensus { msg, block }, out);
             }
             Payload::Tx(tx) => self.on_tx(now_ms, rng, tx, out),
-            Payload::SyncRequest { from_height } => {
+            Payload::SyncRequest { from_height, max } => {
                 if let Some(from) = from {
-                    self.on_sync_request(rng, from, from_height, out);
+                    self.on_sync_request(rng, from, from_height, max, out);
                 }
             }
             Payload::SyncResponse { blocks } => {
@@ -480,11 +480,14 @@ impl Node {
         rng: &mut Rng,
         from: u32,
         from_height: u64,
+        max: u32,
         out: &mut Vec<Output>,
     ) {
         let store = &self.disk.store;
         let mut blocks = Vec::new();
-        for h in from_height..from_height.saturating_add(self.params.sync_batch as u64) {
+        // As a node answers: at most what was asked for, and what fits its limit.
+        let count = (self.params.sync_batch as u64).min(u64::from(max));
+        for h in from_height..from_height.saturating_add(count) {
             match (store.block(h), store.certificate(h)) {
                 (Ok(Some(b)), Ok(Some(c))) => blocks.push(CertifiedBlock {
                     block: Arc::new(b),
@@ -608,11 +611,11 @@ impl Node {
                         blocks: vec![cb],
                     }));
                 }
-                EngineOutput::Send(Outbound::RequestBlocks { from_height, .. }) => {
+                EngineOutput::Send(Outbound::RequestBlocks { from_height, max }) => {
                     if let Some(to) = self.random_peer(rng) {
                         out.push(Output::Send {
                             to,
-                            payload: Payload::SyncRequest { from_height },
+                            payload: Payload::SyncRequest { from_height, max },
                         });
                     }
                 }

@@ -781,7 +781,9 @@ fn describe_event(event: &SimEvent, alive: &[bool]) -> String {
                     ),
                 },
                 Payload::Tx(_) => "tx".to_owned(),
-                Payload::SyncRequest { from_height } => format!("sync request from h{from_height}"),
+                Payload::SyncRequest { from_height, max } => {
+                    format!("sync request from h{from_height}, at most {max}")
+                }
                 Payload::SyncResponse { blocks } => format!(
                     "sync response h{:?}",
                     blocks
