@@ -13,7 +13,7 @@ use ebill_types::{Block, Genesis, Hash32, Header, SignedTx, TxId, ValidatorSet};
 use thiserror::Error;
 
 use crate::mempool::{Candidates, Mempool, lock};
-use crate::verify::preverify_parallel;
+use crate::verify::{Split, preverify_split};
 
 /// The last final block, which the next one must extend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,15 +134,15 @@ fn root_of(changes: &ChangeSet) -> Hash32 {
 }
 
 /// The valid signatures of `prepared` (a block's transactions): those of transactions
-/// that wait in `mempool` were verified at admission; the others are checked here on up
-/// to `cores` threads against the keys `store` holds, unless `checked_ahead` holds them
-/// already (see [`check_block`]).
+/// that wait in `mempool` were verified at admission; the others are checked here,
+/// spread over threads as `split` says, against the keys `store` holds, unless
+/// `checked_ahead` holds them already (see [`check_block`]).
 pub fn block_signatures(
     store: &dyn Store,
     genesis: &Genesis,
     mempool: &Mutex<Mempool>,
     prepared: &[Prepared<'_>],
-    cores: usize,
+    split: Split,
     checked_ahead: Option<VerifiedSignatures>,
 ) -> Result<VerifiedSignatures, StateError> {
     let ids: Vec<TxId> = prepared.iter().map(|p| p.id).collect();
@@ -152,7 +152,7 @@ pub fn block_signatures(
         Some(ahead) => verified.extend(ahead),
         None if !known.unseen.is_empty() => {
             let rest: Vec<&Prepared<'_>> = known.unseen.iter().map(|&i| &prepared[i]).collect();
-            verified.extend(preverify_parallel(store, genesis, &rest, cores)?);
+            verified.extend(preverify_split(store, genesis, &rest, split)?);
         }
         None => {}
     }
@@ -237,7 +237,7 @@ pub fn check_block(
         genesis,
         mempool,
         &prepared,
-        rules.cores,
+        Split::on_demand(rules.cores),
         checked_ahead,
     )?;
     let ctx = Context {

@@ -19,7 +19,8 @@ use crate::block::{
 };
 use crate::io::{CertifiedBlock, Committed, Input, Outbound, Output};
 use crate::mempool::{Mempool, lock};
-use crate::sync::{SYNC_REQUESTS_IN_FLIGHT, SyncWindow};
+use crate::sync::{Answer, SYNC_REQUESTS_IN_FLIGHT, SyncWindow};
+use crate::verify::Split;
 use crate::wal;
 
 /// Most blocks received from peers and kept for the current height.
@@ -918,9 +919,18 @@ impl Engine {
     /// [`SYNC_REQUESTS_IN_FLIGHT`] requests for the next blocks in flight, so that the
     /// next answers are on their way while these are committed.
     fn on_blocks(&mut self, blocks: Vec<CertifiedBlock>) -> Result<(), EngineError> {
-        let answer = blocks
-            .first()
-            .is_some_and(|cb| self.sync.answered(cb.block.header.height, blocks.len()));
+        let answer = blocks.first().map_or(Answer::Unrequested, |cb| {
+            self.sync.answered(cb.block.header.height, blocks.len())
+        });
+        // Whether the peer that answered may hold more: a full answer, or one cut short
+        // by its byte limit. A single block short of the range is the peer's tip (or an
+        // announcement of the height asked for): asking for more after each would chase
+        // the tip with requests.
+        let more = match answer {
+            Answer::Full => true,
+            Answer::Short => blocks.len() >= 2,
+            Answer::Unrequested => false,
+        };
         for cb in blocks {
             let h = cb.block.header.height;
             if h <= self.tip.height {
@@ -946,7 +956,7 @@ impl Engine {
         let tip = self.tip.height;
         self.future.retain(|h, _| *h > tip);
         // Catching up: ask for the next ranges at once rather than at the next tick.
-        if ((answer || tip > before + 1) && self.behind()) || !self.future.is_empty() {
+        if ((more || tip > before + 1) && self.behind()) || !self.future.is_empty() {
             self.request_blocks(SYNC_REQUESTS_IN_FLIGHT);
         }
         self.maybe_start()
@@ -992,7 +1002,8 @@ impl Engine {
         std::thread::scope(|s| {
             let worker = s.spawn(move || {
                 let prepared = Prepared::all(&next.txs, genesis.chain_id.as_str());
-                block_signatures(store.as_ref(), &genesis, &mempool, &prepared, cores, None).map(
+                let split = Split::beside(cores);
+                block_signatures(store.as_ref(), &genesis, &mempool, &prepared, split, None).map(
                     |verified| SignaturesAhead {
                         block: next.header.hash(),
                         verified,

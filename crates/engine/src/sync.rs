@@ -30,6 +30,18 @@ pub struct BlocksRequest {
     pub max: u32,
 }
 
+/// What an arrival of blocks was to the window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// No request in flight starts at its first height: an announcement, a fetch by
+    /// hash, or an answer that came after its request was taken as lost and asked again.
+    Unrequested,
+    /// Fewer blocks than asked for: the peer's byte limit, or its tip.
+    Short,
+    /// As many blocks as asked for: the peer may well hold more.
+    Full,
+}
+
 /// A request sent and not answered yet.
 #[derive(Clone, Copy, Debug)]
 struct Pending {
@@ -73,13 +85,12 @@ impl SyncWindow {
         self.in_flight.len()
     }
 
-    /// `count` consecutive blocks from `first_height` arrived. Returns whether they
-    /// answer a request in flight (and not an announcement, a fetch by hash, or an
-    /// answer that came after its request was taken as lost and asked again elsewhere:
-    /// then the later request still waits for its own answer).
-    pub fn answered(&mut self, first_height: u64, count: usize) -> bool {
+    /// `count` consecutive blocks from `first_height` arrived: what they answer. An
+    /// answer that came after its request was taken as lost and asked again elsewhere
+    /// is [`Answer::Unrequested`]: the later request still waits for its own.
+    pub fn answered(&mut self, first_height: u64, count: usize) -> Answer {
         let Some(pending) = self.in_flight.remove(&first_height) else {
-            return false;
+            return Answer::Unrequested;
         };
         let asked = pending.end_height.saturating_sub(first_height);
         let count = u64::try_from(count).unwrap_or(u64::MAX);
@@ -97,7 +108,11 @@ impl SyncWindow {
             (1..=SYNC_BATCH_BLOCKS).contains(&self.span),
             "the span stays within 1 ..= SYNC_BATCH_BLOCKS"
         );
-        true
+        if count < asked {
+            Answer::Short
+        } else {
+            Answer::Full
+        }
     }
 
     /// The requests to send at `now_ms` so that up to `requests` are in flight, for the
@@ -178,7 +193,7 @@ mod tests {
         // Nothing more while all three wait.
         assert!(w.plan(5, 1_000, 10, &none(), 3, 512).is_empty());
         // The first answer, full: one more request, after the others.
-        assert!(w.answered(11, 64));
+        assert_eq!(w.answered(11, 64), Answer::Full);
         assert_eq!(w.plan(6, 1_000, 74, &none(), 3, 512), vec![req(203, 64)]);
     }
 
@@ -187,7 +202,7 @@ mod tests {
         let mut w = SyncWindow::new();
         w.plan(0, 1_000, 0, &none(), 2, 512);
         // The answer to 1..65 holds 10 blocks: the tip moves to 10.
-        assert!(w.answered(1, 10));
+        assert_eq!(w.answered(1, 10), Answer::Short);
         assert_eq!(w.span(), 10);
         // 11..65 is no longer covered: asked for in spans of 10, below the request for
         // 65..129 that still waits.
@@ -197,7 +212,7 @@ mod tests {
         );
         assert_eq!(w.in_flight(), 3);
         // Full answers grow the span back.
-        assert!(w.answered(11, 10));
+        assert_eq!(w.answered(11, 10), Answer::Full);
         assert_eq!(w.span(), 20);
     }
 
@@ -216,10 +231,10 @@ mod tests {
         assert!(w.plan(999, 1_000, 0, &none(), 1, 512).is_empty());
         assert_eq!(w.plan(1_000, 1_000, 0, &none(), 1, 512), vec![req(1, 64)]);
         // Both answers come: the first matches the request in flight, the second nothing.
-        assert!(w.answered(1, 64));
-        assert!(!w.answered(1, 64));
+        assert_eq!(w.answered(1, 64), Answer::Full);
+        assert_eq!(w.answered(1, 64), Answer::Unrequested);
         // An announcement matches nothing either.
-        assert!(!w.answered(200, 1));
+        assert_eq!(w.answered(200, 1), Answer::Unrequested);
     }
 
     #[test]
