@@ -11,7 +11,7 @@ use std::sync::mpsc as std_mpsc;
 use ebill_consensus::Message;
 use ebill_net::{Client, ConsensusMsg, Events, NetConfig, NetEvent, PeerId};
 use ebill_store::Store;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -53,9 +53,22 @@ pub async fn start(
 ) -> Result<P2p, ebill_net::NetError> {
     let (client, events, event_loop) = ebill_net::start(cfg).await?;
     info!(peer_id = %client.local_peer_id(), "p2p started");
-    let out_task = tokio::spawn(carry_out(client.clone(), outbound, engine.clone()));
+    let connected = Arc::new(Notify::new());
+    let out_task = tokio::spawn(carry_out(
+        client.clone(),
+        outbound,
+        engine.clone(),
+        Arc::clone(&connected),
+    ));
     let resend_task = tokio::spawn(resend_cosignature(client.clone(), Arc::clone(&shared)));
-    let in_task = tokio::spawn(carry_in(client.clone(), events, shared, store, engine));
+    let in_task = tokio::spawn(carry_in(
+        client.clone(),
+        events,
+        shared,
+        store,
+        engine,
+        connected,
+    ));
     Ok(P2p {
         client,
         tasks: vec![out_task, in_task, resend_task],
@@ -83,6 +96,30 @@ fn pick_peer(client: &Client, turn: &AtomicUsize) -> Option<PeerId> {
     peers.get(i).copied()
 }
 
+/// How long a request of the engine waits for a peer when none is connected (a node
+/// that has just started): the engine asks again a tick after, so longer is no use.
+const PEER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A peer for a request, in turn; if none is connected, the first to connect within
+/// [`PEER_WAIT`]. Without the wait, the first requests of a node that has just started
+/// went nowhere and its sync began a tick late (a second of a five-second sync in the
+/// benchmark).
+async fn peer_for_request(
+    client: &Client,
+    turn: &AtomicUsize,
+    connected: &Notify,
+) -> Option<PeerId> {
+    let wait = connected.notified();
+    tokio::pin!(wait);
+    // Registered before the check, so a peer that connects in between is not missed.
+    wait.as_mut().enable();
+    if let Some(peer) = pick_peer(client, turn) {
+        return Some(peer);
+    }
+    tokio::time::timeout(PEER_WAIT, wait).await.ok()?;
+    pick_peer(client, turn)
+}
+
 /// How often a witness re-sends its latest co-signature, for nodes that missed it
 /// (started later, or restarted: a node keeps co-signatures in memory only).
 const COSIGNATURE_RESEND_MS: u64 = 2_000;
@@ -103,6 +140,7 @@ async fn carry_out(
     client: Client,
     mut outbound: mpsc::Receiver<Outbound>,
     engine: std_mpsc::Sender<ToEngine>,
+    connected: Arc<Notify>,
 ) {
     let turn = Arc::new(AtomicUsize::new(0));
     while let Some(o) = outbound.recv().await {
@@ -136,12 +174,14 @@ async fn carry_out(
                 }
             }
             Outbound::Engine(EngineOut::RequestBlocks { from_height, max }) => {
-                let Some(peer) = pick_peer(&client, &turn) else {
-                    continue;
-                };
                 let client = client.clone();
                 let engine = engine.clone();
+                let turn = Arc::clone(&turn);
+                let connected = Arc::clone(&connected);
                 tokio::spawn(async move {
+                    let Some(peer) = peer_for_request(&client, &turn, &connected).await else {
+                        return;
+                    };
                     match client.request_blocks(peer, from_height, max).await {
                         Ok(blocks) if !blocks.is_empty() => {
                             let _ = engine.send(ToEngine::Input(Input::Blocks(
@@ -154,12 +194,14 @@ async fn carry_out(
                 });
             }
             Outbound::Engine(EngineOut::RequestBlock { hash }) => {
-                let Some(peer) = pick_peer(&client, &turn) else {
-                    continue;
-                };
                 let client = client.clone();
                 let engine = engine.clone();
+                let turn = Arc::clone(&turn);
+                let connected = Arc::clone(&connected);
                 tokio::spawn(async move {
+                    let Some(peer) = peer_for_request(&client, &turn, &connected).await else {
+                        return;
+                    };
                     match client.request_block(peer, hash).await {
                         Ok(Some((block, Some(cert)))) => {
                             let _ = engine.send(ToEngine::Input(Input::Blocks(vec![certified((
@@ -184,6 +226,7 @@ async fn carry_in(
     shared: Arc<Shared>,
     store: Arc<dyn Store>,
     engine: std_mpsc::Sender<ToEngine>,
+    connected: Arc<Notify>,
 ) {
     let admission = Arc::new(tokio::sync::Semaphore::new(ADMISSION_BATCHES_IN_FLIGHT));
     while let Some(event) = events.recv().await {
@@ -264,6 +307,7 @@ async fn carry_in(
             NetEvent::PeerConnected(peer) => {
                 info!(%peer, "peer connected");
                 shared.set_peers(client.connected_peers().len());
+                connected.notify_waiters();
             }
             NetEvent::PeerDisconnected(peer) => {
                 info!(%peer, "peer disconnected");
