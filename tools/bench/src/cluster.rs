@@ -33,6 +33,12 @@ pub struct SyncReport {
     pub bills: u64,
     pub seconds: f64,
     pub bills_per_s: f64,
+    /// From the start of the fresh observer's process to its ready line (part of
+    /// `seconds`).
+    pub ready_s: f64,
+    /// From the start of its process until it holds its first block (part of
+    /// `seconds`): start-up, connecting to peers and the first answer.
+    pub first_block_s: f64,
 }
 
 struct NodeInfo {
@@ -195,16 +201,26 @@ pub fn run(ebill: &Path, node_bin: &Path, quick: bool) -> Result<(ClusterReport,
     eprintln!("cluster: a fresh observer syncs {bills} bills in {target} blocks");
     let t0 = Instant::now();
     let fresh = start_config(node_bin, &observers[1].config, &observers[1].api)?;
+    let ready_s = t0.elapsed().as_secs_f64();
+    let mut first_block_s = None;
     wait_until(
         "fresh observer at the tip",
         Duration::from_secs(1800),
-        || Ok(height(&observers[1].api)? >= target),
+        || {
+            let h = height(&observers[1].api)?;
+            if h > 0 && first_block_s.is_none() {
+                first_block_s = Some(t0.elapsed().as_secs_f64());
+            }
+            Ok(h >= target)
+        },
     )?;
     let secs = t0.elapsed().as_secs_f64();
     let sync = SyncReport {
         bills,
         seconds: r2(secs),
         bills_per_s: r2(bills as f64 / secs),
+        ready_s: r2(ready_s),
+        first_block_s: r2(first_block_s.unwrap_or(secs)),
     };
     fresh.stop()?;
     for r in running {

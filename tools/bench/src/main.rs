@@ -299,6 +299,8 @@ fn print_table(r: &Report) {
     }
     if let Some(s) = &r.sync {
         rows.push(("sync.bills_per_s", format!("{:.0}", s.bills_per_s)));
+        rows.push(("sync.ready_s", format!("{:.2}", s.ready_s)));
+        rows.push(("sync.first_block_s", format!("{:.2}", s.first_block_s)));
     }
     if let Some(s) = &r.storage {
         rows.push(("storage.bytes_per_bill", format!("{:.0}", s.bytes_per_bill)));
