@@ -29,8 +29,9 @@ pub mod cf {
     pub const CONSENSUS_WAL: &str = "consensus_wal";
     /// `tip`, `genesis_hash`, `format_version`.
     pub const META: &str = "meta";
-    /// The latest version of the state tree (`ebill_types::state_store`): `l` ‖ key
-    /// hash (32 bytes) -> value hash (32 bytes), one record per leaf; `b` ‖ bucket index
+    /// The latest version of the state tree (`ebill_types::state_store`): `l` ‖ bucket
+    /// index (u24 BE) ‖ key hash (32 bytes) -> value hash (32 bytes), one record per
+    /// leaf (see [`super::tree_leaf_key`]); `b` ‖ bucket index
     /// (u32 BE) -> the bucket's `Slot` (hash, leaf class: 33 bytes).
     pub const STATE_TREE: &str = "state_tree";
 
@@ -90,21 +91,38 @@ pub(crate) const TREE_LEAF: u8 = b'l';
 /// First byte of a state tree bucket's key in `state_tree`.
 pub(crate) const TREE_BUCKET: u8 = b'b';
 
-/// `l` ‖ key hash.
-pub(crate) fn tree_leaf_key(key: &Hash32) -> [u8; 33] {
-    let mut out = [TREE_LEAF; 33];
-    out[1..].copy_from_slice(&key.0);
+/// Bytes of a leaf key that name its bucket: `l` ‖ bucket index (u24 BE). The state
+/// tree's column family takes them as its RocksDB prefix, so that its prefix bloom
+/// filters let a bucket's seek skip every sorted run that holds none of its leaves
+/// (ADR 0016).
+pub(crate) const TREE_LEAF_PREFIX_LEN: usize = 4;
+
+/// `l` ‖ the key's bucket index at depth `cut` (u24 BE) ‖ key hash. The bucket index is
+/// the hash's first `cut` bits, so key order is still hash order.
+pub(crate) fn tree_leaf_key(cut: usize, key: &Hash32) -> [u8; TREE_LEAF_PREFIX_LEN + 32] {
+    let bucket = ebill_types::state_store::position(key, cut).to_be_bytes();
+    let mut out = [TREE_LEAF; TREE_LEAF_PREFIX_LEN + 32];
+    out[1..TREE_LEAF_PREFIX_LEN].copy_from_slice(&bucket[1..]);
+    out[TREE_LEAF_PREFIX_LEN..].copy_from_slice(&key.0);
     out
 }
 
-/// A leaf record: [`tree_leaf_key`] and a 32-byte value hash; `None` for any other form.
-pub(crate) fn decode_tree_leaf(k: &[u8], v: &[u8]) -> Option<ebill_types::state_tree::LeafUpdate> {
-    let (&tag, key) = k.split_first()?;
-    if tag != TREE_LEAF {
+/// A leaf record of a tree cut at `cut`: [`tree_leaf_key`] and a 32-byte value hash;
+/// `None` for any other form, or for a key whose prefix is not its hash's bucket.
+pub(crate) fn decode_tree_leaf(
+    cut: usize,
+    k: &[u8],
+    v: &[u8],
+) -> Option<ebill_types::state_tree::LeafUpdate> {
+    if k.len() != TREE_LEAF_PREFIX_LEN + 32 || k[0] != TREE_LEAF {
+        return None;
+    }
+    let key = Hash32(k[TREE_LEAF_PREFIX_LEN..].try_into().ok()?);
+    if k != tree_leaf_key(cut, &key).as_slice() {
         return None;
     }
     Some(ebill_types::state_tree::LeafUpdate {
-        key: Hash32(key.try_into().ok()?),
+        key,
         value: Hash32(v.try_into().ok()?),
     })
 }
@@ -246,4 +264,74 @@ pub(crate) fn decode<T: ebill_types::Canonical>(
         what: what(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn hash(first: [u8; 4], fill: u8) -> Hash32 {
+        let mut h = [fill; 32];
+        h[..4].copy_from_slice(&first);
+        Hash32(h)
+    }
+
+    #[test]
+    fn leaf_keys_sort_as_their_hashes_do() {
+        let hashes = [
+            hash([0, 0, 0, 0], 0),
+            hash([0, 0, 0, 1], 0xff),
+            hash([0x00, 0x10, 0, 0], 0),
+            hash([0x7f, 0xff, 0xff, 0xff], 0xff),
+            hash([0x80, 0, 0, 0], 0),
+            hash([0xab, 0xcd, 0xef, 0x01], 3),
+            hash([0xab, 0xcd, 0xef, 0x01], 4),
+            hash([0xff, 0xff, 0xff, 0xff], 0xff),
+        ];
+        for cut in [0, 1, 8, 20, 24] {
+            for pair in hashes.windows(2) {
+                assert!(pair[0] < pair[1]);
+                assert!(
+                    tree_leaf_key(cut, &pair[0]) < tree_leaf_key(cut, &pair[1]),
+                    "cut {cut}: {} before {}",
+                    pair[0],
+                    pair[1]
+                );
+            }
+            for h in &hashes {
+                let leaf = decode_tree_leaf(cut, &tree_leaf_key(cut, h), &[9; 32]).unwrap();
+                assert_eq!(leaf.key, *h);
+                assert_eq!(leaf.value, Hash32([9; 32]));
+            }
+        }
+    }
+
+    #[test]
+    fn leaf_key_prefix_is_the_bucket() {
+        let h = hash([0xab, 0xcd, 0xef, 0x01], 0);
+        assert_eq!(tree_leaf_key(20, &h)[..4], [b'l', 0x0a, 0xbc, 0xde]);
+        assert_eq!(tree_leaf_key(24, &h)[..4], [b'l', 0xab, 0xcd, 0xef]);
+        assert_eq!(tree_leaf_key(0, &h)[..4], [b'l', 0, 0, 0]);
+    }
+
+    #[test]
+    fn malformed_leaf_records_are_refused() {
+        let h = hash([0xab, 0xcd, 0xef, 0x01], 0);
+        let good = tree_leaf_key(20, &h);
+        // A prefix that is not the hash's bucket.
+        let mut wrong_prefix = good;
+        wrong_prefix[3] ^= 1;
+        assert!(decode_tree_leaf(20, &wrong_prefix, &[0; 32]).is_none());
+        // The key of another cut.
+        assert!(decode_tree_leaf(24, &good, &[0; 32]).is_none());
+        // The layout before format 7 (`l` ‖ key hash), and other lengths.
+        let mut old = vec![b'l'];
+        old.extend_from_slice(&h.0);
+        assert!(decode_tree_leaf(20, &old, &[0; 32]).is_none());
+        assert!(decode_tree_leaf(20, &good[..35], &[0; 32]).is_none());
+        // A bucket key, and a value cut short.
+        assert!(decode_tree_leaf(20, &tree_bucket_key(5), &[0; 32]).is_none());
+        assert!(decode_tree_leaf(20, &good, &[0; 31]).is_none());
+    }
 }

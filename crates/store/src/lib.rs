@@ -58,7 +58,9 @@ pub use rocks::{RocksConfig, RocksStore, TREE_CUT};
 /// log (`refused_log`).
 /// 6: the state tree stored as its leaves and the slots of its buckets
 /// (`ebill_types::state_store`, ADR 0014), not in pages.
-pub const FORMAT_VERSION: u32 = 6;
+/// 7: a state tree leaf's key begins with its bucket, the family's RocksDB prefix, and
+/// the family has prefix bloom filters (ADR 0016).
+pub const FORMAT_VERSION: u32 = 7;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -12,7 +12,10 @@
 //! cache. Memtables are 64 MiB for the families a 5,000-transaction block fills
 //! (about 1.3 MB of transactions and 0.6 MB of bill records per block), so that a
 //! block never waits for a flush. Values are compressed with LZ4, except the state tree's
-//! (hashes, which do not compress; read by range, so it has no bloom filters either).
+//! (hashes, which do not compress). The state tree's leaves are read by bucket, one seek
+//! each: a leaf's key begins with its bucket (`keys::tree_leaf_key`), which is the
+//! family's fixed RocksDB prefix, and prefix bloom filters in its tables and memtables
+//! let each seek skip the sorted runs that hold none of the bucket's leaves (ADR 0016).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -27,8 +30,8 @@ use ebill_types::{
 };
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    DBWithThreadMode, Direction, IteratorMode, Options, ReadOptions, SingleThreaded, WriteBatch,
-    WriteOptions,
+    DBWithThreadMode, Direction, IteratorMode, Options, ReadOptions, SingleThreaded,
+    SliceTransform, WriteBatch, WriteOptions,
 };
 
 use crate::index::{
@@ -88,6 +91,9 @@ pub struct RocksStore {
     /// its write lock from the write of its batch until the top matches it, and a proof
     /// its read lock while it reads leaves, so a proof never mixes two versions.
     tree: RwLock<StoredTree>,
+    /// Depth of the tree's buckets, as recorded in the store: the prefix of every leaf
+    /// key (`keys::tree_leaf_key`).
+    tree_cut: usize,
     /// Benchmarks only: commits write no audit index entries, to time what they cost.
     #[cfg(feature = "bench")]
     bench_skip_indexes: std::sync::atomic::AtomicBool,
@@ -151,10 +157,17 @@ fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
             });
         }
         cf::STATE_TREE => {
-            // Hashes do not compress, and the tree reads its leaves by range (a seek
-            // per bucket), which bloom filters do not serve: neither is paid for.
+            // Hashes do not compress. The tree reads a bucket's leaves with one seek,
+            // and a leaf key's first bytes are its bucket: prefix blooms (in tables and
+            // memtables) keep that seek out of the sorted runs that hold none of them.
             opts.set_compression_type(DBCompressionType::None);
             opts.set_bottommost_compression_type(DBCompressionType::None);
+            opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(
+                keys::TREE_LEAF_PREFIX_LEN,
+            ));
+            table.set_bloom_filter(10.0, false);
+            table.set_whole_key_filtering(false);
+            opts.set_memtable_prefix_bloom_ratio(0.05);
             opts.set_write_buffer_size(config.write_buffer_bytes);
         }
         cf::BLOCK_TXS => {
@@ -195,12 +208,13 @@ impl RocksStore {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache, config)));
         let db = Db::open_cf_descriptors(&db_opts, &path, descriptors).map_err(rocks_err)?;
-        let store = Self {
+        let mut store = Self {
             db,
             path,
             tip: Mutex::new(None),
             wal_lock: Mutex::new(()),
             tree: RwLock::new(StoredTree::new(0)),
+            tree_cut: 0,
             refused_next: Mutex::new(0),
             #[cfg(feature = "bench")]
             bench_skip_indexes: std::sync::atomic::AtomicBool::new(false),
@@ -242,6 +256,7 @@ impl RocksStore {
             Some(v) => keys::decode_tree_cut(&v, MAX_CUT)?,
             None => config.tree_cut,
         };
+        store.tree_cut = cut;
         *write_tree(&store.tree) = store.load_tree(cut)?;
         if let Some(t) = tip {
             let root = read_tree(&store.tree).root();
@@ -311,7 +326,7 @@ impl RocksStore {
     fn load_tree(&self, cut: usize) -> Result<StoredTree, StoreError> {
         let handle = self.cf(cf::STATE_TREE)?;
         let mut buckets = Vec::new();
-        let mut it = self.db.raw_iterator_cf(handle);
+        let mut it = self.db.raw_iterator_cf_opt(handle, total_order());
         it.seek([keys::TREE_BUCKET]);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             if k.first() != Some(&keys::TREE_BUCKET) {
@@ -334,7 +349,11 @@ impl RocksStore {
     fn put_tree(&self, batch: &mut WriteBatch, change: &TreeChange) -> Result<(), StoreError> {
         let tree = self.cf(cf::STATE_TREE)?;
         for leaf in &change.leaves {
-            batch.put_cf(tree, keys::tree_leaf_key(&leaf.key), leaf.value.0);
+            batch.put_cf(
+                tree,
+                keys::tree_leaf_key(self.tree_cut, &leaf.key),
+                leaf.value.0,
+            );
         }
         for bucket in change.buckets() {
             batch.put_cf(
@@ -565,8 +584,18 @@ impl RocksStore {
     }
 }
 
+/// Read options for a scan across prefixes (buckets): a total-order seek, which
+/// ignores the prefix blooms.
+fn total_order() -> ReadOptions {
+    let mut opts = ReadOptions::default();
+    opts.set_total_order_seek(true);
+    opts
+}
+
 /// Leaves by position: one iterator for the whole batch, seeking forward from each
-/// position's first key (the positions come sorted).
+/// position's first key (the positions come sorted). A position at or below the
+/// buckets' depth lies inside one bucket, one RocksDB prefix, so its seek consults the
+/// prefix blooms; one above spans buckets and seeks in total order.
 impl LeafSource for RocksStore {
     fn leaves_under(
         &self,
@@ -574,23 +603,32 @@ impl LeafSource for RocksStore {
         positions: &[u32],
     ) -> Result<Vec<Vec<LeafUpdate>>, TreeError> {
         let handle = self.cf(cf::STATE_TREE)?;
-        let mut it = self.db.raw_iterator_cf(handle);
+        let cut = self.tree_cut;
+        let opts = if depth >= cut {
+            let mut opts = ReadOptions::default();
+            opts.set_prefix_same_as_start(true);
+            opts
+        } else {
+            total_order()
+        };
+        let mut it = self.db.raw_iterator_cf_opt(handle, opts);
         let mut out = Vec::with_capacity(positions.len());
         for &p in positions {
             let range = KeyRange::of(depth, p);
-            let end = range.end.map(|e| keys::tree_leaf_key(&e));
+            let end = range.end.map(|e| keys::tree_leaf_key(cut, &e));
             let mut leaves = Vec::new();
-            it.seek(keys::tree_leaf_key(&range.start));
+            it.seek(keys::tree_leaf_key(cut, &range.start));
             while let (Some(k), Some(v)) = (it.key(), it.value()) {
                 if k.first() != Some(&keys::TREE_LEAF)
                     || end.as_ref().is_some_and(|e| k >= e.as_slice())
                 {
                     break;
                 }
-                let leaf = keys::decode_tree_leaf(k, v).ok_or_else(|| TreeError::Unreadable {
-                    what: format!("state_tree/leaf {k:02x?}"),
-                    reason: "malformed leaf record".to_owned(),
-                })?;
+                let leaf =
+                    keys::decode_tree_leaf(cut, k, v).ok_or_else(|| TreeError::Unreadable {
+                        what: format!("state_tree/leaf {k:02x?}"),
+                        reason: "malformed leaf record".to_owned(),
+                    })?;
                 leaves.push(leaf);
                 it.next();
             }

@@ -289,8 +289,11 @@ fn corrupt_values_are_errors_not_panics() {
                 .unwrap();
         };
         put(cf::BILLS, &common::bill_id(7).key(), b"\x00garbage");
-        // Bill 7's state tree leaf: `l` ‖ key hash -> a value hash cut short.
+        // Bill 7's state tree leaf: `l` ‖ bucket (u24 BE) ‖ key hash -> a value hash
+        // cut short.
+        let bucket = ebill_types::state_store::position(&bill7_leaf, ebill_store::TREE_CUT);
         let mut leaf = vec![b'l'];
+        leaf.extend_from_slice(&bucket.to_be_bytes()[1..]);
         leaf.extend_from_slice(&bill7_leaf.0);
         put(cf::STATE_TREE, &leaf, b"\x07");
         put(cf::BLOCKS, &1u64.to_be_bytes(), b"not a header");
