@@ -92,7 +92,9 @@ pub struct RocksStore {
     /// its read lock while it reads leaves, so a proof never mixes two versions.
     tree: RwLock<StoredTree>,
     /// Depth of the tree's buckets, as recorded in the store: the prefix of every leaf
-    /// key (`keys::tree_leaf_key`).
+    /// key (`keys::tree_leaf_key`). Set once at open, equal to `tree`'s cut; kept apart
+    /// because leaves are read while the top's read lock is held (`StoredTree::change`,
+    /// `prove`), where taking it again could wait behind a writer.
     tree_cut: usize,
     /// Benchmarks only: commits write no audit index entries, to time what they cost.
     #[cfg(feature = "bench")]
@@ -592,6 +594,14 @@ fn total_order() -> ReadOptions {
     opts
 }
 
+/// Read options for a scan inside one prefix (one bucket): the seek consults the prefix
+/// blooms, and the iterator ends where the prefix does.
+fn within_prefix() -> ReadOptions {
+    let mut opts = ReadOptions::default();
+    opts.set_prefix_same_as_start(true);
+    opts
+}
+
 /// Leaves by position: one iterator for the whole batch, seeking forward from each
 /// position's first key (the positions come sorted). A position at or below the
 /// buckets' depth lies inside one bucket, one RocksDB prefix, so its seek consults the
@@ -605,9 +615,7 @@ impl LeafSource for RocksStore {
         let handle = self.cf(cf::STATE_TREE)?;
         let cut = self.tree_cut;
         let opts = if depth >= cut {
-            let mut opts = ReadOptions::default();
-            opts.set_prefix_same_as_start(true);
-            opts
+            within_prefix()
         } else {
             total_order()
         };
