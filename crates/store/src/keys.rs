@@ -6,6 +6,7 @@
 
 use ebill_ledger::TxLocation;
 use ebill_types::Hash32;
+use ebill_types::state_tree::LeafUpdate;
 
 use crate::{StoreError, Tip};
 
@@ -30,9 +31,10 @@ pub mod cf {
     /// `tip`, `genesis_hash`, `format_version`.
     pub const META: &str = "meta";
     /// The latest version of the state tree (`ebill_types::state_store`): `l` ‖ bucket
-    /// index (u24 BE) ‖ key hash (32 bytes) -> value hash (32 bytes), one record per
-    /// leaf (see [`super::tree_leaf_key`]); `b` ‖ bucket index
-    /// (u32 BE) -> the bucket's `Slot` (hash, leaf class: 33 bytes).
+    /// index (u24 BE) -> the bucket's leaves, key hash ‖ value hash (64 bytes each) in
+    /// key order, one record per bucket that holds any, each block's leaves a merge
+    /// operand of it (see [`super::tree_leaves_key`], [`super::merge_tree_leaves`]);
+    /// `b` ‖ bucket index (u32 BE) -> the bucket's `Slot` (hash, leaf class: 33 bytes).
     pub const STATE_TREE: &str = "state_tree";
 
     /// `state` -> canonical `GovState`; `proposal/` ‖ id (32 bytes) -> canonical
@@ -86,45 +88,127 @@ pub(crate) fn proposal_key(id: &Hash32) -> Vec<u8> {
     k
 }
 
-/// First byte of a state tree leaf's key in `state_tree`.
-pub(crate) const TREE_LEAF: u8 = b'l';
+/// First byte of the key of a state tree bucket's leaves in `state_tree`.
+pub(crate) const TREE_LEAVES: u8 = b'l';
 /// First byte of a state tree bucket's key in `state_tree`.
 pub(crate) const TREE_BUCKET: u8 = b'b';
 
-/// Bytes of a leaf key that name its bucket: `l` ‖ bucket index (u24 BE). The state
-/// tree's column family takes them as its RocksDB prefix, so that its prefix bloom
-/// filters let a bucket's seek skip every sorted run that holds none of its leaves
-/// (ADR 0016).
-pub(crate) const TREE_LEAF_PREFIX_LEN: usize = 4;
+/// Bytes of one leaf in a bucket's leaves record: key hash then value hash.
+pub(crate) const TREE_LEAF_BYTES: usize = 64;
 
-/// `l` ‖ the key's bucket index at depth `cut` (u24 BE) ‖ key hash. The bucket index is
-/// the hash's first `cut` bits, so key order is still hash order.
-pub(crate) fn tree_leaf_key(cut: usize, key: &Hash32) -> [u8; TREE_LEAF_PREFIX_LEN + 32] {
-    let bucket = ebill_types::state_store::position(key, cut).to_be_bytes();
-    let mut out = [TREE_LEAF; TREE_LEAF_PREFIX_LEN + 32];
-    out[1..TREE_LEAF_PREFIX_LEN].copy_from_slice(&bucket[1..]);
-    out[TREE_LEAF_PREFIX_LEN..].copy_from_slice(&key.0);
+/// `l` ‖ bucket index (u24 BE): the key of the record that holds all of a bucket's
+/// leaves (ADR 0017). Bucket indices are below 2^`MAX_CUT` = 2^24, so three bytes hold
+/// them, and key order is bucket order, which is key-hash order.
+pub(crate) fn tree_leaves_key(bucket: u32) -> [u8; 4] {
+    assert!(
+        bucket < 1 << ebill_types::state_store::MAX_CUT,
+        "bucket {bucket} beyond the deepest cut"
+    );
+    let b = bucket.to_be_bytes();
+    [TREE_LEAVES, b[1], b[2], b[3]]
+}
+
+/// Reads [`tree_leaves_key`]; `None` for any other form.
+pub(crate) fn decode_tree_leaves_key(k: &[u8]) -> Option<u32> {
+    match k {
+        [TREE_LEAVES, a, b, c] => Some(u32::from_be_bytes([0, *a, *b, *c])),
+        _ => None,
+    }
+}
+
+/// A bucket's leaves as its record holds them: each leaf's key hash and value hash
+/// (64 bytes), in key order.
+pub(crate) fn encode_tree_leaves(leaves: &[LeafUpdate]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(leaves.len() * TREE_LEAF_BYTES);
+    for leaf in leaves {
+        out.extend_from_slice(&leaf.key.0);
+        out.extend_from_slice(&leaf.value.0);
+    }
     out
 }
 
-/// A leaf record of a tree cut at `cut`: [`tree_leaf_key`] and a 32-byte value hash;
-/// `None` for any other form, or for a key whose prefix is not its hash's bucket.
-pub(crate) fn decode_tree_leaf(
+/// The leaves record of a bucket after the merge operands `operands` (oldest first)
+/// on `existing`: every operand is a sorted run of 64-byte leaves (one batch's leaves
+/// in the bucket), and a key in a later run takes its value from there. RocksDB's
+/// merge operator for the family (ADR 0017), run on reads and in compactions; `None`
+/// (which RocksDB reports as corruption) for a run that is not whole leaves in strictly
+/// ascending key order. It checks no bucket: [`decode_tree_leaves`] does, on every read.
+pub(crate) fn merge_tree_leaves<'a>(
+    existing: Option<&'a [u8]>,
+    operands: impl IntoIterator<Item = &'a [u8]>,
+) -> Option<Vec<u8>> {
+    let sorted_run = |run: &[u8]| {
+        !run.is_empty()
+            && run.len().is_multiple_of(TREE_LEAF_BYTES)
+            && run
+                .chunks_exact(TREE_LEAF_BYTES)
+                .zip(run.chunks_exact(TREE_LEAF_BYTES).skip(1))
+                .all(|(a, b)| a[..32] < b[..32])
+    };
+    let mut acc: Vec<u8> = match existing {
+        Some(run) if sorted_run(run) => run.to_vec(),
+        Some(_) => return None,
+        None => Vec::new(),
+    };
+    for run in operands {
+        if !sorted_run(run) {
+            return None;
+        }
+        let mut out = Vec::with_capacity(acc.len() + run.len());
+        let (mut old, mut new) = (
+            acc.chunks_exact(TREE_LEAF_BYTES).peekable(),
+            run.chunks_exact(TREE_LEAF_BYTES).peekable(),
+        );
+        loop {
+            let take = match (old.peek(), new.peek()) {
+                (None, None) => break,
+                (Some(_), None) => old.next(),
+                (None, Some(_)) => new.next(),
+                (Some(o), Some(n)) => match o[..32].cmp(&n[..32]) {
+                    std::cmp::Ordering::Less => old.next(),
+                    std::cmp::Ordering::Greater => new.next(),
+                    std::cmp::Ordering::Equal => {
+                        old.next();
+                        new.next()
+                    }
+                },
+            };
+            out.extend_from_slice(take?);
+        }
+        acc = out;
+    }
+    Some(acc)
+}
+
+/// Reads the leaves record of bucket `bucket` of a tree cut at `cut`, appending its
+/// leaves to `out`: a non-empty whole number of 64-byte leaves, keys strictly
+/// ascending, each in that bucket. `None` for any other form (`out` may then hold part
+/// of it).
+pub(crate) fn decode_tree_leaves(
     cut: usize,
-    k: &[u8],
+    bucket: u32,
     v: &[u8],
-) -> Option<ebill_types::state_tree::LeafUpdate> {
-    if k.len() != TREE_LEAF_PREFIX_LEN + 32 || k[0] != TREE_LEAF {
+    out: &mut Vec<LeafUpdate>,
+) -> Option<()> {
+    if v.is_empty() || !v.len().is_multiple_of(TREE_LEAF_BYTES) {
         return None;
     }
-    let key = Hash32(k[TREE_LEAF_PREFIX_LEN..].try_into().ok()?);
-    if k != tree_leaf_key(cut, &key).as_slice() {
-        return None;
+    let first = out.len();
+    out.reserve(v.len() / TREE_LEAF_BYTES);
+    for leaf in v.chunks_exact(TREE_LEAF_BYTES) {
+        let (key, value) = leaf.split_at(32);
+        let key = Hash32(key.try_into().ok()?);
+        if ebill_types::state_store::position(&key, cut) != bucket
+            || out[first..].last().is_some_and(|prev| prev.key >= key)
+        {
+            return None;
+        }
+        out.push(LeafUpdate {
+            key,
+            value: Hash32(value.try_into().ok()?),
+        });
     }
-    Some(ebill_types::state_tree::LeafUpdate {
-        key,
-        value: Hash32(v.try_into().ok()?),
-    })
+    Some(())
 }
 
 /// `b` ‖ bucket index (u32 BE).
@@ -278,60 +362,104 @@ mod tests {
     }
 
     #[test]
-    fn leaf_keys_sort_as_their_hashes_do() {
-        let hashes = [
-            hash([0, 0, 0, 0], 0),
-            hash([0, 0, 0, 1], 0xff),
-            hash([0x00, 0x10, 0, 0], 0),
-            hash([0x7f, 0xff, 0xff, 0xff], 0xff),
-            hash([0x80, 0, 0, 0], 0),
-            hash([0xab, 0xcd, 0xef, 0x01], 3),
-            hash([0xab, 0xcd, 0xef, 0x01], 4),
-            hash([0xff, 0xff, 0xff, 0xff], 0xff),
-        ];
-        for cut in [0, 1, 8, 20, 24] {
-            for pair in hashes.windows(2) {
-                assert!(pair[0] < pair[1]);
-                assert!(
-                    tree_leaf_key(cut, &pair[0]) < tree_leaf_key(cut, &pair[1]),
-                    "cut {cut}: {} before {}",
-                    pair[0],
-                    pair[1]
-                );
-            }
-            for h in &hashes {
-                let leaf = decode_tree_leaf(cut, &tree_leaf_key(cut, h), &[9; 32]).unwrap();
-                assert_eq!(leaf.key, *h);
-                assert_eq!(leaf.value, Hash32([9; 32]));
-            }
+    fn leaves_keys_sort_as_their_buckets_do() {
+        let buckets = [0u32, 1, 0xff, 0x100, 0xabcdef, (1 << 24) - 1];
+        for pair in buckets.windows(2) {
+            assert!(tree_leaves_key(pair[0]) < tree_leaves_key(pair[1]));
         }
+        for b in buckets {
+            assert_eq!(decode_tree_leaves_key(&tree_leaves_key(b)), Some(b));
+        }
+        assert_eq!(tree_leaves_key(0x0abcde), [b'l', 0x0a, 0xbc, 0xde]);
+        assert_eq!(decode_tree_leaves_key(&tree_bucket_key(5)), None);
+        assert_eq!(decode_tree_leaves_key(&[b'l', 0, 0]), None);
+        assert_eq!(decode_tree_leaves_key(&[b'l', 0, 0, 0, 0]), None);
     }
 
     #[test]
-    fn leaf_key_prefix_is_the_bucket() {
-        let h = hash([0xab, 0xcd, 0xef, 0x01], 0);
-        assert_eq!(tree_leaf_key(20, &h)[..4], [b'l', 0x0a, 0xbc, 0xde]);
-        assert_eq!(tree_leaf_key(24, &h)[..4], [b'l', 0xab, 0xcd, 0xef]);
-        assert_eq!(tree_leaf_key(0, &h)[..4], [b'l', 0, 0, 0]);
+    fn leaves_records_round_trip() {
+        let leaf = |k: [u8; 4], last: u8, v: u8| LeafUpdate {
+            key: hash(k, last),
+            value: Hash32([v; 32]),
+        };
+        // Bucket 0x0abcde at cut 20 holds keys beginning ab cd e.
+        let leaves = [
+            leaf([0xab, 0xcd, 0xe0, 0], 1, 1),
+            leaf([0xab, 0xcd, 0xe0, 0], 2, 2),
+            leaf([0xab, 0xcd, 0xef, 0xff], 0, 3),
+        ];
+        let bytes = encode_tree_leaves(&leaves);
+        assert_eq!(bytes.len(), 3 * TREE_LEAF_BYTES);
+        let mut out = Vec::new();
+        assert_eq!(decode_tree_leaves(20, 0x0abcde, &bytes, &mut out), Some(()));
+        assert_eq!(out, leaves);
+        // Appends after what `out` holds, and checks order only within the record.
+        assert_eq!(decode_tree_leaves(20, 0x0abcde, &bytes, &mut out), Some(()));
+        assert_eq!(out.len(), 6);
     }
 
     #[test]
-    fn malformed_leaf_records_are_refused() {
-        let h = hash([0xab, 0xcd, 0xef, 0x01], 0);
-        let good = tree_leaf_key(20, &h);
-        // A prefix that is not the hash's bucket.
-        let mut wrong_prefix = good;
-        wrong_prefix[3] ^= 1;
-        assert!(decode_tree_leaf(20, &wrong_prefix, &[0; 32]).is_none());
-        // The key of another cut.
-        assert!(decode_tree_leaf(24, &good, &[0; 32]).is_none());
-        // The layout before format 7 (`l` ‖ key hash), and other lengths.
-        let mut old = vec![b'l'];
-        old.extend_from_slice(&h.0);
-        assert!(decode_tree_leaf(20, &old, &[0; 32]).is_none());
-        assert!(decode_tree_leaf(20, &good[..35], &[0; 32]).is_none());
-        // A bucket key, and a value cut short.
-        assert!(decode_tree_leaf(20, &tree_bucket_key(5), &[0; 32]).is_none());
-        assert!(decode_tree_leaf(20, &good, &[0; 31]).is_none());
+    fn merge_operands_fold_newest_last() {
+        let leaf = |k: u8, v: u8| LeafUpdate {
+            key: hash([0xab, 0xcd, 0xe0, k], 0),
+            value: Hash32([v; 32]),
+        };
+        let enc = |ls: &[LeafUpdate]| encode_tree_leaves(ls);
+        let base = enc(&[leaf(1, 1), leaf(3, 3)]);
+        let first = enc(&[leaf(2, 2), leaf(3, 4)]);
+        let second = enc(&[leaf(0, 0), leaf(3, 5)]);
+        let merged = merge_tree_leaves(Some(&base), [first.as_slice(), second.as_slice()]).unwrap();
+        assert_eq!(
+            merged,
+            enc(&[leaf(0, 0), leaf(1, 1), leaf(2, 2), leaf(3, 5)])
+        );
+        // Associative: operands folded first, then onto the base, give the same record.
+        let partial = merge_tree_leaves(None, [first.as_slice(), second.as_slice()]).unwrap();
+        assert_eq!(
+            merge_tree_leaves(Some(&base), [partial.as_slice()]),
+            Some(merged)
+        );
+        assert_eq!(merge_tree_leaves(None, []), Some(Vec::new()));
+        // Runs that are not whole, sorted leaves are refused, base or operand.
+        let unsorted = enc(&[leaf(3, 3), leaf(1, 1)]);
+        assert_eq!(merge_tree_leaves(Some(&unsorted), []), None);
+        assert_eq!(merge_tree_leaves(Some(&base), [unsorted.as_slice()]), None);
+        assert_eq!(merge_tree_leaves(Some(&base), [&first[..63]]), None);
+        assert_eq!(merge_tree_leaves(Some(&base), [&[][..]]), None);
+    }
+
+    #[test]
+    fn malformed_leaves_records_are_refused() {
+        let leaf = |k: [u8; 4], last: u8| LeafUpdate {
+            key: hash(k, last),
+            value: Hash32([7; 32]),
+        };
+        let a = leaf([0xab, 0xcd, 0xe0, 0], 1);
+        let b = leaf([0xab, 0xcd, 0xe0, 0], 2);
+        let refused = |bytes: &[u8]| decode_tree_leaves(20, 0x0abcde, bytes, &mut Vec::new());
+        assert_eq!(refused(&[]), None, "an empty record");
+        assert_eq!(
+            refused(&encode_tree_leaves(&[a])[..63]),
+            None,
+            "a leaf cut short"
+        );
+        assert_eq!(refused(&encode_tree_leaves(&[b, a])), None, "out of order");
+        assert_eq!(refused(&encode_tree_leaves(&[a, a])), None, "a key twice");
+        let elsewhere = leaf([0xab, 0xcd, 0xf0, 0], 1);
+        assert_eq!(
+            refused(&encode_tree_leaves(&[a, elsewhere])),
+            None,
+            "a key of another bucket"
+        );
+        // The same leaves read at another cut are in another bucket.
+        let bytes = encode_tree_leaves(&[a, b]);
+        assert_eq!(
+            decode_tree_leaves(24, 0x0abcde, &bytes, &mut Vec::new()),
+            None
+        );
+        assert_eq!(
+            decode_tree_leaves(24, 0xabcde0, &bytes, &mut Vec::new()),
+            Some(())
+        );
     }
 }

@@ -60,7 +60,9 @@ pub use rocks::{RocksConfig, RocksStore, TREE_CUT};
 /// (`ebill_types::state_store`, ADR 0014), not in pages.
 /// 7: a state tree leaf's key begins with its bucket, the family's RocksDB prefix, and
 /// the family has prefix bloom filters (ADR 0016).
-pub const FORMAT_VERSION: u32 = 7;
+/// 8: all of a bucket's leaves in one record, `l` ‖ bucket -> leaves, written as merge
+/// operands and read by point lookups through whole-key bloom filters (ADR 0017).
+pub const FORMAT_VERSION: u32 = 8;
 
 /// The last committed block.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -12,10 +12,11 @@
 //! cache. Memtables are 64 MiB for the families a 5,000-transaction block fills
 //! (about 1.3 MB of transactions and 0.6 MB of bill records per block), so that a
 //! block never waits for a flush. Values are compressed with LZ4, except the state tree's
-//! (hashes, which do not compress). The state tree's leaves are read by bucket, one seek
-//! each: a leaf's key begins with its bucket (`keys::tree_leaf_key`), which is the
-//! family's fixed RocksDB prefix, and prefix bloom filters in its tables and memtables
-//! let each seek skip the sorted runs that hold none of the bucket's leaves (ADR 0016).
+//! (hashes, which do not compress). The state tree keeps all of a bucket's leaves in one
+//! record (`keys::tree_leaves_key`), which a block extends with a merge operand of its
+//! own leaves (`keys::merge_tree_leaves` folds them), so a block's update reads its
+//! buckets with one batched point lookup (RocksDB's MultiGet, sorted keys) through
+//! whole-key bloom filters, as the point-lookup families do (ADR 0017).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -30,8 +31,8 @@ use ebill_types::{
 };
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
-    DBWithThreadMode, Direction, IteratorMode, Options, ReadOptions, SingleThreaded,
-    SliceTransform, WriteBatch, WriteOptions,
+    DBWithThreadMode, Direction, IteratorMode, Options, ReadOptions, SingleThreaded, WriteBatch,
+    WriteOptions,
 };
 
 use crate::index::{
@@ -40,9 +41,7 @@ use crate::index::{
 };
 use crate::keys::{self, cf};
 use crate::{FORMAT_VERSION, Store, StoreError, Tip, check_commit, tree_change_of};
-use ebill_types::state_store::{
-    KeyRange, LeafSource, MAX_CUT, Slot, SlotWrite, StoredTree, TreeChange,
-};
+use ebill_types::state_store::{LeafSource, MAX_CUT, Slot, SlotWrite, StoredTree, TreeChange};
 use ebill_types::state_tree::{LeafUpdate, StateKey, StateProof, TreeError};
 
 type Db = DBWithThreadMode<SingleThreaded>;
@@ -91,10 +90,10 @@ pub struct RocksStore {
     /// its write lock from the write of its batch until the top matches it, and a proof
     /// its read lock while it reads leaves, so a proof never mixes two versions.
     tree: RwLock<StoredTree>,
-    /// Depth of the tree's buckets, as recorded in the store: the prefix of every leaf
-    /// key (`keys::tree_leaf_key`). Set once at open, equal to `tree`'s cut; kept apart
-    /// because leaves are read while the top's read lock is held (`StoredTree::change`,
-    /// `prove`), where taking it again could wait behind a writer.
+    /// Depth of the tree's buckets, as recorded in the store: what a leaves record's
+    /// bucket index counts (`keys::tree_leaves_key`). Set once at open, equal to `tree`'s
+    /// cut; kept apart because leaves are read while the top's read lock is held
+    /// (`StoredTree::change`, `prove`), where taking it again could wait behind a writer.
     tree_cut: usize,
     /// Benchmarks only: commits write no audit index entries, to time what they cost.
     #[cfg(feature = "bench")]
@@ -146,31 +145,32 @@ fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     opts.set_level_compaction_dynamic_level_bytes(true);
     match name {
-        cf::BILLS | cf::TX_INDEX | cf::BLOCK_INDEX | cf::UNITS | cf::IDX_BILL_FACTS => {
+        cf::BILLS
+        | cf::TX_INDEX
+        | cf::BLOCK_INDEX
+        | cf::UNITS
+        | cf::IDX_BILL_FACTS
+        | cf::STATE_TREE => {
             table.set_bloom_filter(10.0, false);
             table.set_whole_key_filtering(true);
             opts.set_memtable_prefix_bloom_ratio(0.05);
             opts.set_memtable_whole_key_filtering(true);
-            let big = name == cf::BILLS || name == cf::TX_INDEX;
+            let big = name == cf::BILLS || name == cf::TX_INDEX || name == cf::STATE_TREE;
             opts.set_write_buffer_size(if big {
                 config.write_buffer_bytes
             } else {
                 8 * MIB
             });
-        }
-        cf::STATE_TREE => {
-            // Hashes do not compress. The tree reads a bucket's leaves with one seek,
-            // and a leaf key's first bytes are its bucket: prefix blooms (in tables and
-            // memtables) keep that seek out of the sorted runs that hold none of them.
-            opts.set_compression_type(DBCompressionType::None);
-            opts.set_bottommost_compression_type(DBCompressionType::None);
-            opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(
-                keys::TREE_LEAF_PREFIX_LEN,
-            ));
-            table.set_bloom_filter(10.0, false);
-            table.set_whole_key_filtering(false);
-            opts.set_memtable_prefix_bloom_ratio(0.05);
-            opts.set_write_buffer_size(config.write_buffer_bytes);
+            if name == cf::STATE_TREE {
+                // Hashes do not compress. A block writes only its own leaves of a
+                // bucket, as a merge operand; reads and compactions fold them in.
+                opts.set_compression_type(DBCompressionType::None);
+                opts.set_bottommost_compression_type(DBCompressionType::None);
+                opts.set_merge_operator_associative(
+                    "ebill_tree_leaves_v1",
+                    |_key, existing, operands| keys::merge_tree_leaves(existing, operands),
+                );
+            }
         }
         cf::BLOCK_TXS => {
             // Read back by block (a contiguous key range) or by one point get through
@@ -187,7 +187,33 @@ fn cf_options(name: &str, cache: &Cache, config: &RocksConfig) -> Options {
     opts
 }
 
+/// The RocksDB database at `path` with the store's column families and their options
+/// (the state tree's merge operator among them), created if `create`.
+fn open_db(path: &Path, config: &RocksConfig, create: bool) -> Result<Db, StoreError> {
+    let cache = Cache::new_lru_cache(config.block_cache_bytes);
+    let mut db_opts = Options::default();
+    db_opts.create_if_missing(create);
+    db_opts.create_missing_column_families(create);
+    db_opts.set_max_background_jobs(config.background_jobs);
+    db_opts.set_bytes_per_sync(MIB as u64);
+    db_opts.set_keep_log_file_num(4);
+    db_opts.set_max_total_wal_size(512 * MIB as u64);
+    let descriptors = cf::ALL
+        .iter()
+        .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache, config)));
+    Db::open_cf_descriptors(&db_opts, path, descriptors).map_err(rocks_err)
+}
+
 impl RocksStore {
+    /// The RocksDB database of an existing store, opened as the store opens it but
+    /// without any of its checks, for repair tools and for tests that damage records.
+    /// Anything that opens a store's database must open it so: the state tree's
+    /// leaves are merge operands that only the store's merge operator can fold
+    /// (ADR 0017), and a database opened without it cannot flush or compact them.
+    pub fn open_raw(path: impl AsRef<Path>) -> Result<rocksdb::DB, StoreError> {
+        open_db(path.as_ref(), &RocksConfig::default(), false)
+    }
+
     /// Opens (creating if missing) the store at `path` with the default tuning.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         Self::open_with(path, &RocksConfig::default())
@@ -198,18 +224,7 @@ impl RocksStore {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path)
             .map_err(|e| StoreError::Io(format!("creating {}: {e}", path.display())))?;
-        let cache = Cache::new_lru_cache(config.block_cache_bytes);
-        let mut db_opts = Options::default();
-        db_opts.create_if_missing(true);
-        db_opts.create_missing_column_families(true);
-        db_opts.set_max_background_jobs(config.background_jobs);
-        db_opts.set_bytes_per_sync(MIB as u64);
-        db_opts.set_keep_log_file_num(4);
-        db_opts.set_max_total_wal_size(512 * MIB as u64);
-        let descriptors = cf::ALL
-            .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &cache, config)));
-        let db = Db::open_cf_descriptors(&db_opts, &path, descriptors).map_err(rocks_err)?;
+        let db = open_db(&path, config, true)?;
         let mut store = Self {
             db,
             path,
@@ -328,7 +343,7 @@ impl RocksStore {
     fn load_tree(&self, cut: usize) -> Result<StoredTree, StoreError> {
         let handle = self.cf(cf::STATE_TREE)?;
         let mut buckets = Vec::new();
-        let mut it = self.db.raw_iterator_cf_opt(handle, total_order());
+        let mut it = self.db.raw_iterator_cf(handle);
         it.seek([keys::TREE_BUCKET]);
         while let (Some(k), Some(v)) = (it.key(), it.value()) {
             if k.first() != Some(&keys::TREE_BUCKET) {
@@ -347,16 +362,24 @@ impl RocksStore {
         Ok(StoredTree::from_buckets(cut, buckets)?)
     }
 
-    /// Puts the leaves and bucket slots `change` writes into `batch`.
+    /// Puts what `change` writes into `batch`: each changed bucket's new leaves, as a
+    /// merge operand of its leaves record, and its slot.
     fn put_tree(&self, batch: &mut WriteBatch, change: &TreeChange) -> Result<(), StoreError> {
         let tree = self.cf(cf::STATE_TREE)?;
-        for leaf in &change.leaves {
-            batch.put_cf(
+        let mut written = 0usize;
+        for bucket in change.bucket_leaves() {
+            batch.merge_cf(
                 tree,
-                keys::tree_leaf_key(self.tree_cut, &leaf.key),
-                leaf.value.0,
+                keys::tree_leaves_key(bucket.index),
+                keys::encode_tree_leaves(bucket.leaves),
             );
+            written += 1;
         }
+        assert_eq!(
+            written,
+            change.buckets().len(),
+            "a tree change whose leaves are not its buckets'"
+        );
         for bucket in change.buckets() {
             batch.put_cf(
                 tree,
@@ -586,58 +609,74 @@ impl RocksStore {
     }
 }
 
-/// Read options for a scan across prefixes (buckets): a total-order seek, which
-/// ignores the prefix blooms.
-fn total_order() -> ReadOptions {
-    let mut opts = ReadOptions::default();
-    opts.set_total_order_seek(true);
-    opts
-}
-
-/// Read options for a scan inside one prefix (one bucket): the seek consults the prefix
-/// blooms, and the iterator ends where the prefix does.
-fn within_prefix() -> ReadOptions {
-    let mut opts = ReadOptions::default();
-    opts.set_prefix_same_as_start(true);
-    opts
-}
-
-/// Leaves by position: one iterator for the whole batch, seeking forward from each
-/// position's first key (the positions come sorted). A position at or below the
-/// buckets' depth lies inside one bucket, one RocksDB prefix, so its seek consults the
-/// prefix blooms; one above spans buckets and seeks in total order.
+/// Leaves by position. At the buckets' depth, one batched point lookup of the buckets'
+/// records (sorted keys, so RocksDB visits each table's blocks in order); above it, one
+/// scan over the records of the buckets under each position.
 impl LeafSource for RocksStore {
     fn leaves_under(
         &self,
         depth: usize,
         positions: &[u32],
     ) -> Result<Vec<Vec<LeafUpdate>>, TreeError> {
-        let handle = self.cf(cf::STATE_TREE)?;
         let cut = self.tree_cut;
-        let opts = if depth >= cut {
-            within_prefix()
-        } else {
-            total_order()
+        if depth > cut {
+            return Err(TreeError::Storage(format!(
+                "leaves asked for at depth {depth}, below the buckets at {cut}"
+            )));
+        }
+        let handle = self.cf(cf::STATE_TREE)?;
+        let unreadable = |bucket: u32| TreeError::Unreadable {
+            what: format!("state_tree/leaves {bucket:06x}"),
+            reason: "malformed leaves record".to_owned(),
         };
-        let mut it = self.db.raw_iterator_cf_opt(handle, opts);
+        if depth == cut {
+            let record_keys: Vec<[u8; 4]> = positions
+                .iter()
+                .map(|&b| keys::tree_leaves_key(b))
+                .collect();
+            let found = self.db.batched_multi_get_cf(handle, &record_keys, true);
+            if found.len() != positions.len() {
+                return Err(TreeError::Storage(format!(
+                    "asked RocksDB for {} buckets, got {}",
+                    positions.len(),
+                    found.len()
+                )));
+            }
+            return positions
+                .iter()
+                .zip(found)
+                .map(|(&bucket, value)| {
+                    let mut leaves = Vec::new();
+                    if let Some(v) = value.map_err(|e| TreeError::Storage(e.into_string()))? {
+                        keys::decode_tree_leaves(cut, bucket, &v, &mut leaves)
+                            .ok_or_else(|| unreadable(bucket))?;
+                    }
+                    Ok(leaves)
+                })
+                .collect();
+        }
+        let span = cut - depth;
+        let mut it = self.db.raw_iterator_cf(handle);
         let mut out = Vec::with_capacity(positions.len());
         for &p in positions {
-            let range = KeyRange::of(depth, p);
-            let end = range.end.map(|e| keys::tree_leaf_key(cut, &e));
+            let first = p << span;
+            let end = (u64::from(p) + 1) << span;
             let mut leaves = Vec::new();
-            it.seek(keys::tree_leaf_key(cut, &range.start));
+            it.seek(keys::tree_leaves_key(first));
             while let (Some(k), Some(v)) = (it.key(), it.value()) {
-                if k.first() != Some(&keys::TREE_LEAF)
-                    || end.as_ref().is_some_and(|e| k >= e.as_slice())
-                {
+                if k.first() != Some(&keys::TREE_LEAVES) {
                     break;
                 }
-                let leaf =
-                    keys::decode_tree_leaf(cut, k, v).ok_or_else(|| TreeError::Unreadable {
-                        what: format!("state_tree/leaf {k:02x?}"),
-                        reason: "malformed leaf record".to_owned(),
+                let bucket =
+                    keys::decode_tree_leaves_key(k).ok_or_else(|| TreeError::Unreadable {
+                        what: format!("state_tree/leaves {k:02x?}"),
+                        reason: "malformed key".to_owned(),
                     })?;
-                leaves.push(leaf);
+                if u64::from(bucket) >= end {
+                    break;
+                }
+                keys::decode_tree_leaves(cut, bucket, v, &mut leaves)
+                    .ok_or_else(|| unreadable(bucket))?;
                 it.next();
             }
             it.status()

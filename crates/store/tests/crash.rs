@@ -108,7 +108,7 @@ fn check_after_kill(dir: &Path, reported: u64) -> u64 {
     }
     drop(store);
     // Below the store's reads: no transaction of a later block in the raw column.
-    let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir, cf::ALL).unwrap();
+    let db = RocksStore::open_raw(dir).unwrap();
     let mut it = db.raw_iterator_cf(db.cf_handle(cf::BLOCK_TXS).unwrap());
     it.seek_to_last();
     let last = it.key().expect("transactions stored");

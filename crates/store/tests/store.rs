@@ -264,9 +264,7 @@ fn everything_survives_close_and_reopen() {
 }
 
 fn raw_db(path: &std::path::Path) -> rocksdb::DB {
-    let mut opts = rocksdb::Options::default();
-    opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-    rocksdb::DB::open_cf(&opts, path, cf::ALL).unwrap()
+    RocksStore::open_raw(path).unwrap()
 }
 
 #[test]
@@ -289,13 +287,14 @@ fn corrupt_values_are_errors_not_panics() {
                 .unwrap();
         };
         put(cf::BILLS, &common::bill_id(7).key(), b"\x00garbage");
-        // Bill 7's state tree leaf: `l` ‖ bucket (u24 BE) ‖ key hash -> a value hash
+        // The leaves record of bill 7's bucket, `l` ‖ bucket (u24 BE) -> 64-byte leaves:
         // cut short.
         let bucket = ebill_types::state_store::position(&bill7_leaf, ebill_store::TREE_CUT);
-        let mut leaf = vec![b'l'];
-        leaf.extend_from_slice(&bucket.to_be_bytes()[1..]);
-        leaf.extend_from_slice(&bill7_leaf.0);
-        put(cf::STATE_TREE, &leaf, b"\x07");
+        let mut leaves_key = vec![b'l'];
+        leaves_key.extend_from_slice(&bucket.to_be_bytes()[1..]);
+        let mut record = bill7_leaf.0.to_vec();
+        record.push(0x07);
+        put(cf::STATE_TREE, &leaves_key, &record);
         put(cf::BLOCKS, &1u64.to_be_bytes(), b"not a header");
         put(cf::CERTIFICATES, &2u64.to_be_bytes(), &[0xff; 3]);
         put(cf::TX_INDEX, &tx_of_block2.0, &[0; 5]);
@@ -443,6 +442,12 @@ fn the_state_tree_matches_across_stores_and_survives_reopen() {
         }
         let store = RocksStore::open(&path).unwrap();
         assert_eq!(store.state_root().unwrap(), mem.state_root().unwrap());
+        for k in &keys {
+            assert_eq!(store.prove_state(k).unwrap(), mem.prove_state(k).unwrap());
+        }
+        // A bucket's leaves are merge operands until a flush or compaction folds them
+        // (ADR 0017): the same proofs once they are folded.
+        store.compact().unwrap();
         for k in &keys {
             assert_eq!(store.prove_state(k).unwrap(), mem.prove_state(k).unwrap());
         }

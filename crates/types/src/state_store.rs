@@ -9,8 +9,9 @@
 //!   (level `d` has `2^d` slots). The positions at depth `cut` are the **buckets**; a
 //!   store persists their slots (one small record each) and rebuilds the levels above
 //!   from them when it opens ([`StoredTree::from_buckets`]);
-//! - **the leaves**: key hash -> value hash, one record each, read by bucket
-//!   ([`LeafSource`]).
+//! - **the leaves**: key hash -> value hash, read by bucket ([`LeafSource`]); a
+//!   a store may keep a bucket's leaves in one record and write a batch's leaves
+//!   bucket by bucket ([`TreeChange::bucket_leaves`]; `RocksStore` does, ADR 0017).
 //!
 //! Below the cut nothing is stored: a bucket's subtree is hashed from its leaves
 //! ([`crate::state_tree::subtree_hash`]) when one of them changes, and a proof's
@@ -250,6 +251,27 @@ impl TreeChange {
     pub fn buckets(&self) -> &[SlotWrite] {
         self.levels.last().map_or(&[], Vec::as_slice)
     }
+
+    /// [`TreeChange::leaves`] bucket by bucket, in the order of [`TreeChange::buckets`]
+    /// (every changed bucket has a leaf of the batch, and every leaf changes its bucket).
+    pub fn bucket_leaves(&self) -> impl Iterator<Item = BucketLeaves<'_>> {
+        let cut = self.levels.len().saturating_sub(1);
+        self.leaves
+            .chunk_by(move |a, b| position(&a.key, cut) == position(&b.key, cut))
+            .map(move |leaves| BucketLeaves {
+                index: leaves.first().map_or(0, |l| position(&l.key, cut)),
+                leaves,
+            })
+    }
+}
+
+/// The leaves a batch writes in one bucket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BucketLeaves<'a> {
+    /// The bucket's index at the cut.
+    pub index: u32,
+    /// The batch's leaves in it, sorted by key; never empty.
+    pub leaves: &'a [LeafUpdate],
 }
 
 /// The top of the tree, depths `0 ..= cut`, in memory.
@@ -673,7 +695,7 @@ mod tests {
             key: Hash32([k; 32]),
             value: Hash32([v; 32]),
         };
-        let mut out = Vec::new();
+        let mut out = vec![l(0, 0)];
         merge(&[l(1, 1), l(3, 3)], &[l(2, 9), l(3, 8), l(4, 7)], &mut out);
         assert_eq!(out, vec![l(1, 1), l(2, 9), l(3, 8), l(4, 7)]);
     }

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use common::deterministic;
 
 use ebill_types::hash::Hash32;
-use ebill_types::state_store::{LeafMap as Leaves, SlotWrite, StoredTree, position};
+use ebill_types::state_store::{BucketLeaves, LeafMap as Leaves, SlotWrite, StoredTree, position};
 use ebill_types::state_tree::{
     self, LeafUpdate, NodeKey, NodeReader, TreeError, TreeNode, node_hash,
 };
@@ -54,6 +54,17 @@ impl Both {
         let change = self.top.change(&self.leaves, updates).unwrap();
         assert_eq!(change.root, reference.root, "cut {}", self.top.cut());
         self.leaves.commit(&change);
+        // The batch's leaves bucket by bucket are the changed buckets, in order.
+        let cut = self.top.cut();
+        let touched: Vec<u32> = change.buckets().iter().map(|w| w.index).collect();
+        let runs: Vec<BucketLeaves<'_>> = change.bucket_leaves().collect();
+        assert_eq!(runs.iter().map(|r| r.index).collect::<Vec<_>>(), touched);
+        assert!(
+            runs.iter()
+                .all(|r| r.leaves.iter().all(|l| position(&l.key, cut) == r.index))
+        );
+        let rejoined: Vec<LeafUpdate> = runs.iter().flat_map(|r| r.leaves.to_vec()).collect();
+        assert_eq!(rejoined, updates);
         self.top.commit(&change);
         assert_eq!(self.top.root(), reference.root);
         reference.root

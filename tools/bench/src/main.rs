@@ -60,6 +60,13 @@ struct Args {
     /// `--quick`).
     #[arg(long)]
     state_keys: Option<u64>,
+    /// The state section's store: depth of its tree's buckets (default: the store's,
+    /// `ebill_store::TREE_CUT`).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=24))]
+    state_cut: Option<u8>,
+    /// The state section's store: its RocksDB block cache, MiB (default: the store's).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    state_cache_mib: Option<u32>,
     /// Measure the limits and the audit API only.
     #[arg(long, conflicts_with_all = ["skip_cluster", "cluster_only", "state_only"])]
     audit_only: bool,
@@ -144,7 +151,14 @@ fn main() -> Result<()> {
             .state_keys
             .unwrap_or(if args.quick { 1_000_000 } else { 10_000_000 });
         eprintln!("state: filling a tree of {keys} keys");
-        Some(state::run(keys)?)
+        let mut store = ebill_store::RocksConfig::default();
+        if let Some(cut) = args.state_cut {
+            store.tree_cut = usize::from(cut);
+        }
+        if let Some(mib) = args.state_cache_mib {
+            store.block_cache_bytes = mib as usize * 1024 * 1024;
+        }
+        Some(state::run(keys, &store)?)
     };
 
     let audit = if args.cluster_only || args.state_only {

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ebill_store::{RocksStore, Store};
+use ebill_store::{RocksConfig, RocksStore, Store};
 use ebill_types::Canonical;
 use ebill_types::hash::Hash32;
 use ebill_types::state_tree::{self, LeafUpdate};
@@ -44,6 +44,10 @@ pub struct StateReport {
     pub proof_bytes_at_1e9: f64,
     /// Seconds the fill took (untimed part of the section).
     pub fill_s: f64,
+    /// Depth of the store's tree buckets.
+    pub tree_cut: u64,
+    /// The store's RocksDB block cache.
+    pub block_cache_bytes: u64,
 }
 
 fn key(n: u64) -> Hash32 {
@@ -68,10 +72,11 @@ fn batch(ids: impl Iterator<Item = u64>, version: u64) -> Vec<LeafUpdate> {
     ups
 }
 
-/// Fills a scratch store to `keys` leaves and times the tree there.
-pub fn run(keys: u64) -> Result<StateReport> {
+/// Fills a scratch store tuned by `config` to `keys` leaves and times the tree there.
+pub fn run(keys: u64, config: &RocksConfig) -> Result<StateReport> {
     let tmp = tempfile::tempdir()?;
-    let store = RocksStore::open(tmp.path().join("state")).context("open a scratch store")?;
+    let store =
+        RocksStore::open_with(tmp.path().join("state"), config).context("open a scratch store")?;
     let fill_start = Instant::now();
     let mut done = 0u64;
     while done < keys {
@@ -138,5 +143,7 @@ pub fn run(keys: u64) -> Result<StateReport> {
         depth_mean: r2(depth_mean),
         proof_bytes_at_1e9: r2(proof_bytes_at_1e9),
         fill_s: r2(fill_s),
+        tree_cut: config.tree_cut as u64,
+        block_cache_bytes: config.block_cache_bytes as u64,
     })
 }
