@@ -609,6 +609,19 @@ impl RocksStore {
     }
 }
 
+/// A RocksDB error reading the leaves of `bucket` (or of the buckets from it): damage
+/// (RocksDB's corruption, among it a merge operand the store's merge operator refused)
+/// is reported as an unreadable record, anything else as a storage error.
+fn tree_read_err(bucket: u32, e: rocksdb::Error) -> TreeError {
+    match e.kind() {
+        rocksdb::ErrorKind::Corruption => TreeError::Unreadable {
+            what: format!("state_tree/leaves {bucket:06x}"),
+            reason: e.into_string(),
+        },
+        _ => TreeError::Storage(e.into_string()),
+    }
+}
+
 /// Leaves by position. At the buckets' depth, one batched point lookup of the buckets'
 /// records (sorted keys, so RocksDB visits each table's blocks in order); above it, one
 /// scan over the records of the buckets under each position.
@@ -647,7 +660,7 @@ impl LeafSource for RocksStore {
                 .zip(found)
                 .map(|(&bucket, value)| {
                     let mut leaves = Vec::new();
-                    if let Some(v) = value.map_err(|e| TreeError::Storage(e.into_string()))? {
+                    if let Some(v) = value.map_err(|e| tree_read_err(bucket, e))? {
                         keys::decode_tree_leaves(cut, bucket, &v, &mut leaves)
                             .ok_or_else(|| unreadable(bucket))?;
                     }
@@ -679,8 +692,7 @@ impl LeafSource for RocksStore {
                     .ok_or_else(|| unreadable(bucket))?;
                 it.next();
             }
-            it.status()
-                .map_err(|e| TreeError::Storage(e.into_string()))?;
+            it.status().map_err(|e| tree_read_err(first, e))?;
             out.push(leaves);
         }
         Ok(out)

@@ -280,6 +280,7 @@ fn corrupt_values_are_errors_not_panics() {
     let tx_of_block2 = history[1].changes.txs[0];
     let tx_of_block3 = history[2].changes.txs[1];
     let bill7_leaf = ebill_types::state_tree::StateKey::Bill(common::bill_id(7)).hash();
+    let bill8_leaf = ebill_types::state_tree::StateKey::Bill(common::bill_id(8)).hash();
     {
         let db = raw_db(&path);
         let put = |family: &str, key: &[u8], value: &[u8]| {
@@ -295,6 +296,13 @@ fn corrupt_values_are_errors_not_panics() {
         let mut record = bill7_leaf.0.to_vec();
         record.push(0x07);
         put(cf::STATE_TREE, &leaves_key, &record);
+        // A merge operand of bill 8's bucket that is not whole leaves: the store's
+        // merge operator refuses to fold it.
+        let bucket8 = ebill_types::state_store::position(&bill8_leaf, ebill_store::TREE_CUT);
+        let mut leaves8 = vec![b'l'];
+        leaves8.extend_from_slice(&bucket8.to_be_bytes()[1..]);
+        db.merge_cf(db.cf_handle(cf::STATE_TREE).unwrap(), &leaves8, [0x08; 63])
+            .unwrap();
         put(cf::BLOCKS, &1u64.to_be_bytes(), b"not a header");
         put(cf::CERTIFICATES, &2u64.to_be_bytes(), &[0xff; 3]);
         put(cf::TX_INDEX, &tx_of_block2.0, &[0; 5]);
@@ -328,6 +336,12 @@ fn corrupt_values_are_errors_not_panics() {
             .prove_state(&ebill_types::state_tree::StateKey::Bill(common::bill_id(7)))
             .unwrap_err(),
         "state_tree/",
+    );
+    corrupt(
+        store
+            .prove_state(&ebill_types::state_tree::StateKey::Bill(common::bill_id(8)))
+            .unwrap_err(),
+        "state_tree/leaves",
     );
     corrupt(store.header(1).unwrap_err(), "blocks/1");
     corrupt(store.block(1).unwrap_err(), "blocks/1");
