@@ -127,80 +127,17 @@ pub(crate) fn encode_tree_leaves(leaves: &[LeafUpdate]) -> Vec<u8> {
     out
 }
 
-/// The leaves record of a bucket after the merge operands `operands` (oldest first)
-/// on `existing`: every operand is a sorted run of 64-byte leaves (one batch's leaves
-/// in the bucket), and a key in a later run takes its value from there. RocksDB's
-/// merge operator for the family (ADR 0017), run on reads and in compactions; `None`
-/// (which RocksDB reports as corruption) for a run that is not whole leaves in strictly
-/// ascending key order. It checks no bucket: [`decode_tree_leaves`] does, on every read.
-pub(crate) fn merge_tree_leaves<'a>(
-    existing: Option<&'a [u8]>,
-    operands: impl IntoIterator<Item = &'a [u8]>,
-) -> Option<Vec<u8>> {
-    let sorted_run = |run: &[u8]| {
-        !run.is_empty()
-            && run.len().is_multiple_of(TREE_LEAF_BYTES)
-            && run
-                .chunks_exact(TREE_LEAF_BYTES)
-                .zip(run.chunks_exact(TREE_LEAF_BYTES).skip(1))
-                .all(|(a, b)| a[..32] < b[..32])
-    };
-    let mut acc: Vec<u8> = match existing {
-        Some(run) if sorted_run(run) => run.to_vec(),
-        Some(_) => return None,
-        None => Vec::new(),
-    };
-    for run in operands {
-        if !sorted_run(run) {
-            return None;
-        }
-        let mut out = Vec::with_capacity(acc.len() + run.len());
-        let (mut old, mut new) = (
-            acc.chunks_exact(TREE_LEAF_BYTES).peekable(),
-            run.chunks_exact(TREE_LEAF_BYTES).peekable(),
-        );
-        loop {
-            let take = match (old.peek(), new.peek()) {
-                (None, None) => break,
-                (Some(_), None) => old.next(),
-                (None, Some(_)) => new.next(),
-                (Some(o), Some(n)) => match o[..32].cmp(&n[..32]) {
-                    std::cmp::Ordering::Less => old.next(),
-                    std::cmp::Ordering::Greater => new.next(),
-                    std::cmp::Ordering::Equal => {
-                        old.next();
-                        new.next()
-                    }
-                },
-            };
-            out.extend_from_slice(take?);
-        }
-        acc = out;
-    }
-    Some(acc)
-}
-
-/// Reads the leaves record of bucket `bucket` of a tree cut at `cut`, appending its
-/// leaves to `out`: a non-empty whole number of 64-byte leaves, keys strictly
-/// ascending, each in that bucket. `None` for any other form (`out` may then hold part
-/// of it).
-pub(crate) fn decode_tree_leaves(
-    cut: usize,
-    bucket: u32,
-    v: &[u8],
-    out: &mut Vec<LeafUpdate>,
-) -> Option<()> {
+/// A run of leaves as records and merge operands hold them: a non-empty whole number
+/// of 64-byte leaves, keys strictly ascending; `None` for any other form.
+fn decode_leaf_run(v: &[u8]) -> Option<Vec<LeafUpdate>> {
     if v.is_empty() || !v.len().is_multiple_of(TREE_LEAF_BYTES) {
         return None;
     }
-    let first = out.len();
-    out.reserve(v.len() / TREE_LEAF_BYTES);
+    let mut out: Vec<LeafUpdate> = Vec::with_capacity(v.len() / TREE_LEAF_BYTES);
     for leaf in v.chunks_exact(TREE_LEAF_BYTES) {
         let (key, value) = leaf.split_at(32);
         let key = Hash32(key.try_into().ok()?);
-        if ebill_types::state_store::position(&key, cut) != bucket
-            || out[first..].last().is_some_and(|prev| prev.key >= key)
-        {
+        if out.last().is_some_and(|prev| prev.key >= key) {
             return None;
         }
         out.push(LeafUpdate {
@@ -208,7 +145,40 @@ pub(crate) fn decode_tree_leaves(
             value: Hash32(value.try_into().ok()?),
         });
     }
-    Some(())
+    Some(out)
+}
+
+/// The leaves record of a bucket after the merge operands `operands` (oldest first)
+/// on `existing`: each is a run of leaves ([`decode_leaf_run`]; an operand is one
+/// batch's leaves in the bucket), folded in with the tree's own rule
+/// (`ebill_types::state_store::merge_leaves`: a key in a later run takes its value from
+/// there). RocksDB's merge operator for the family (ADR 0017), run on reads and in
+/// compactions; `None` (which RocksDB reports as corruption) for a run of another form.
+/// It checks no bucket: [`decode_tree_leaves`] does, on every read.
+pub(crate) fn merge_tree_leaves<'a>(
+    existing: Option<&'a [u8]>,
+    operands: impl IntoIterator<Item = &'a [u8]>,
+) -> Option<Vec<u8>> {
+    let mut acc = match existing {
+        Some(run) => decode_leaf_run(run)?,
+        None => Vec::new(),
+    };
+    let mut merged = Vec::new();
+    for run in operands {
+        ebill_types::state_store::merge_leaves(&acc, &decode_leaf_run(run)?, &mut merged);
+        std::mem::swap(&mut acc, &mut merged);
+    }
+    Some(encode_tree_leaves(&acc))
+}
+
+/// Reads the leaves record of bucket `bucket` of a tree cut at `cut`: a run of leaves
+/// ([`decode_leaf_run`]) whose keys are all in that bucket; `None` for any other form.
+pub(crate) fn decode_tree_leaves(cut: usize, bucket: u32, v: &[u8]) -> Option<Vec<LeafUpdate>> {
+    let leaves = decode_leaf_run(v)?;
+    leaves
+        .iter()
+        .all(|l| ebill_types::state_store::position(&l.key, cut) == bucket)
+        .then_some(leaves)
 }
 
 /// `b` ‖ bucket index (u32 BE).
@@ -390,12 +360,10 @@ mod tests {
         ];
         let bytes = encode_tree_leaves(&leaves);
         assert_eq!(bytes.len(), 3 * TREE_LEAF_BYTES);
-        let mut out = Vec::new();
-        assert_eq!(decode_tree_leaves(20, 0x0abcde, &bytes, &mut out), Some(()));
-        assert_eq!(out, leaves);
-        // Appends after what `out` holds, and checks order only within the record.
-        assert_eq!(decode_tree_leaves(20, 0x0abcde, &bytes, &mut out), Some(()));
-        assert_eq!(out.len(), 6);
+        assert_eq!(
+            decode_tree_leaves(20, 0x0abcde, &bytes),
+            Some(leaves.to_vec())
+        );
     }
 
     #[test]
@@ -436,7 +404,7 @@ mod tests {
         };
         let a = leaf([0xab, 0xcd, 0xe0, 0], 1);
         let b = leaf([0xab, 0xcd, 0xe0, 0], 2);
-        let refused = |bytes: &[u8]| decode_tree_leaves(20, 0x0abcde, bytes, &mut Vec::new());
+        let refused = |bytes: &[u8]| decode_tree_leaves(20, 0x0abcde, bytes);
         assert_eq!(refused(&[]), None, "an empty record");
         assert_eq!(
             refused(&encode_tree_leaves(&[a])[..63]),
@@ -453,13 +421,7 @@ mod tests {
         );
         // The same leaves read at another cut are in another bucket.
         let bytes = encode_tree_leaves(&[a, b]);
-        assert_eq!(
-            decode_tree_leaves(24, 0x0abcde, &bytes, &mut Vec::new()),
-            None
-        );
-        assert_eq!(
-            decode_tree_leaves(24, 0xabcde0, &bytes, &mut Vec::new()),
-            Some(())
-        );
+        assert_eq!(decode_tree_leaves(24, 0x0abcde, &bytes), None);
+        assert_eq!(decode_tree_leaves(24, 0xabcde0, &bytes), Some(vec![a, b]));
     }
 }

@@ -614,11 +614,16 @@ impl RocksStore {
 /// is reported as an unreadable record, anything else as a storage error.
 fn tree_read_err(bucket: u32, e: rocksdb::Error) -> TreeError {
     match e.kind() {
-        rocksdb::ErrorKind::Corruption => TreeError::Unreadable {
-            what: format!("state_tree/leaves {bucket:06x}"),
-            reason: e.into_string(),
-        },
+        rocksdb::ErrorKind::Corruption => unreadable_leaves(bucket, e.into_string()),
         _ => TreeError::Storage(e.into_string()),
+    }
+}
+
+/// The leaves record of `bucket` is damaged, for `reason`.
+fn unreadable_leaves(bucket: u32, reason: String) -> TreeError {
+    TreeError::Unreadable {
+        what: format!("state_tree/leaves {bucket:06x}"),
+        reason,
     }
 }
 
@@ -638,10 +643,7 @@ impl LeafSource for RocksStore {
             )));
         }
         let handle = self.cf(cf::STATE_TREE)?;
-        let unreadable = |bucket: u32| TreeError::Unreadable {
-            what: format!("state_tree/leaves {bucket:06x}"),
-            reason: "malformed leaves record".to_owned(),
-        };
+        let malformed = |bucket: u32| unreadable_leaves(bucket, "malformed record".to_owned());
         if depth == cut {
             let record_keys: Vec<[u8; 4]> = positions
                 .iter()
@@ -658,14 +660,13 @@ impl LeafSource for RocksStore {
             return positions
                 .iter()
                 .zip(found)
-                .map(|(&bucket, value)| {
-                    let mut leaves = Vec::new();
-                    if let Some(v) = value.map_err(|e| tree_read_err(bucket, e))? {
-                        keys::decode_tree_leaves(cut, bucket, &v, &mut leaves)
-                            .ok_or_else(|| unreadable(bucket))?;
-                    }
-                    Ok(leaves)
-                })
+                .map(
+                    |(&bucket, value)| match value.map_err(|e| tree_read_err(bucket, e))? {
+                        Some(v) => keys::decode_tree_leaves(cut, bucket, &v)
+                            .ok_or_else(|| malformed(bucket)),
+                        None => Ok(Vec::new()),
+                    },
+                )
                 .collect();
         }
         let span = cut - depth;
@@ -688,8 +689,9 @@ impl LeafSource for RocksStore {
                 if u64::from(bucket) >= end {
                     break;
                 }
-                keys::decode_tree_leaves(cut, bucket, v, &mut leaves)
-                    .ok_or_else(|| unreadable(bucket))?;
+                leaves.extend(
+                    keys::decode_tree_leaves(cut, bucket, v).ok_or_else(|| malformed(bucket))?,
+                );
                 it.next();
             }
             it.status().map_err(|e| tree_read_err(first, e))?;

@@ -10,7 +10,7 @@
 //!   store persists their slots (one small record each) and rebuilds the levels above
 //!   from them when it opens ([`StoredTree::from_buckets`]);
 //! - **the leaves**: key hash -> value hash, read by bucket ([`LeafSource`]); a
-//!   a store may keep a bucket's leaves in one record and write a batch's leaves
+//!   store may keep a bucket's leaves in one record and write a batch's leaves
 //!   bucket by bucket ([`TreeChange::bucket_leaves`]; `RocksStore` does, ADR 0017).
 //!
 //! Below the cut nothing is stored: a bucket's subtree is hashed from its leaves
@@ -460,7 +460,7 @@ impl StoredTree {
                     problem: "a bucket whose leaves are not the ones its slot counts",
                 });
             }
-            merge(&old, &updates[range], &mut merged);
+            merge_leaves(&old, &updates[range], &mut merged);
             buckets.push(SlotWrite {
                 index: b,
                 slot: Slot {
@@ -612,8 +612,9 @@ impl StoredTree {
 }
 
 /// `old` (sorted, distinct) with `new` (sorted, distinct) merged in, a key of both
-/// taking `new`'s value, into `out`.
-fn merge(old: &[LeafUpdate], new: &[LeafUpdate], out: &mut Vec<LeafUpdate>) {
+/// taking `new`'s value, into `out`: how a bucket's leaves take a batch's, in the tree
+/// and in a store that folds a bucket's writes itself (`RocksStore`'s merge operator).
+pub fn merge_leaves(old: &[LeafUpdate], new: &[LeafUpdate], out: &mut Vec<LeafUpdate>) {
     out.clear();
     out.reserve(old.len() + new.len());
     let (mut i, mut j) = (0, 0);
@@ -696,7 +697,7 @@ mod tests {
             value: Hash32([v; 32]),
         };
         let mut out = vec![l(0, 0)];
-        merge(&[l(1, 1), l(3, 3)], &[l(2, 9), l(3, 8), l(4, 7)], &mut out);
+        merge_leaves(&[l(1, 1), l(3, 3)], &[l(2, 9), l(3, 8), l(4, 7)], &mut out);
         assert_eq!(out, vec![l(1, 1), l(2, 9), l(3, 8), l(4, 7)]);
     }
 }
